@@ -1,0 +1,364 @@
+//! The typed, desugared goal that `check` produces and every back end reads.
+//!
+//! Names are resolved to indices, every term has a [`Type`], component
+//! attributes are folded to constants, `use` is expanded (each clause records
+//! the `use` site it came through), multi-variable quantifiers are nested
+//! single-variable ones, `x on h` is `hostof(x) = h`, and all three forms of
+//! `card` are one [`TermKind::Count`] over a [`Binder`].
+
+use std::collections::BTreeMap;
+
+use crate::diagnostics::FileId;
+pub use crate::syntax::ast::{CmpOp, Quantifier, Span};
+
+/// Index of a component in [`Program::components`].
+pub type CompId = usize;
+/// Index of a host in [`Program::hosts`].
+pub type HostId = usize;
+/// Index of a port in its component's [`Component::ports`].
+pub type PortId = usize;
+/// Index of a variable in [`Program::vars`].
+pub type VarId = usize;
+
+/// A place in the sources: a file and a byte span in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Loc {
+    pub file: FileId,
+    pub span: Span,
+}
+
+impl Loc {
+    pub fn new(file: FileId, span: Span) -> Loc {
+        Loc { file, span }
+    }
+}
+
+/// A checked goal: resources (components, hosts), the clauses in force, and
+/// upgrade declarations.
+#[derive(Debug, Clone, Default)]
+pub struct Program {
+    /// Components in declaration order (root file first, then imports).
+    pub components: Vec<Component>,
+    /// Hosts in declaration order.
+    pub hosts: Vec<Host>,
+    /// The type of every host attribute name (one type across all hosts).
+    pub host_attr_types: BTreeMap<String, Type>,
+    /// Every clause in force: the root file's parameterless constraintsets and
+    /// every `use`, expanded.
+    pub clauses: Vec<Clause>,
+    /// `upgrade` declarations, for `roles`.
+    pub upgrades: Vec<Upgrade>,
+    /// Every variable bound anywhere in `clauses`.
+    pub vars: Vec<VarInfo>,
+    /// The file given on the command line.
+    pub root_file: FileId,
+}
+
+/// An attribute value: a string, integer or boolean.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Value {
+    Int(i64),
+    Str(String),
+    Bool(bool),
+}
+
+impl Value {
+    pub fn ty(&self) -> Type {
+        match self {
+            Value::Int(_) => Type::Int,
+            Value::Str(_) => Type::Str,
+            Value::Bool(_) => Type::Bool,
+        }
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Int(n) => write!(f, "{n}"),
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// A component type: code bundle, ports, placement bounds and free-form
+/// attributes.
+#[derive(Debug, Clone)]
+pub struct Component {
+    pub name: String,
+    /// Where the name is declared.
+    pub loc: Loc,
+    /// The `code` (or `bundle`) attribute: where the component's bundle lives.
+    pub code: String,
+    pub ports: Vec<Port>,
+    /// At most this many instances on one host (default 1).
+    pub maxperhost: u32,
+    /// At most this many instances in the deployment.
+    pub maxinstances: Option<u32>,
+    /// Free-form attributes in declaration order.
+    pub attrs: Vec<(String, Value)>,
+    pub doc: Option<String>,
+}
+
+impl Component {
+    pub fn port(&self, name: &str) -> Option<PortId> {
+        self.ports.iter().position(|p| p.name == name)
+    }
+    pub fn attr(&self, name: &str) -> Option<&Value> {
+        self.attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+/// Which way messages flow through a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// No direction declared: either way.
+    Both,
+    Input,
+    Output,
+    /// Talks to the world outside the deployment; no channel may attach.
+    External,
+}
+
+impl Direction {
+    pub fn word(self) -> &'static str {
+        match self {
+            Direction::Both => "bidirectional",
+            Direction::Input => "input",
+            Direction::Output => "output",
+            Direction::External => "external",
+        }
+    }
+}
+
+/// A port of a component: a place channels attach to.
+#[derive(Debug, Clone)]
+pub struct Port {
+    pub name: String,
+    pub loc: Loc,
+    /// `p[]` or `p[N]`: each channel gets its own index in the DDD.
+    pub variadic: bool,
+    /// Most channels the port holds: 1 for `p`, N for `p[N]`, `None` for `p[]`.
+    pub capacity: Option<u32>,
+    pub direction: Direction,
+}
+
+/// An available machine and its attributes.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub name: String,
+    pub loc: Loc,
+    pub attrs: Vec<(String, Value)>,
+}
+
+impl Host {
+    pub fn attr(&self, name: &str) -> Option<&Value> {
+        self.attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+/// Where the old version of an upgraded component runs in shadow mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shadow {
+    SameHost,
+    OtherHost,
+}
+
+/// `upgrade C(code = …, changes = {…})`: a new version of component C.
+#[derive(Debug, Clone)]
+pub struct Upgrade {
+    pub component: CompId,
+    pub code: String,
+    /// Ports whose message interface changes.
+    pub changes: Vec<PortId>,
+    pub shadow: Shadow,
+    pub loc: Loc,
+}
+
+/// The sort of a variable: hosts, or instances of one component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sort {
+    Host,
+    Instance(CompId),
+}
+
+/// A bound variable.
+#[derive(Debug, Clone)]
+pub struct VarInfo {
+    pub name: String,
+    pub sort: Sort,
+    pub loc: Loc,
+}
+
+/// The type of a term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Type {
+    Int,
+    Str,
+    Bool,
+    Host,
+    Instance(CompId),
+    /// After an error, so one mistake is reported once.
+    Unknown,
+}
+
+/// A clause in force, with where it came from.
+#[derive(Debug, Clone)]
+pub struct Clause {
+    pub formula: Formula,
+    pub origin: Origin,
+}
+
+/// Where a clause in force was written and how it came into force.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The constraintset the clause belongs to.
+    pub constraintset: String,
+    /// The clause as written (inside the constraintset).
+    pub loc: Loc,
+    /// The outermost `use` that brought it into force, if any.
+    pub use_site: Option<Loc>,
+}
+
+/// A formula with its source location.
+#[derive(Debug, Clone)]
+pub struct Formula {
+    pub kind: FormulaKind,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub enum FormulaKind {
+    Const(bool),
+    Not(Box<Formula>),
+    And(Vec<Formula>),
+    Or(Vec<Formula>),
+    Implies(Box<Formula>, Box<Formula>),
+    /// Comparison of two terms of the same type (ordering only on `Int`).
+    Cmp(CmpOp, Term, Term),
+    /// `a.pa connectsto b.pb`: a channel joins port `pa` of `a` and `pb` of `b`.
+    Connects {
+        a: VarId,
+        pa: PortId,
+        b: VarId,
+        pb: PortId,
+    },
+    /// `a connectedto b`: some channel joins any port of `a` and any of `b`.
+    Connected(VarId, VarId),
+    /// `reachable(a, b)`: `a = b` or a path of channels leads from a to b.
+    Reachable(VarId, VarId),
+    /// A quantifier over one variable.
+    Quant {
+        q: Quantifier,
+        var: VarId,
+        domain: Domain,
+        body: Box<Formula>,
+    },
+    /// Stands for a formula that failed to check (never in a program that
+    /// checked without errors).
+    Error,
+}
+
+/// What an instance binder ranges over.
+#[derive(Debug, Clone)]
+pub enum Domain {
+    /// All instances of the variable's component (or all available hosts).
+    Deployment,
+    /// Instances placed on the host this term denotes.
+    OnHost(Term),
+}
+
+/// `T y in D where F`: a variable, its domain, and an optional condition.
+#[derive(Debug, Clone)]
+pub struct Binder {
+    pub var: VarId,
+    pub domain: Domain,
+    pub cond: Option<Formula>,
+}
+
+/// A term with its type and source location.
+#[derive(Debug, Clone)]
+pub struct Term {
+    pub kind: TermKind,
+    pub ty: Type,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub enum TermKind {
+    Int(i64),
+    Str(String),
+    Bool(bool),
+    /// A variable (host or instance).
+    Var(VarId),
+    /// A declared host.
+    Host(HostId),
+    /// The host an instance variable is placed on.
+    HostOf(VarId),
+    /// An attribute of a host term (never a constant host: those are folded).
+    HostAttr(Box<Term>, String),
+    /// How many values of the binder's variable satisfy its condition.
+    Count(Box<Binder>),
+    /// The sum of an integer term over the binder.
+    Sum(Box<Binder>, Box<Term>),
+    /// `t1 ± t2 ± …`: each element with `true` when subtracted.
+    Add(Vec<(bool, Term)>),
+    /// A product; at least one side is constant.
+    Mul(Box<Term>, Box<Term>),
+    Neg(Box<Term>),
+    /// An `int` parameter while a pattern is checked generically (its value
+    /// is not known yet). Never in a [`Program`].
+    Param(String),
+    /// Stands for a term that failed to check.
+    Error,
+}
+
+impl Term {
+    /// Whether the term is the same in every configuration (a literal, an
+    /// `int` parameter, or arithmetic over those).
+    pub fn is_constant(&self) -> bool {
+        match &self.kind {
+            TermKind::Int(_) | TermKind::Str(_) | TermKind::Bool(_) | TermKind::Param(_) => true,
+            TermKind::Neg(t) => t.is_constant(),
+            TermKind::Add(v) => v.iter().all(|(_, t)| t.is_constant()),
+            TermKind::Mul(a, b) => a.is_constant() && b.is_constant(),
+            _ => false,
+        }
+    }
+
+    /// The value of a term with no variables, counts or host attributes.
+    pub fn constant(&self) -> Option<Value> {
+        match &self.kind {
+            TermKind::Int(n) => Some(Value::Int(*n)),
+            TermKind::Str(s) => Some(Value::Str(s.clone())),
+            TermKind::Bool(b) => Some(Value::Bool(*b)),
+            TermKind::Neg(t) => match t.constant()? {
+                Value::Int(n) => Some(Value::Int(n.checked_neg()?)),
+                _ => None,
+            },
+            TermKind::Add(v) => {
+                let mut acc: i64 = 0;
+                for (neg, t) in v {
+                    let Value::Int(n) = t.constant()? else { return None };
+                    acc = if *neg { acc.checked_sub(n)? } else { acc.checked_add(n)? };
+                }
+                Some(Value::Int(acc))
+            }
+            TermKind::Mul(a, b) => match (a.constant()?, b.constant()?) {
+                (Value::Int(x), Value::Int(y)) => Some(Value::Int(x.checked_mul(y)?)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+impl Program {
+    pub fn component(&self, name: &str) -> Option<CompId> {
+        self.components.iter().position(|c| c.name == name)
+    }
+    pub fn host(&self, name: &str) -> Option<HostId> {
+        self.hosts.iter().position(|h| h.name == name)
+    }
+}

@@ -1,0 +1,228 @@
+//! Loading a goal: the root file and, transitively, everything it imports.
+//!
+//! `import "x"` resolves relative to the importing file (`x`, then
+//! `x.deladas`), then in the standard library embedded in the binary
+//! (`stdlib/`). Each file is parsed once however often it is imported; a cycle
+//! is an error that shows the chain. Unreadable and non-UTF-8 files become
+//! diagnostics, never panics.
+
+use std::path::{Path, PathBuf};
+
+use crate::diagnostics::{Code, Diagnostic, FileId, Sources};
+use crate::syntax::ast::{DeclKind, SourceFile, Span};
+
+/// The standard library: `(name, text)` of every file in `stdlib/`.
+pub const STDLIB: &[(&str, &str)] = &[("patterns", include_str!("../../stdlib/patterns.deladas"))];
+
+/// Reads files for the loader: the real file system, or memory in tests and
+/// the language server.
+pub trait FileSystem {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>>;
+    /// A canonical identity for the file, so two spellings load once.
+    fn canonical(&self, path: &Path) -> PathBuf {
+        path.to_path_buf()
+    }
+}
+
+/// The real file system.
+pub struct RealFs;
+
+impl FileSystem for RealFs {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+    fn canonical(&self, path: &Path) -> PathBuf {
+        std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+    }
+}
+
+/// One parsed file of the goal.
+#[derive(Debug, Clone)]
+pub struct ParsedFile {
+    pub id: FileId,
+    pub ast: SourceFile,
+    /// `None` for standard-library files.
+    pub path: Option<PathBuf>,
+}
+
+/// Everything loaded for one goal.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub sources: Sources,
+    /// Parsed files; the root is first when it could be read.
+    pub files: Vec<ParsedFile>,
+    pub diags: Vec<Diagnostic>,
+    pub root: Option<FileId>,
+}
+
+/// Loads a goal file from disk.
+pub fn load_path(path: &Path) -> Loaded {
+    load(path, None, &RealFs)
+}
+
+/// Loads a goal whose root text is given (an editor buffer); imports are
+/// read through `fs`.
+pub fn load(path: &Path, root_text: Option<&str>, fs: &dyn FileSystem) -> Loaded {
+    let mut l = Loader { fs, out: Loaded::default(), stack: vec![], done: vec![] };
+    let bytes = match root_text {
+        Some(t) => Ok(t.as_bytes().to_vec()),
+        None => fs.read(path),
+    };
+    match bytes {
+        Ok(bytes) => {
+            let canon = fs.canonical(path);
+            if let Some(id) = l.add_file(path.display().to_string(), bytes, Some(path.to_path_buf())) {
+                l.out.root = Some(id);
+                l.visit(id, canon);
+                let root = &l.out.files[0];
+                if root.ast.decls.is_empty() && l.out.diags.iter().all(|d| !d.is_error()) {
+                    let text_len = l.out.sources.text(id).len();
+                    let d = Diagnostic::new(Code::EmptyGoal, "the goal file declares nothing")
+                        .primary(id, Span::new(0, text_len.min(1)), "no declarations in this file")
+                        .help("a goal declares components (`component C(code = \"…\", ports = {…})`), hosts and constraintsets");
+                    l.out.diags.push(d);
+                }
+            }
+        }
+        Err(e) => l.out.diags.push(
+            Diagnostic::new(Code::Unreadable, format!("cannot read `{}`: {}", path.display(), io_reason(&e)))
+                .note("the goal file is the first argument, e.g. `deladas check examples/p2p.deladas`"),
+        ),
+    }
+    l.out
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+struct Loader<'a> {
+    fs: &'a dyn FileSystem,
+    out: Loaded,
+    /// Files being visited (for cycle detection): identity and file id.
+    stack: Vec<(PathBuf, FileId)>,
+    /// Files already loaded: identity and file id.
+    done: Vec<(PathBuf, FileId)>,
+}
+
+impl Loader<'_> {
+    /// Decodes and parses a file; `None` if it is not UTF-8 (reported).
+    fn add_file(&mut self, name: String, bytes: Vec<u8>, path: Option<PathBuf>) -> Option<FileId> {
+        match String::from_utf8(bytes) {
+            Ok(text) => {
+                let id = self.out.sources.add(name, text);
+                let (ast, diags) = crate::syntax::parse(self.out.sources.text(id), id);
+                self.out.diags.extend(diags);
+                self.out.files.push(ParsedFile { id, ast, path });
+                Some(id)
+            }
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                let id = self.out.sources.add(name.clone(), lossy);
+                self.out.diags.push(
+                    Diagnostic::new(Code::NotUtf8, format!("`{name}` is not valid UTF-8"))
+                        .primary(id, Span::new(at, at + 3), format!("invalid byte at offset {at}"))
+                        .note("Deladas source is UTF-8 text"),
+                );
+                None
+            }
+        }
+    }
+
+    fn visit(&mut self, id: FileId, identity: PathBuf) {
+        self.stack.push((identity.clone(), id));
+        self.done.push((identity, id));
+        let Some(pf) = self.out.files.iter().find(|f| f.id == id) else { return };
+        let dir = pf.path.as_ref().and_then(|p| p.parent().map(Path::to_path_buf));
+        let imports: Vec<(String, Span)> = pf
+            .ast
+            .decls
+            .iter()
+            .filter_map(|d| match &d.kind {
+                DeclKind::Import { path, path_span } => Some((path.clone(), *path_span)),
+                _ => None,
+            })
+            .collect();
+        for (spec, span) in imports {
+            self.import(id, dir.as_deref(), &spec, span);
+        }
+        self.stack.pop();
+    }
+
+    fn import(&mut self, from: FileId, dir: Option<&Path>, spec: &str, span: Span) {
+        // Relative to the importing file first (not for stdlib files).
+        let mut candidates = vec![];
+        if let Some(dir) = dir {
+            let p = dir.join(spec);
+            candidates.push(p.clone());
+            if p.extension().is_none() {
+                candidates.push(p.with_extension("deladas"));
+            }
+        }
+        for cand in &candidates {
+            if let Ok(bytes) = self.fs.read(cand) {
+                let identity = self.fs.canonical(cand);
+                self.enter(from, span, identity, cand.display().to_string(), bytes, Some(cand.clone()));
+                return;
+            }
+        }
+        let stem = spec.strip_suffix(".deladas").unwrap_or(spec);
+        if let Some((name, text)) = STDLIB.iter().find(|(n, _)| *n == stem) {
+            let identity = PathBuf::from(format!("<stdlib>/{name}.deladas"));
+            let display = identity.display().to_string();
+            self.enter(from, span, identity, display, text.as_bytes().to_vec(), None);
+            return;
+        }
+        let tried: Vec<String> = candidates.iter().map(|c| format!("`{}`", c.display())).collect();
+        let mut d = Diagnostic::new(Code::ImportNotFound, format!("cannot find the import `{spec}`")).primary(
+            from,
+            span,
+            "no such file, and no standard-library file of this name",
+        );
+        if !tried.is_empty() {
+            d = d.note(format!("looked for {}", tried.join(" and ")));
+        }
+        let names: Vec<&str> = STDLIB.iter().map(|(n, _)| *n).collect();
+        d = match crate::diagnostics::did_you_mean(stem, names.iter().copied()) {
+            Some(s) => d.help(format!("did you mean the standard library's `\"{s}\"`?")),
+            None => d.note(format!("the standard library has: {}", names.join(", "))),
+        };
+        self.out.diags.push(d);
+    }
+
+    fn enter(
+        &mut self,
+        from: FileId,
+        span: Span,
+        identity: PathBuf,
+        name: String,
+        bytes: Vec<u8>,
+        path: Option<PathBuf>,
+    ) {
+        if let Some(pos) = self.stack.iter().position(|(p, _)| *p == identity) {
+            let chain: Vec<String> = self.stack[pos..]
+                .iter()
+                .map(|(_, id)| format!("`{}`", self.out.sources.name_of(*id)))
+                .chain(std::iter::once(format!("`{name}`")))
+                .collect();
+            self.out.diags.push(
+                Diagnostic::new(Code::ImportCycle, "import cycle")
+                    .primary(from, span, "this import leads back to a file that is still being imported")
+                    .note(format!("the cycle: {}", chain.join(" imports ")))
+                    .help("move the shared declarations into a file that both import"),
+            );
+            return;
+        }
+        if self.done.iter().any(|(p, _)| *p == identity) {
+            return;
+        }
+        if let Some(id) = self.add_file(name, bytes, path) {
+            self.visit(id, identity);
+        }
+    }
+}

@@ -1,0 +1,610 @@
+//! Checking: names, sorts and types; from syntax trees to the typed goal.
+//!
+//! [`check`] never fails: it returns the [`ir::Program`] it could build and
+//! every diagnostic, so the language server has a goal for a half-typed file.
+//! Later stages only run when there are no errors.
+//!
+//! Order of work: collect every declaration of every loaded file into one
+//! namespace (duplicates are errors showing both), read components, hosts and
+//! upgrades, check each parameterised constraintset once generically (its
+//! component parameters become *phantom* components whose ports are the
+//! pattern's requirements), then check the goal: the root file's
+//! parameterless constraintsets and every `use`, expanding each `use` by
+//! checking the pattern's body again with the arguments bound.
+
+mod decls;
+mod expr;
+pub mod ir;
+pub mod load;
+
+use std::collections::HashMap;
+
+use crate::diagnostics::{Code, Diagnostic, FileId, Sources};
+use crate::syntax::ast::{self, DeclKind};
+use ir::*;
+pub use load::{load, load_path, FileSystem, Loaded, RealFs};
+
+/// The result of checking: the goal (possibly partial) and diagnostics.
+#[derive(Debug)]
+pub struct Checked {
+    pub program: Program,
+    pub diags: Vec<Diagnostic>,
+    /// The generic requirements of each pattern: the ports its body reads on
+    /// each component parameter, for hover and docs.
+    pub patterns: Vec<PatternInfo>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diags.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// What a parameterised constraintset needs of its arguments.
+#[derive(Debug, Clone)]
+pub struct PatternInfo {
+    pub name: String,
+    pub loc: Loc,
+    pub params: Vec<(String, String)>,
+    /// For each component parameter, the ports the body reads on it.
+    pub required_ports: Vec<(String, Vec<String>)>,
+    pub doc: Option<String>,
+}
+
+/// Loads and checks a goal file from disk.
+pub fn check_path(path: &std::path::Path) -> (Sources, Checked) {
+    let loaded = load_path(path);
+    check_loaded(loaded)
+}
+
+/// Checks a loaded goal.
+pub fn check_loaded(loaded: Loaded) -> (Sources, Checked) {
+    let checked = check(&loaded);
+    let mut diags = loaded.diags;
+    diags.extend(checked.diags);
+    let mut checked = Checked { diags, ..checked };
+    sort_diags(&mut checked.diags);
+    (loaded.sources, checked)
+}
+
+/// Orders diagnostics by file and position, errors before warnings at a tie.
+pub fn sort_diags(diags: &mut [Diagnostic]) {
+    diags.sort_by_key(|d| {
+        let l = d.primary_label().or(d.labels.first());
+        (l.map(|l| (l.file, l.span.start, l.span.end)), d.severity, d.code)
+    });
+}
+
+/// Checks loaded files (the loader's diagnostics are not repeated).
+pub fn check(loaded: &Loaded) -> Checked {
+    let mut c = Checker::new();
+    c.prog.root_file = loaded.root.unwrap_or(0);
+    c.run(loaded);
+    Checked { program: c.prog, diags: c.diags, patterns: c.pattern_infos }
+}
+
+/// A declaration in the one global namespace.
+#[derive(Debug, Clone, Copy)]
+enum Global {
+    Component(CompId),
+    Host(HostId),
+    Constraintset(usize),
+    /// A declaration that failed to parse: uses of it are not reported.
+    Broken,
+}
+
+/// A constraintset declaration with where it lives.
+struct CsRef<'a> {
+    file: FileId,
+    decl: &'a ast::ConstraintsetDecl,
+    doc: Option<&'a str>,
+    /// Whether its generic check found errors (then uses are not expanded).
+    broken: bool,
+}
+
+/// What a pattern parameter is bound to while checking a body.
+#[derive(Debug, Clone)]
+enum Binding {
+    Component(CompId),
+    Port(String),
+    Int(i64),
+    Attr(String),
+    /// A parameter whose kind was invalid; uses of it are not reported again.
+    Invalid,
+}
+
+/// One `use` being expanded.
+#[derive(Debug, Clone)]
+struct Frame {
+    pattern: String,
+    use_loc: Loc,
+    /// Argument spans by parameter name.
+    args: HashMap<String, Loc>,
+}
+
+struct Checker<'a> {
+    prog: Program,
+    diags: Vec<Diagnostic>,
+    globals: HashMap<String, (Global, Loc)>,
+    sets: Vec<CsRef<'a>>,
+    pattern_infos: Vec<PatternInfo>,
+    /// Number of real components; those after it are phantoms of a generic check.
+    real_comps: usize,
+    // ---- state while checking a body ----
+    file: FileId,
+    scopes: Vec<Vec<(String, VarId)>>,
+    var_used: Vec<bool>,
+    /// For variables whose sort came from a component parameter: its name.
+    var_param: HashMap<VarId, String>,
+    /// Variables whose sort could not be resolved (already reported): their
+    /// uses are checked no further, so one mistake is reported once.
+    poisoned: std::collections::HashSet<VarId>,
+    env: HashMap<String, (Binding, Loc)>,
+    frames: Vec<Frame>,
+    /// Report warnings (off while expanding a `use`).
+    warn: bool,
+    /// Checking a pattern's body generically: parameters have no values yet.
+    generic: bool,
+    /// Whether the body being checked is in force (for "component never mentioned").
+    in_force: bool,
+    mentioned: Vec<bool>,
+}
+
+impl<'a> Checker<'a> {
+    fn new() -> Self {
+        Checker {
+            prog: Program::default(),
+            diags: vec![],
+            globals: HashMap::new(),
+            sets: vec![],
+            pattern_infos: vec![],
+            real_comps: 0,
+            file: 0,
+            scopes: vec![],
+            var_used: vec![],
+            var_param: HashMap::new(),
+            poisoned: Default::default(),
+            env: HashMap::new(),
+            frames: vec![],
+            warn: true,
+            generic: false,
+            in_force: false,
+            mentioned: vec![],
+        }
+    }
+
+    fn run(&mut self, loaded: &'a Loaded) {
+        let root = loaded.root;
+        // 1. One namespace for components, hosts and constraintsets.
+        for pf in &loaded.files {
+            for d in &pf.ast.decls {
+                match &d.kind {
+                    DeclKind::Component { name, attrs } => {
+                        let id = self.prog.components.len();
+                        if self.declare(name, pf.id, Global::Component(id)) {
+                            let comp = self.component(pf.id, name, attrs, d.doc.clone());
+                            self.prog.components.push(comp);
+                        }
+                    }
+                    DeclKind::Host { name, attrs } => {
+                        let id = self.prog.hosts.len();
+                        if self.declare(name, pf.id, Global::Host(id)) {
+                            let host = self.host(pf.id, name, attrs);
+                            self.prog.hosts.push(host);
+                        }
+                    }
+                    DeclKind::Constraintset(cs) => {
+                        let id = self.sets.len();
+                        if self.declare(&cs.name, pf.id, Global::Constraintset(id)) {
+                            self.sets.push(CsRef { file: pf.id, decl: cs, doc: d.doc.as_deref(), broken: false });
+                        }
+                    }
+                    DeclKind::Import { .. } | DeclKind::Use(_) | DeclKind::Upgrade { .. } => {}
+                }
+            }
+        }
+        for pf in &loaded.files {
+            for n in &pf.ast.broken {
+                self.globals.entry(n.name.clone()).or_insert((Global::Broken, Loc::new(pf.id, n.span)));
+            }
+        }
+        self.real_comps = self.prog.components.len();
+        self.mentioned = vec![false; self.real_comps];
+        self.host_attr_types();
+        // 2. Upgrades.
+        for pf in &loaded.files {
+            for d in &pf.ast.decls {
+                if let DeclKind::Upgrade { component, attrs } = &d.kind {
+                    self.upgrade(pf.id, component, attrs, d.span);
+                }
+            }
+        }
+        // 3. Patterns, generically.
+        for i in 0..self.sets.len() {
+            if self.sets[i].decl.params.is_some() {
+                self.check_pattern(i);
+            }
+        }
+        // 4. The goal: the root file's parameterless constraintsets and uses,
+        //    in source order. Parameterless sets of imported files are checked
+        //    for errors but are not in force.
+        for pf in &loaded.files {
+            let is_root = Some(pf.id) == root;
+            for d in &pf.ast.decls {
+                match &d.kind {
+                    DeclKind::Constraintset(cs) if cs.params.is_none() => {
+                        let Some((Global::Constraintset(i), _)) = self.globals.get(&cs.name.name).copied() else {
+                            continue;
+                        };
+                        if !std::ptr::eq(self.sets[i].decl, cs) {
+                            continue; // a duplicate, already reported
+                        }
+                        self.check_goal_set(i, is_root);
+                    }
+                    DeclKind::Use(u) if is_root => {
+                        self.file = pf.id;
+                        self.in_force = true;
+                        let clauses = self.expand_use(u);
+                        self.prog.clauses.extend(clauses);
+                        self.in_force = false;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // 5. Components no constraint in force mentions.
+        for (i, m) in self.mentioned.clone().into_iter().enumerate() {
+            if !m && root.is_some() {
+                let c = &self.prog.components[i];
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::UnusedComponent,
+                        format!("component `{}` is not mentioned by any constraint", c.name),
+                    )
+                    .primary(c.loc.file, c.loc.span, "never mentioned")
+                    .note("no constraint asks for an instance of it, so no configuration will deploy it"),
+                );
+            }
+        }
+    }
+
+    /// Adds a name to the global namespace; reports a duplicate and returns false.
+    fn declare(&mut self, name: &ast::Ident, file: FileId, g: Global) -> bool {
+        let loc = Loc::new(file, name.span);
+        if let Some((prev, prev_loc)) = self.globals.get(&name.name) {
+            let what = |g: &Global| match g {
+                Global::Component(_) => "a component",
+                Global::Host(_) => "a host",
+                Global::Constraintset(_) => "a constraintset",
+                Global::Broken => "a declaration",
+            };
+            let mut d = Diagnostic::new(Code::Duplicate, format!("the name `{}` is declared twice", name.name))
+                .primary(file, name.span, format!("`{}` declared again here", name.name))
+                .secondary(prev_loc.file, prev_loc.span, format!("first declared here, as {}", what(prev)));
+            d = d.note("components, hosts and constraintsets share one namespace; every name must be unique");
+            self.diags.push(d);
+            return false;
+        }
+        self.globals.insert(name.name.clone(), (g, loc));
+        true
+    }
+
+    fn check_goal_set(&mut self, i: usize, in_force: bool) {
+        let (file, decl) = (self.sets[i].file, self.sets[i].decl);
+        self.file = file;
+        self.in_force = in_force;
+        self.warn = true;
+        if decl.body.is_empty() {
+            self.diags.push(
+                Diagnostic::new(Code::EmptyConstraintset, format!("constraintset `{}` has no clauses", decl.name.name))
+                    .primary(file, decl.body_span, "empty")
+                    .note("an empty constraintset constrains nothing"),
+            );
+        }
+        for e in &decl.body {
+            let f = self.clause(e);
+            if in_force {
+                self.prog.clauses.push(Clause {
+                    formula: f,
+                    origin: Origin {
+                        constraintset: decl.name.name.clone(),
+                        loc: Loc::new(file, e.span),
+                        use_site: None,
+                    },
+                });
+            }
+        }
+        self.in_force = false;
+    }
+
+    /// Checks a pattern's body once with phantom components for its component
+    /// parameters, recording the ports it requires of each.
+    fn check_pattern(&mut self, i: usize) {
+        let (file, decl, doc) = (self.sets[i].file, self.sets[i].decl, self.sets[i].doc);
+        let errors_before = self.diags.iter().filter(|d| d.is_error()).count();
+        self.file = file;
+        self.warn = true;
+        self.in_force = false;
+        let params = decl.params.as_deref().unwrap_or_default();
+        let mut env = HashMap::new();
+        let mut phantoms = vec![];
+        for p in params {
+            let loc = Loc::new(file, p.name.span);
+            if env.contains_key(&p.name.name) {
+                self.diags.push(
+                    Diagnostic::new(Code::DuplicateVariable, format!("parameter `{}` is declared twice", p.name.name))
+                        .primary(file, p.name.span, "declared again here"),
+                );
+                continue;
+            }
+            let b = match p.kind.name.as_str() {
+                "component" => {
+                    let id = self.prog.components.len();
+                    self.prog.components.push(Component {
+                        name: p.name.name.clone(),
+                        loc,
+                        code: String::new(),
+                        ports: vec![],
+                        maxperhost: 1,
+                        maxinstances: None,
+                        attrs: vec![],
+                        doc: None,
+                    });
+                    phantoms.push((p.name.name.clone(), id));
+                    Binding::Component(id)
+                }
+                "port" => Binding::Port(p.name.name.clone()),
+                "int" => Binding::Int(0),
+                "attribute" => Binding::Attr(p.name.name.clone()),
+                other => {
+                    let kinds = ["component", "port", "int", "attribute"];
+                    let mut d = Diagnostic::new(Code::UnknownParamKind, format!("unknown parameter kind `{other}`"))
+                        .primary(file, p.kind.span, "not a parameter kind")
+                        .note("parameters are `component A`, `port p`, `int k` or `attribute a`");
+                    if let Some(s) = crate::diagnostics::did_you_mean(other, kinds) {
+                        d = d.help(format!("did you mean `{s}`?"));
+                    }
+                    self.diags.push(d);
+                    Binding::Invalid
+                }
+            };
+            env.insert(p.name.name.clone(), (b, loc));
+        }
+        self.env = env;
+        if decl.body.is_empty() {
+            self.diags.push(
+                Diagnostic::new(Code::EmptyConstraintset, format!("constraintset `{}` has no clauses", decl.name.name))
+                    .primary(file, decl.body_span, "empty"),
+            );
+        }
+        // A `use` inside the body is expanded against the phantoms too, so
+        // the inner pattern's requirements become this pattern's.
+        self.generic = true;
+        for e in &decl.body {
+            let _ = self.clause(e);
+        }
+        self.generic = false;
+        self.env.clear();
+        let required_ports = phantoms
+            .iter()
+            .map(|(n, id)| (n.clone(), self.prog.components[*id].ports.iter().map(|p| p.name.clone()).collect()))
+            .collect();
+        self.prog.components.truncate(self.real_comps);
+        self.pattern_infos.push(PatternInfo {
+            name: decl.name.name.clone(),
+            loc: Loc::new(file, decl.name.span),
+            params: params.iter().map(|p| (p.kind.name.clone(), p.name.name.clone())).collect(),
+            required_ports,
+            doc: doc.map(str::to_string),
+        });
+        let errors_after = self.diags.iter().filter(|d| d.is_error()).count();
+        self.sets[i].broken = errors_after > errors_before;
+    }
+
+    /// Expands `use NAME(args)`: checks the pattern's body with the arguments
+    /// bound and returns its clauses.
+    fn expand_use(&mut self, u: &ast::UseStmt) -> Vec<Clause> {
+        let use_loc = Loc::new(self.file, u.span);
+        let Some((Global::Constraintset(i), _)) = self.globals.get(&u.name.name).copied() else {
+            if !matches!(self.globals.get(&u.name.name), Some((Global::Broken, _))) {
+                self.unknown_constraintset(&u.name);
+            }
+            return vec![];
+        };
+        let (pfile, decl) = (self.sets[i].file, self.sets[i].decl);
+        if self.frames.iter().any(|f| f.pattern == decl.name.name) {
+            let chain: Vec<String> = self.frames.iter().map(|f| format!("`{}`", f.pattern)).collect();
+            self.report(
+                Diagnostic::new(Code::RecursiveUse, format!("constraintset `{}` uses itself", decl.name.name))
+                    .primary(self.file, u.span, "this use is inside its own expansion")
+                    .note(format!("the chain: {} uses `{}`", chain.join(" uses "), decl.name.name)),
+            );
+            return vec![];
+        }
+        let params: &[ast::Param] = decl.params.as_deref().unwrap_or_default();
+        if params.len() != u.args.len() {
+            let sig: Vec<String> = params.iter().map(|p| format!("{} {}", p.kind.name, p.name.name)).collect();
+            let ps = if params.len() == 1 { "" } else { "s" };
+            let d = Diagnostic::new(
+                Code::ArgumentCount,
+                format!("`{}` takes {} argument{ps}, but {} were given", decl.name.name, params.len(), u.args.len()),
+            )
+            .primary(
+                self.file,
+                u.span,
+                format!("{} argument{} given", u.args.len(), if u.args.len() == 1 { "" } else { "s" }),
+            )
+            .secondary(
+                pfile,
+                decl.name.span,
+                format!("declared as `{}({})`", decl.name.name, sig.join(", ")),
+            );
+            self.report(d);
+            return vec![];
+        }
+        // Bind arguments (resolved in the caller's environment).
+        let mut env = HashMap::new();
+        let mut args = HashMap::new();
+        let mut ok = true;
+        for (p, a) in params.iter().zip(&u.args) {
+            let aloc = Loc::new(self.file, a.span());
+            args.insert(p.name.name.clone(), aloc);
+            match self.bind_arg(p, a, pfile) {
+                Some(b) => {
+                    env.insert(p.name.name.clone(), (b, aloc));
+                }
+                None => ok = false,
+            }
+        }
+        if !ok || self.sets[i].broken {
+            return vec![];
+        }
+        // Check the body in the pattern's own scope.
+        let saved_env = std::mem::replace(&mut self.env, env);
+        let saved_scopes = std::mem::take(&mut self.scopes);
+        let saved_file = std::mem::replace(&mut self.file, pfile);
+        let saved_warn = std::mem::replace(&mut self.warn, false);
+        self.frames.push(Frame { pattern: decl.name.name.clone(), use_loc, args });
+        let outer_use = self.frames.first().map(|f| f.use_loc).unwrap_or(use_loc);
+        let mut out = vec![];
+        for e in &decl.body {
+            let f = self.clause(e);
+            out.push(Clause {
+                formula: f,
+                origin: Origin {
+                    constraintset: decl.name.name.clone(),
+                    loc: Loc::new(pfile, e.span),
+                    use_site: Some(outer_use),
+                },
+            });
+        }
+        self.frames.pop();
+        self.env = saved_env;
+        self.scopes = saved_scopes;
+        self.file = saved_file;
+        self.warn = saved_warn;
+        out
+    }
+
+    fn bind_arg(&mut self, p: &ast::Param, a: &ast::UseArg, pfile: FileId) -> Option<Binding> {
+        let kind = p.kind.name.as_str();
+        let wrong = |this: &mut Self, found: &str| {
+            this.report(
+                Diagnostic::new(
+                    Code::ArgumentKind,
+                    format!("argument for `{} {}` must be {}, found {found}", kind, p.name.name, kind_phrase(kind)),
+                )
+                .primary(this.file, a.span(), format!("expected {}", kind_phrase(kind)))
+                .secondary(pfile, p.name.span, "parameter declared here"),
+            );
+            None
+        };
+        match (kind, a) {
+            ("component", ast::UseArg::Name(n)) => {
+                if let Some((Binding::Component(c), _)) = self.env.get(&n.name) {
+                    return Some(Binding::Component(*c));
+                }
+                match self.globals.get(&n.name).copied() {
+                    Some((Global::Component(c), _)) => {
+                        if self.in_force && c < self.mentioned.len() {
+                            self.mentioned[c] = true;
+                        }
+                        Some(Binding::Component(c))
+                    }
+                    Some((Global::Broken, _)) => None,
+                    Some((Global::Host(_), _)) => wrong(self, &format!("host `{}`", n.name)),
+                    Some((Global::Constraintset(_), _)) => wrong(self, &format!("constraintset `{}`", n.name)),
+                    None => {
+                        self.unknown_component(n);
+                        None
+                    }
+                }
+            }
+            ("port", ast::UseArg::Name(n)) => match self.env.get(&n.name) {
+                Some((Binding::Port(q), _)) => Some(Binding::Port(q.clone())),
+                _ => Some(Binding::Port(n.name.clone())),
+            },
+            ("attribute", ast::UseArg::Name(n)) => match self.env.get(&n.name) {
+                Some((Binding::Attr(q), _)) => Some(Binding::Attr(q.clone())),
+                _ => Some(Binding::Attr(n.name.clone())),
+            },
+            ("int", ast::UseArg::Int(v, _)) => Some(Binding::Int(*v)),
+            ("int", ast::UseArg::Name(n)) => match self.env.get(&n.name) {
+                Some((Binding::Int(v), _)) => Some(Binding::Int(*v)),
+                _ => wrong(self, &format!("`{}`", n.name)),
+            },
+            (_, ast::UseArg::Int(v, _)) if kind != "int" => wrong(self, &format!("the integer `{v}`")),
+            _ => Some(Binding::Invalid),
+        }
+    }
+
+    /// Reports a diagnostic; inside a `use` expansion, the primary label moves
+    /// to the outermost `use` (the user's code) and the pattern's place
+    /// becomes a secondary label.
+    fn report(&mut self, d: Diagnostic) {
+        let Some(outer) = self.frames.first() else {
+            self.diags.push(d);
+            return;
+        };
+        if d.severity == crate::diagnostics::Severity::Warning && !self.warn && d.code != Code::TriviallyFalse {
+            return;
+        }
+        let mut nd = Diagnostic::new(d.code, d.message.clone());
+        nd.severity = d.severity;
+        nd = nd.primary(outer.use_loc.file, outer.use_loc.span, format!("in this use of `{}`", outer.pattern));
+        for l in d.labels {
+            nd = nd.secondary(l.file, l.span, l.message);
+        }
+        nd.notes = d.notes;
+        self.diags.push(nd);
+    }
+
+    fn unknown_component(&mut self, n: &ast::Ident) {
+        let mut cands: Vec<&str> = self.prog.components[..self.real_comps].iter().map(|c| c.name.as_str()).collect();
+        let params: Vec<String> =
+            self.env.iter().filter(|(_, (b, _))| matches!(b, Binding::Component(_))).map(|(k, _)| k.clone()).collect();
+        cands.extend(params.iter().map(String::as_str));
+        let mut d = Diagnostic::new(Code::UnknownComponent, format!("unknown component `{}`", n.name)).primary(
+            self.file,
+            n.span,
+            "not a declared component",
+        );
+        if let Some(s) = crate::diagnostics::did_you_mean(&n.name, cands.iter().copied()) {
+            d = d.help(format!("did you mean `{s}`?"));
+        } else if let Some((g, loc)) = self.globals.get(&n.name) {
+            let what = if matches!(g, Global::Host(_)) { "a host" } else { "a constraintset" };
+            d = d.secondary(loc.file, loc.span, format!("`{}` is {what}", n.name));
+        }
+        self.report(d);
+    }
+
+    fn unknown_constraintset(&mut self, n: &ast::Ident) {
+        let cands: Vec<String> = self
+            .globals
+            .iter()
+            .filter(|(_, (g, _))| matches!(g, Global::Constraintset(_)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut d = Diagnostic::new(Code::UnknownConstraintset, format!("unknown constraintset `{}`", n.name)).primary(
+            self.file,
+            n.span,
+            "no constraintset of this name",
+        );
+        if let Some(s) = crate::diagnostics::did_you_mean(&n.name, cands.iter().map(String::as_str)) {
+            d = d.help(format!("did you mean `{s}`?"));
+        } else if crate::check::load::STDLIB.iter().any(|(_, t)| t.contains(&format!("constraintset {}(", n.name))) {
+            d = d.help("it is in the standard library: add `import \"patterns\"`");
+        }
+        self.report(d);
+    }
+}
+
+fn kind_phrase(kind: &str) -> &'static str {
+    match kind {
+        "component" => "a component name",
+        "port" => "a port name",
+        "int" => "an integer",
+        "attribute" => "an attribute name",
+        _ => "an argument",
+    }
+}

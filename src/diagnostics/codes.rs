@@ -1,0 +1,110 @@
+//! Every diagnostic code, with its severity and one-line meaning.
+//!
+//! This table is the single index of codes; `docs/errors.md` explains each one
+//! with a goal that triggers it, and `tests/errors_doc.rs` checks that every
+//! code here is documented there and that each example really produces it.
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $name:ident = $text:literal, $sev:ident, $title:literal; )*) => {
+        /// A diagnostic code: `E` for errors, `W` for warnings.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code {
+            $( $(#[$doc])* $name, )*
+        }
+
+        impl Code {
+            /// Every code, in documentation order.
+            pub const ALL: &'static [Code] = &[$(Code::$name),*];
+
+            /// The code as written in output: `E0201`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$name => $text,)* }
+            }
+
+            /// Whether this code is an error or a warning.
+            pub fn severity(self) -> super::Severity {
+                match self { $(Code::$name => super::Severity::$sev,)* }
+            }
+
+            /// What the code means, in a few words.
+            pub fn title(self) -> &'static str {
+                match self { $(Code::$name => $title,)* }
+            }
+
+            /// Looks a code up by its text.
+            pub fn parse(s: &str) -> Option<Code> {
+                match s { $($text => Some(Code::$name),)* _ => None }
+            }
+        }
+    };
+}
+
+codes! {
+    // ---- reading and lexing ----
+    Syntax = "E0001", Error, "syntax error";
+    UnterminatedString = "E0002", Error, "unterminated string";
+    UnterminatedComment = "E0003", Error, "unterminated block comment";
+    InvalidEscape = "E0004", Error, "invalid escape in a string";
+    IntegerOutOfRange = "E0005", Error, "integer literal out of range";
+    UnexpectedChar = "E0006", Error, "unexpected character";
+    NotUtf8 = "E0007", Error, "source is not valid UTF-8";
+    TooDeep = "E0008", Error, "formula nested too deeply";
+    Unreadable = "E0009", Error, "cannot read a file";
+    EmptyGoal = "E0010", Error, "the goal file declares nothing";
+    // ---- names ----
+    UnknownComponent = "E0101", Error, "unknown component";
+    UnknownName = "E0102", Error, "unknown variable or host";
+    UnknownConstraintset = "E0103", Error, "unknown constraintset";
+    Duplicate = "E0104", Error, "duplicate declaration";
+    DuplicateVariable = "E0105", Error, "variable bound twice in one scope";
+    ImportCycle = "E0106", Error, "import cycle";
+    ImportNotFound = "E0107", Error, "import not found";
+    // ---- ports and attributes ----
+    UnknownPort = "E0201", Error, "no such port";
+    UnknownAttribute = "E0202", Error, "no such attribute";
+    MixedAttributeTypes = "E0203", Error, "attribute with mixed types";
+    DuplicatePort = "E0204", Error, "duplicate port";
+    DuplicateAttribute = "E0205", Error, "duplicate attribute";
+    // ---- sorts ----
+    SortMismatch = "E0301", Error, "comparison across sorts";
+    NotOrdered = "E0302", Error, "ordering comparison on non-integers";
+    NotArithmetic = "E0303", Error, "arithmetic on non-integers";
+    NonLinear = "E0304", Error, "product of two non-constant terms";
+    PortDirection = "E0305", Error, "ports of incompatible directions";
+    ExternalPort = "E0306", Error, "channel on an external port";
+    SelfChannel = "E0307", Error, "channel between two ports of one instance";
+    WrongSort = "E0308", Error, "operand of the wrong sort";
+    ExpectedPort = "E0309", Error, "expected a port";
+    FormulaTermMismatch = "E0310", Error, "formula where a term is expected, or the reverse";
+    // ---- declarations ----
+    MissingCode = "E0401", Error, "component without `code`";
+    MissingPorts = "E0402", Error, "component without `ports`";
+    NegativeBound = "E0403", Error, "negative bound";
+    BadAttributeValue = "E0404", Error, "ill-formed attribute value";
+    BadDirection = "E0405", Error, "unknown port direction";
+    UnknownUpgradeAttribute = "E0406", Error, "unknown attribute in an upgrade";
+    MissingChanges = "E0407", Error, "upgrade without `changes`";
+    // ---- patterns and `use` ----
+    ArgumentCount = "E0501", Error, "wrong number of arguments";
+    ArgumentKind = "E0502", Error, "argument of the wrong kind";
+    MissingRequiredPort = "E0503", Error, "component lacks a port the pattern requires";
+    UnknownParamKind = "E0504", Error, "unknown parameter kind";
+    RecursiveUse = "E0505", Error, "constraintset uses itself";
+    // ---- upgrades ----
+    UpgradeUnknownComponent = "E0601", Error, "upgrade of an unknown component";
+    UpgradeUnknownPort = "E0602", Error, "`changes` names an unknown port";
+    BadShadow = "E0603", Error, "unknown shadow placement";
+    DuplicateUpgrade = "E0604", Error, "component upgraded twice";
+    // ---- warnings ----
+    UnusedVariable = "W0001", Warning, "variable never used";
+    EmptyConstraintset = "W0002", Warning, "constraintset with no clauses";
+    UnusedComponent = "W0003", Warning, "component no constraint mentions";
+    TriviallyTrue = "W0004", Warning, "clause is always true";
+    TriviallyFalse = "W0005", Warning, "clause is always false";
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,122 @@
+//! Diagnostics: what every stage reports, independent of how it is shown.
+//!
+//! Stages build [`Diagnostic`]s (a code, a message, labelled spans, notes);
+//! only [`render`] turns them into rustc-style text (codespan-reporting) or
+//! the JSON of `cli.md`. Error codes and their one-line meaning live in
+//! [`codes`], next to each other, and `docs/errors.md` documents each one with
+//! an example that a test runs.
+
+pub mod codes;
+pub mod render;
+pub mod sources;
+
+pub use codes::Code;
+pub use sources::{FileId, Sources};
+
+use crate::syntax::ast::Span;
+
+/// How bad a diagnostic is. Errors make `check` exit 2; warnings do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A place in a source file with a short message: "unknown port".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    pub file: FileId,
+    pub span: Span,
+    pub message: String,
+    /// The place the diagnostic is about (one or more); the others explain it.
+    pub primary: bool,
+}
+
+/// One error or warning about a Deladas goal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub code: Code,
+    pub message: String,
+    pub labels: Vec<Label>,
+    /// Free text shown after the labels, each starting with `help: ` or
+    /// `note: ` as rustc does.
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    /// A new diagnostic with the severity its code implies.
+    pub fn new(code: Code, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: code.severity(), code, message: message.into(), labels: vec![], notes: vec![] }
+    }
+    /// Adds the primary label.
+    pub fn primary(mut self, file: FileId, span: Span, message: impl Into<String>) -> Self {
+        self.labels.push(Label { file, span, message: message.into(), primary: true });
+        self
+    }
+    /// Adds a secondary label: another place that explains this one.
+    pub fn secondary(mut self, file: FileId, span: Span, message: impl Into<String>) -> Self {
+        self.labels.push(Label { file, span, message: message.into(), primary: false });
+        self
+    }
+    /// Adds `help: …`.
+    pub fn help(mut self, text: impl AsRef<str>) -> Self {
+        self.notes.push(format!("help: {}", text.as_ref()));
+        self
+    }
+    /// Adds `note: …`.
+    pub fn note(mut self, text: impl AsRef<str>) -> Self {
+        self.notes.push(format!("note: {}", text.as_ref()));
+        self
+    }
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+    /// The first primary label, if any.
+    pub fn primary_label(&self) -> Option<&Label> {
+        self.labels.iter().find(|l| l.primary)
+    }
+}
+
+/// `did you mean …?`: the candidate closest to `name` by edit distance, if it
+/// is close enough to be a likely typo.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .filter(|c| *c != name)
+        .map(|c| (edit_distance(&name.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)))
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over characters.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(did_you_mean("outt", ["in", "out"]), Some("out"));
+        assert_eq!(did_you_mean("rot", ["rin", "rout", "cin"]), Some("rout"));
+        assert_eq!(did_you_mean("zzzz", ["in", "out"]), None);
+        assert_eq!(did_you_mean("x", ["y"]), Some("y"));
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}
