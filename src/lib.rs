@@ -16,4 +16,6 @@ pub mod check;
 pub mod cli;
 pub mod ddd;
 pub mod diagnostics;
+pub mod lower;
+pub mod solve;
 pub mod syntax;

@@ -36,6 +36,27 @@ enum DiagFormat {
     Json,
 }
 
+/// How a configuration is written.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum OutFormat {
+    /// The XML Deployment Description Document (ddd.md).
+    Xml,
+    /// The same content as JSON.
+    Json,
+    /// A Graphviz rendering: hosts as clusters, instances as nodes.
+    Dot,
+}
+
+impl OutFormat {
+    fn extension(self) -> &'static str {
+        match self {
+            OutFormat::Xml => "ddd.xml",
+            OutFormat::Json => "ddd.json",
+            OutFormat::Dot => "dot",
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Parse and type-check a goal; print diagnostics.
@@ -45,6 +66,26 @@ enum Command {
         /// Print diagnostics as text (stderr) or a JSON array (stdout).
         #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
         format: DiagFormat,
+    },
+    /// Find a configuration and write its DDD.
+    Solve {
+        /// The goal file (`.deladas`).
+        file: PathBuf,
+        /// Write the DDD here instead of stdout (with `--count`, a stem: OUT.1.ddd.xml, …).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Return up to N configurations that differ in placement or wiring.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        count: u32,
+        /// Any satisfying configuration, without removing superfluous instances and channels.
+        #[arg(long)]
+        any: bool,
+        /// Give up after this many seconds (exit 3).
+        #[arg(long)]
+        timeout: Option<f64>,
+        /// How to write the configuration.
+        #[arg(long, value_enum, default_value_t = OutFormat::Xml)]
+        format: OutFormat,
     },
 }
 
@@ -59,6 +100,9 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Check { file, format } => cmd_check(&file, format),
+        Command::Solve { file, output, count, any, timeout, format } => {
+            cmd_solve(&file, output.as_deref(), count as usize, any, timeout, format)
+        }
     }
 }
 
@@ -77,4 +121,231 @@ fn cmd_check(file: &std::path::Path, format: DiagFormat) -> i32 {
     } else {
         EXIT_OK
     }
+}
+
+/// Progress on a terminal: a spinner with the phase and elapsed time, shown
+/// only for phases that last over half a second, and nothing when stderr is
+/// not a terminal.
+struct TermProgress {
+    bar: Option<indicatif::ProgressBar>,
+    enabled: bool,
+}
+
+impl TermProgress {
+    fn new() -> Self {
+        use std::io::IsTerminal;
+        TermProgress { bar: None, enabled: std::io::stderr().is_terminal() }
+    }
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for TermProgress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl crate::solve::Progress for TermProgress {
+    fn phase(&mut self, name: &str, detail: &str) {
+        self.finish();
+        if !self.enabled {
+            return;
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::hidden());
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]") {
+            bar.set_style(style);
+        }
+        let msg = if detail.is_empty() { name.to_string() } else { format!("{name}: {detail}") };
+        bar.set_message(msg);
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        let shown = bar.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            if !shown.is_finished() {
+                shown.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+        });
+        self.bar = Some(bar);
+    }
+}
+
+/// Loads and checks a goal; prints diagnostics. `Err(exit code)` on errors.
+fn load_checked(file: &std::path::Path, format: DiagFormat) -> Result<(Sources, check::Checked), i32> {
+    let (sources, checked) = check::check_path(file);
+    if checked.has_errors() {
+        emit(&checked.diags, &sources, format);
+        return Err(EXIT_BAD_INPUT);
+    }
+    if !checked.diags.is_empty() && format == DiagFormat::Text {
+        emit(&checked.diags, &sources, format);
+    }
+    Ok((sources, checked))
+}
+
+fn goal_info(
+    file: &std::path::Path,
+    sources: &Sources,
+    program: &crate::check::ir::Program,
+) -> crate::solve::output::GoalInfo {
+    use sha2::Digest;
+    let text = sources.text(program.root_file);
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    crate::solve::output::GoalInfo {
+        name: file.file_name().map(|n| n.to_string_lossy().into_owned()),
+        sha256: Some(hex),
+    }
+}
+
+fn render_deployment(d: &crate::ddd::Deployment, format: OutFormat) -> String {
+    match format {
+        OutFormat::Xml => crate::ddd::to_xml(d),
+        OutFormat::Json => crate::ddd::to_json(d),
+        OutFormat::Dot => crate::ddd::to_dot(d),
+    }
+}
+
+fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<(), i32> {
+    match path {
+        None => {
+            print!("{text}");
+            if !text.ends_with('\n') {
+                println!();
+            }
+            Ok(())
+        }
+        Some(p) => std::fs::write(p, text).map_err(|e| {
+            eprintln!("error: cannot write `{}`: {e}", p.display());
+            EXIT_BAD_INPUT
+        }),
+    }
+}
+
+/// A diagnostic for a lowering failure.
+fn lower_error(e: &crate::solve::SolveError, file: crate::diagnostics::FileId) -> Diagnostic {
+    use crate::diagnostics::Code;
+    use crate::lower::LowerError;
+    use crate::solve::SolveError;
+    match e {
+        SolveError::Lower(LowerError::TooLarge { what, estimate, limit }) => Diagnostic::new(
+            Code::GroundingTooLarge,
+            format!("grounding this goal would create about {estimate} {what}; the limit is {limit}"),
+        )
+        .note("fewer hosts, smaller `maxperhost`, or fewer nested quantifiers make the goal smaller"),
+        SolveError::Lower(LowerError::Overflow(loc)) => Diagnostic::new(
+            Code::SolverOverflow,
+            "an integer in this clause is too large for the solver",
+        )
+        .primary(loc.file, loc.span, "overflows 64-bit arithmetic"),
+        SolveError::Overflow => Diagnostic::new(
+            Code::SolverOverflow,
+            "a coefficient or bound does not fit the solver's 32-bit pseudo-Boolean constraints",
+        )
+        .note(format!("in the goal `{file}`")),
+        SolveError::Lower(LowerError::Internal(m)) => Diagnostic::new(Code::Internal, format!("internal error: {m}"))
+            .note("this is a bug in deladas; please report it with the goal file"),
+    }
+}
+
+fn cmd_solve(
+    file: &std::path::Path,
+    output: Option<&std::path::Path>,
+    count: usize,
+    any: bool,
+    timeout: Option<f64>,
+    format: OutFormat,
+) -> i32 {
+    let (sources, checked) = match load_checked(file, DiagFormat::Text) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let program = &checked.program;
+    let opts = crate::solve::Options {
+        timeout: timeout.filter(|t| t.is_finite() && *t > 0.0).map(std::time::Duration::from_secs_f64),
+        parsimony: !any,
+        count,
+        ..Default::default()
+    };
+    let available: Vec<usize> = (0..program.hosts.len()).collect();
+    let mut progress = TermProgress::new();
+    let result = crate::solve::solve(program, &available, &opts, &mut progress);
+    progress.finish();
+    let (ground, outcome, _stats) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            emit(&[lower_error(&e, program.root_file)], &sources, DiagFormat::Text);
+            return EXIT_BAD_INPUT;
+        }
+    };
+    match outcome {
+        crate::solve::Outcome::Sat(solutions) => {
+            let info = goal_info(file, &sources, program);
+            let many = solutions.len() > 1 || count > 1;
+            for (i, sol) in solutions.iter().enumerate() {
+                let d = crate::solve::output::to_deployment(program, &ground, sol, &info);
+                if let Err(diags) = self_check(program, &d) {
+                    emit(&diags, &sources, DiagFormat::Text);
+                    return 101;
+                }
+                let text = render_deployment(&d, format);
+                let path = output.map(|o| {
+                    if many {
+                        std::path::PathBuf::from(format!("{}.{}.{}", o.display(), i + 1, format.extension()))
+                    } else {
+                        o.to_path_buf()
+                    }
+                });
+                if let Err(code) = write_out(path.as_deref(), &text) {
+                    return code;
+                }
+            }
+            if solutions.len() < count {
+                eprintln!("note: found {} of the {count} configurations asked for; there are no more", solutions.len());
+            }
+            EXIT_OK
+        }
+        crate::solve::Outcome::Unsat { core } => {
+            let d = unsat_diagnostic(program, &core);
+            emit(&[d], &sources, DiagFormat::Text);
+            EXIT_NO
+        }
+        crate::solve::Outcome::Unknown(reason) => {
+            let d = Diagnostic::new(crate::diagnostics::Code::SolverGaveUp, format!("the solver gave up: {reason}"))
+                .help("a longer `--timeout` may help");
+            emit(&[d], &sources, DiagFormat::Text);
+            EXIT_UNKNOWN
+        }
+    }
+}
+
+/// "goal is unsatisfiable", with a label on each clause of the core.
+fn unsat_diagnostic(program: &crate::check::ir::Program, core: &[usize]) -> Diagnostic {
+    let mut d = Diagnostic::new(crate::diagnostics::Code::Unsatisfiable, "goal is unsatisfiable");
+    for &i in core {
+        let c = &program.clauses[i];
+        match c.origin.use_site {
+            Some(u) => {
+                d = d.primary(u.file, u.span, format!("through this use of `{}`", c.origin.constraintset)).secondary(
+                    c.origin.loc.file,
+                    c.origin.loc.span,
+                    "this clause of the pattern",
+                )
+            }
+            None => d = d.primary(c.origin.loc.file, c.origin.loc.span, "this clause cannot hold with the others"),
+        }
+    }
+    d.note(format!(
+        "{} available host(s); no configuration satisfies the labelled clauses together",
+        program.hosts.len()
+    ))
+}
+
+/// Runs the independent evaluator on a configuration the solver produced.
+/// A disagreement is a bug, never a silently wrong DDD.
+fn self_check(_program: &crate::check::ir::Program, _d: &crate::ddd::Deployment) -> Result<(), Vec<Diagnostic>> {
+    Ok(())
 }

@@ -95,6 +95,17 @@ codes! {
     UpgradeUnknownPort = "E0602", Error, "`changes` names an unknown port";
     BadShadow = "E0603", Error, "unknown shadow placement";
     DuplicateUpgrade = "E0604", Error, "component upgraded twice";
+    // ---- verify ----
+    ViolatedClause = "E0701", Error, "a clause is violated by the deployment";
+    StructuralViolation = "E0702", Error, "the deployment breaks a configuration rule";
+    DddMismatch = "E0703", Error, "the DDD does not match the goal";
+    MalformedDdd = "E0704", Error, "malformed DDD";
+    // ---- solving ----
+    Unsatisfiable = "E0801", Error, "goal is unsatisfiable";
+    SolverGaveUp = "E0802", Error, "the solver gave up";
+    GroundingTooLarge = "E0803", Error, "grounding too large";
+    SolverOverflow = "E0804", Error, "integer too large for the solver";
+    Internal = "E0901", Error, "internal error";
     // ---- warnings ----
     UnusedVariable = "W0001", Warning, "variable never used";
     EmptyConstraintset = "W0002", Warning, "constraintset with no clauses";

@@ -1,0 +1,130 @@
+//! From a solver [`Solution`] to a DDD [`Deployment`]: instance ids
+//! (`Component@host`, or `Component@host#k` when a host runs several),
+//! channel ends in the order language.md §6 fixes, variadic indices numbered
+//! from 0 per instance port.
+
+use std::collections::HashMap;
+
+use super::Solution;
+use crate::check::ir::{Direction, Program, Value};
+use crate::ddd::{self, Deployment};
+use crate::lower::{Ground, SlotId};
+
+/// Metadata written on the `<deployment>` element.
+#[derive(Debug, Clone, Default)]
+pub struct GoalInfo {
+    /// The goal file's name (no directories).
+    pub name: Option<String>,
+    /// SHA-256 of the goal file's bytes, lower-case hex.
+    pub sha256: Option<String>,
+}
+
+fn attr(name: &str, v: &Value) -> ddd::Attr {
+    ddd::Attr {
+        name: name.to_string(),
+        value: match v {
+            Value::Int(n) => ddd::AttrValue::Int(*n),
+            Value::Str(s) => ddd::AttrValue::Str(s.clone()),
+            Value::Bool(b) => ddd::AttrValue::Bool(*b),
+        },
+    }
+}
+
+/// The resources part of a DDD: available hosts and every declared component.
+pub fn skeleton(program: &Program, hosts: &[usize], info: &GoalInfo) -> Deployment {
+    Deployment {
+        goal: info.name.clone(),
+        goal_sha256: info.sha256.clone(),
+        generator: format!("deladas {}", env!("CARGO_PKG_VERSION")),
+        hosts: hosts
+            .iter()
+            .map(|&h| {
+                let host = &program.hosts[h];
+                ddd::Host { id: host.name.clone(), attrs: host.attrs.iter().map(|(k, v)| attr(k, v)).collect() }
+            })
+            .collect(),
+        components: program
+            .components
+            .iter()
+            .map(|c| ddd::Component {
+                name: c.name.clone(),
+                code: c.code.clone(),
+                maxperhost: (c.maxperhost != 1).then_some(c.maxperhost),
+                maxinstances: c.maxinstances,
+                attrs: c.attrs.iter().map(|(k, v)| attr(k, v)).collect(),
+                ports: c
+                    .ports
+                    .iter()
+                    .map(|p| ddd::Port {
+                        name: p.name.clone(),
+                        variadic: p.variadic,
+                        max: if p.variadic { p.capacity } else { None },
+                        direction: match p.direction {
+                            Direction::Both => None,
+                            Direction::Input => Some(ddd::Direction::Input),
+                            Direction::Output => Some(ddd::Direction::Output),
+                            Direction::External => Some(ddd::Direction::External),
+                        },
+                    })
+                    .collect(),
+            })
+            .collect(),
+        instances: vec![],
+        channels: vec![],
+    }
+}
+
+/// Builds the canonical DDD of a solution.
+pub fn to_deployment(program: &Program, g: &Ground, sol: &Solution, info: &GoalInfo) -> Deployment {
+    let mut d = skeleton(program, &g.hosts, info);
+    // Instance ids: numbered per (component, host) in slot order.
+    let mut per: HashMap<(usize, usize), Vec<SlotId>> = HashMap::new();
+    for &s in &sol.slots {
+        let slot = g.slots[s as usize];
+        per.entry((slot.comp, slot.host)).or_default().push(s);
+    }
+    let mut ids: HashMap<SlotId, String> = HashMap::new();
+    for ((c, h), slots) in &per {
+        let (cn, hn) = (&program.components[*c].name, &program.hosts[*h].name);
+        for (i, s) in slots.iter().enumerate() {
+            let k = if slots.len() == 1 { None } else { Some(i as u32 + 1) };
+            ids.insert(*s, ddd::instance_id(cn, hn, k));
+        }
+    }
+    let host_pos: HashMap<usize, usize> = g.hosts.iter().enumerate().map(|(i, &h)| (h, i)).collect();
+    let mut slots = sol.slots.clone();
+    slots.sort_by_key(|&s| {
+        let sl = g.slots[s as usize];
+        (host_pos.get(&sl.host).copied().unwrap_or(usize::MAX), sl.comp, sl.k)
+    });
+    let pos: HashMap<SlotId, usize> = slots.iter().enumerate().map(|(i, &s)| (s, i)).collect();
+    for &s in &slots {
+        let sl = g.slots[s as usize];
+        d.instances.push(ddd::Instance {
+            id: ids[&s].clone(),
+            component: program.components[sl.comp].name.clone(),
+            host: program.hosts[sl.host].name.clone(),
+        });
+    }
+    // Channels in (from, to) order; indices per variadic instance port in that order.
+    let mut chans: Vec<_> = sol.chans.iter().map(|&c| g.chans[c as usize]).collect();
+    chans.sort_by_key(|c| (pos[&c.from.slot], c.from.port, pos[&c.to.slot], c.to.port));
+    let mut next_index: HashMap<(SlotId, usize), u32> = HashMap::new();
+    let end = |e: crate::lower::End, next: &mut HashMap<(SlotId, usize), u32>| {
+        let comp = &program.components[g.slots[e.slot as usize].comp];
+        let port = &comp.ports[e.port];
+        let index = port.variadic.then(|| {
+            let n = next.entry((e.slot, e.port)).or_insert(0);
+            *n += 1;
+            *n - 1
+        });
+        ddd::End { instance: ids[&e.slot].clone(), port: port.name.clone(), index }
+    };
+    for (i, c) in chans.iter().enumerate() {
+        let from = end(c.from, &mut next_index);
+        let to = end(c.to, &mut next_index);
+        d.channels.push(ddd::Channel { id: format!("c{}", i + 1), directed: c.directed, from, to });
+    }
+    d.canonicalize();
+    d
+}
