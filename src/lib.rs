@@ -12,10 +12,12 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::todo, clippy::dbg_macro)]
 
+pub mod bench_goals;
 pub mod check;
 pub mod cli;
 pub mod ddd;
 pub mod diagnostics;
+pub mod eval;
 pub mod lower;
 pub mod solve;
 pub mod syntax;

@@ -67,6 +67,16 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
         format: DiagFormat,
     },
+    /// Evaluate the goal on a deployment, independently of the solver.
+    Verify {
+        /// The goal file (`.deladas`).
+        file: PathBuf,
+        /// The deployment (a DDD, `.ddd.xml`).
+        ddd: PathBuf,
+        /// Print diagnostics as text (stderr) or a JSON array (stdout).
+        #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
+        format: DiagFormat,
+    },
     /// Find a configuration and write its DDD.
     Solve {
         /// The goal file (`.deladas`).
@@ -100,6 +110,7 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Check { file, format } => cmd_check(&file, format),
+        Command::Verify { file, ddd, format } => cmd_verify(&file, &ddd, format),
         Command::Solve { file, output, count, any, timeout, format } => {
             cmd_solve(&file, output.as_deref(), count as usize, any, timeout, format)
         }
@@ -287,7 +298,7 @@ fn cmd_solve(
             let many = solutions.len() > 1 || count > 1;
             for (i, sol) in solutions.iter().enumerate() {
                 let d = crate::solve::output::to_deployment(program, &ground, sol, &info);
-                if let Err(diags) = self_check(program, &d) {
+                if let Err(diags) = self_check(program, &d, !any) {
                     emit(&diags, &sources, DiagFormat::Text);
                     return 101;
                 }
@@ -312,6 +323,12 @@ fn cmd_solve(
             let d = unsat_diagnostic(program, &core);
             emit(&[d], &sources, DiagFormat::Text);
             EXIT_NO
+        }
+        crate::solve::Outcome::Internal(m) => {
+            let d = Diagnostic::new(crate::diagnostics::Code::Internal, format!("internal error: {m}"))
+                .note("this is a bug in deladas; please report it with the goal file");
+            emit(&[d], &sources, DiagFormat::Text);
+            101
         }
         crate::solve::Outcome::Unknown(reason) => {
             let d = Diagnostic::new(crate::diagnostics::Code::SolverGaveUp, format!("the solver gave up: {reason}"))
@@ -346,6 +363,106 @@ fn unsat_diagnostic(program: &crate::check::ir::Program, core: &[usize]) -> Diag
 
 /// Runs the independent evaluator on a configuration the solver produced.
 /// A disagreement is a bug, never a silently wrong DDD.
-fn self_check(_program: &crate::check::ir::Program, _d: &crate::ddd::Deployment) -> Result<(), Vec<Diagnostic>> {
+fn self_check(
+    program: &crate::check::ir::Program,
+    d: &crate::ddd::Deployment,
+    parsimony: bool,
+) -> Result<(), Vec<Diagnostic>> {
+    use crate::diagnostics::Code;
+    let internal = |m: String| {
+        Diagnostic::new(Code::Internal, format!("internal error: {m}"))
+            .note("the solver's configuration failed the independent evaluator; this is a bug in deladas, please report it with the goal file")
+    };
+    if let Err(errs) = d.check() {
+        return Err(errs.iter().map(|e| internal(format!("the DDD written is malformed: {e}"))).collect());
+    }
+    let world = crate::eval::bind(program, d).map_err(|errs| errs.into_iter().map(internal).collect::<Vec<_>>())?;
+    let violations = crate::eval::all_violations(program, &world);
+    if !violations.is_empty() {
+        return Err(violations.iter().map(|v| internal(format!("the configuration violates a clause: {v}"))).collect());
+    }
+    // The parsimony cross-check re-evaluates per part: affordable on small
+    // configurations, where the tests exercise it.
+    if parsimony && world.instances.len() + world.channels.len() <= 200 {
+        let extra = crate::eval::superfluous(program, &world);
+        if !extra.is_empty() {
+            return Err(vec![internal(format!("{} part(s) of the configuration are superfluous", extra.len()))]);
+        }
+    }
     Ok(())
+}
+
+fn cmd_verify(file: &std::path::Path, ddd_path: &std::path::Path, format: DiagFormat) -> i32 {
+    use crate::diagnostics::Code;
+    let (mut sources, checked) = match load_checked(file, format) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let program = &checked.program;
+    let text = match std::fs::read(ddd_path) {
+        Ok(b) => match String::from_utf8(b) {
+            Ok(t) => t,
+            Err(_) => {
+                let d = Diagnostic::new(Code::MalformedDdd, format!("`{}` is not UTF-8 text", ddd_path.display()));
+                emit(&[d], &sources, format);
+                return EXIT_BAD_INPUT;
+            }
+        },
+        Err(e) => {
+            let d = Diagnostic::new(Code::Unreadable, format!("cannot read `{}`: {e}", ddd_path.display()));
+            emit(&[d], &sources, format);
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let ddd_file = sources.add(ddd_path.display().to_string(), text.clone());
+    let deployment = match crate::ddd::from_xml(&text) {
+        Ok(d) => d,
+        Err(errs) => {
+            let diags: Vec<Diagnostic> = errs
+                .iter()
+                .map(|e| {
+                    Diagnostic::new(Code::MalformedDdd, e.message.clone()).primary(
+                        ddd_file,
+                        crate::syntax::ast::Span::new(e.span.start, e.span.end),
+                        "here",
+                    )
+                })
+                .collect();
+            emit(&diags, &sources, format);
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let world = match crate::eval::bind(program, &deployment) {
+        Ok(w) => w,
+        Err(errs) => {
+            let diags: Vec<Diagnostic> = errs
+                .into_iter()
+                .map(|m| {
+                    Diagnostic::new(Code::DddMismatch, m).note(format!(
+                        "`{}` was not written for this goal, or the goal changed since",
+                        ddd_path.display()
+                    ))
+                })
+                .collect();
+            emit(&diags, &sources, format);
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let violations = crate::eval::all_violations(program, &world);
+    let diags: Vec<Diagnostic> = violations.iter().map(|v| v.to_diagnostic()).collect();
+    emit(&diags, &sources, format);
+    if diags.is_empty() {
+        if format == DiagFormat::Text {
+            eprintln!(
+                "ok: `{}` satisfies `{}` ({} instances, {} channels)",
+                ddd_path.display(),
+                file.display(),
+                world.instances.len(),
+                world.channels.len()
+            );
+        }
+        EXIT_OK
+    } else {
+        EXIT_NO
+    }
 }

@@ -25,6 +25,8 @@
 //!
 //! Nodes are hash-consed and simplified as they are built.
 
+pub mod state;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::check::ir::*;

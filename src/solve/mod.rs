@@ -10,32 +10,34 @@
 //! * every clause in force behind its own assumption literal, so an
 //!   unsatisfiable goal yields a core of clauses;
 //! * ground nodes map one-to-one to Z3 terms (hash-consed in `lower`);
-//! * `reachable(a, b)` where it must hold (positive polarity): a *support*
-//!   encoding from source `a`: every reached node names a predecessor that is
-//!   reached, joined by a present channel, with a smaller integer rank, so
-//!   cycles cannot support themselves. Where it must not hold (negative
-//!   polarity): a *closure* from `a` (reached and channel ⇒ reached), so an
-//!   unreached node truly has no path. Both, when both polarities occur;
-//! * strong connectivity (`forall T a, b (reachable(a, b))`): a root (the
-//!   first present slot of T) reaches every present T slot and every present
-//!   T slot reaches the root: two support encodings, O(edges) in all,
-//!   instead of one per ordered pair.
+//! * `reachable(a, b)` where it must hold (positive polarity): a literal
+//!   enforced lazily by *cuts* (counterexample-guided): after each model, a
+//!   breadth-first search finds the slots `a` reaches; if `b` is not among
+//!   them, "some present channel leaves that set" is added and the solver
+//!   runs again. Cuts follow from the literal, so they never remove a real
+//!   solution, and the encoding stays propositional (no integer ranks).
+//!   Where it must not hold (negative polarity): a *closure* from `a`
+//!   (reached and channel ⇒ reached), so an unreached node has no path;
+//! * strong connectivity (`forall T a, b (reachable(a, b))`) is one literal
+//!   with the same cuts for every cluster of the model that fails to reach,
+//!   or be reached from, the other present T slots: O(edges) per round
+//!   instead of one reachability problem per ordered pair.
 //!
-//! Parsimony (language.md §6) is *subset-minimality*: after a model is found,
-//! absent parts are fixed absent and the solver is asked for a model with at
-//! least one present part removed, until none exists. The result has no
-//! proper subset that satisfies the goal, so in particular removing any one
-//! channel, or one instance with its channels, breaks some clause.
+//! Parsimony (language.md §6): after a model is found, parts are removed one
+//! at a time while every clause still holds, evaluated incrementally on the
+//! ground form ([`GroundState`]) without further solver calls, until no
+//! single channel, and no single instance with its channels, can go.
 
 pub mod output;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use z3::ast::{Bool, Int};
+use z3::ast::Bool;
 use z3::{Params, SatResult, Solver};
 
 use crate::check::ir::{CompId, Program};
+use crate::lower::state::GroundState;
 use crate::lower::{self, ChanId, ChannelScope, Ground, Limits, LowerError, Node, NodeId, PbOp, SlotId};
 
 /// What to solve for.
@@ -73,6 +75,8 @@ pub enum Outcome {
     Unsat { core: Vec<usize> },
     /// The solver gave up (timeout or incompleteness).
     Unknown(String),
+    /// The solver's model contradicts the ground goal: a bug.
+    Internal(String),
 }
 
 /// Sizes and timings, for progress and benchmarks.
@@ -86,8 +90,10 @@ pub struct Stats {
     pub minimise_time: Duration,
     /// Whether the full channel scope was needed.
     pub full_scope: bool,
-    /// Solver calls made while minimising.
+    /// Passes over the parts while minimising.
     pub minimise_steps: usize,
+    /// Rounds of reachability cuts added.
+    pub cut_rounds: usize,
 }
 
 /// Progress callbacks: a phase starts, with a size description.
@@ -142,6 +148,7 @@ pub fn solve(
         let t1 = Instant::now();
         let mut s = Session::new(&ground)?;
         let outcome = s.run(opts, deadline, &mut stats, progress);
+        stats.cut_rounds += s.cut_rounds.get();
         stats.solve_time += t1.elapsed().saturating_sub(stats.minimise_time);
         // A sparse channel scope is exact unless an unsatisfiable core relies
         // on `reachable` (paths might need channels the scope left out).
@@ -159,6 +166,12 @@ pub fn solve(
     }
 }
 
+/// A reachability literal whose meaning is enforced by cuts.
+enum Lazy {
+    Reach { lit: Bool, from: SlotId, to: SlotId },
+    StronglyConnected { lit: Bool, comp: CompId },
+}
+
 struct Session<'g> {
     g: &'g Ground,
     solver: Solver,
@@ -169,10 +182,11 @@ struct Session<'g> {
     polarity: Vec<u8>,
     clause_lits: Vec<Bool>,
     sym: Bool,
-    in_edges: Vec<Vec<(SlotId, ChanId)>>,
-    out_edges: Vec<Vec<(SlotId, ChanId)>>,
-    support: HashMap<SlotId, Vec<Bool>>,
     closure: HashMap<SlotId, Vec<Bool>>,
+    /// Reachability literals checked lazily against each model.
+    lazy: Vec<Lazy>,
+    slot_chans: Vec<Vec<ChanId>>,
+    cut_rounds: std::cell::Cell<usize>,
     reach_memo: HashMap<NodeId, bool>,
 }
 
@@ -185,18 +199,6 @@ impl<'g> Session<'g> {
         let solver = Solver::new();
         let present: Vec<Bool> = (0..g.slots.len()).map(|i| Bool::new_const(format!("p{i}"))).collect();
         let chans: Vec<Bool> = (0..g.chans.len()).map(|i| Bool::new_const(format!("c{i}"))).collect();
-        let n = g.slots.len();
-        let mut in_edges = vec![vec![]; n];
-        let mut out_edges = vec![vec![]; n];
-        for (i, c) in g.chans.iter().enumerate() {
-            let (x, y) = (c.from.slot, c.to.slot);
-            in_edges[y as usize].push((x, i as ChanId));
-            out_edges[x as usize].push((y, i as ChanId));
-            if !c.directed {
-                in_edges[x as usize].push((y, i as ChanId));
-                out_edges[y as usize].push((x, i as ChanId));
-            }
-        }
         let mut s = Session {
             g,
             solver,
@@ -206,10 +208,10 @@ impl<'g> Session<'g> {
             polarity: vec![0; g.nodes.len()],
             clause_lits: vec![],
             sym: Bool::new_const("sym!"),
-            in_edges,
-            out_edges,
-            support: HashMap::new(),
             closure: HashMap::new(),
+            lazy: vec![],
+            slot_chans: crate::lower::state::slot_channels(g),
+            cut_rounds: std::cell::Cell::new(0),
             reach_memo: HashMap::new(),
         };
         s.structure()?;
@@ -354,30 +356,6 @@ impl<'g> Session<'g> {
         Ok(b)
     }
 
-    /// Support encoding from `src`: `R[v]` only if some present path from
-    /// `src` reaches `v` (ranks strictly increase along the path).
-    fn support_from(&mut self, src: SlotId) -> Vec<Bool> {
-        if let Some(v) = self.support.get(&src) {
-            return v.clone();
-        }
-        let n = self.g.slots.len();
-        let r: Vec<Bool> = (0..n).map(|v| Bool::new_const(format!("r{src}_{v}"))).collect();
-        let d: Vec<Int> = (0..n).map(|v| Int::new_const(format!("d{src}_{v}"))).collect();
-        for v in 0..n {
-            if v == src as usize {
-                self.solver.assert(&r[v]);
-                continue;
-            }
-            let preds: Vec<Bool> = self.in_edges[v]
-                .iter()
-                .map(|&(u, c)| Bool::and(&[&self.chans[c as usize], &r[u as usize], &d[u as usize].lt(&d[v])]))
-                .collect();
-            self.solver.assert(r[v].implies(Bool::or(&preds)));
-        }
-        self.support.insert(src, r.clone());
-        r
-    }
-
     /// Closure from `src`: `C[v]` whenever a present path reaches `v`.
     fn closure_from(&mut self, src: SlotId) -> Vec<Bool> {
         if let Some(v) = self.closure.get(&src) {
@@ -398,23 +376,29 @@ impl<'g> Session<'g> {
         c
     }
 
+    /// `reachable(a, b)`. Where it must hold, a fresh literal checked
+    /// lazily: each model is searched, and a violated *cut* ("some present
+    /// channel leaves the set `a` reaches") is added until paths exist.
+    /// Where it must not hold, the closure makes it exact.
     fn reach(&mut self, a: SlotId, b: SlotId, pol: u8) -> Bool {
-        match pol {
-            2 => self.closure_from(a)[b as usize].clone(),
-            3 => {
-                let r = self.support_from(a)[b as usize].clone();
-                let c = self.closure_from(a)[b as usize].clone();
-                self.solver.assert(c.implies(&r));
-                r
-            }
-            _ => self.support_from(a)[b as usize].clone(),
+        if pol == 2 {
+            return self.closure_from(a)[b as usize].clone();
         }
+        let lit = Bool::new_const(format!("reach{a}_{b}"));
+        if pol & 2 != 0 {
+            let c = self.closure_from(a)[b as usize].clone();
+            self.solver.assert(c.implies(&lit));
+        }
+        self.lazy.push(Lazy::Reach { lit: lit.clone(), from: a, to: b });
+        lit
     }
 
+    /// Strong connectivity of a component's present slots: a fresh literal
+    /// checked lazily with cuts (see [`Session::cuts`]).
     fn strongly_connected(&mut self, comp: CompId, pol: u8) -> Bool {
-        let ts: Vec<SlotId> = self.g.slots_by_comp[comp].clone();
         if pol & 2 != 0 {
             // Exact, per ordered pair (rare: strong connectivity negated).
+            let ts: Vec<SlotId> = self.g.slots_by_comp[comp].clone();
             let mut parts = vec![];
             for &a in &ts {
                 for &b in &ts {
@@ -427,42 +411,88 @@ impl<'g> Session<'g> {
             }
             return Bool::and(&parts);
         }
-        let n = self.g.slots.len();
-        // The root is the first present slot of the component.
-        let mut root = vec![Bool::from_bool(false); n];
-        let mut seen = Bool::from_bool(false);
-        for &t in &ts {
-            let p = &self.present[t as usize];
-            let rt = Bool::new_const(format!("root{comp}_{t}"));
-            self.solver.assert(rt.iff(Bool::and(&[p, &seen.not()])));
-            root[t as usize] = rt;
-            seen = Bool::or(&[&seen, p]);
-        }
-        let tag = format!("sc{comp}");
-        let fwd = self.rooted(&root, &tag, true);
-        let bwd = self.rooted(&root, &tag, false);
-        let parts: Vec<Bool> = ts
-            .iter()
-            .map(|&t| self.present[t as usize].implies(Bool::and(&[&fwd[t as usize], &bwd[t as usize]])))
-            .collect();
-        Bool::and(&parts)
+        let lit = Bool::new_const(format!("sc{comp}"));
+        self.lazy.push(Lazy::StronglyConnected { lit: lit.clone(), comp });
+        lit
     }
 
-    /// Support encoding from a chosen root (forward), or to it (backward).
-    fn rooted(&mut self, root: &[Bool], tag: &str, forward: bool) -> Vec<Bool> {
-        let n = self.g.slots.len();
-        let dir = if forward { "f" } else { "b" };
-        let r: Vec<Bool> = (0..n).map(|v| Bool::new_const(format!("{tag}{dir}r{v}"))).collect();
-        let d: Vec<Int> = (0..n).map(|v| Int::new_const(format!("{tag}{dir}d{v}"))).collect();
-        for v in 0..n {
-            let edges = if forward { &self.in_edges[v] } else { &self.out_edges[v] };
-            let mut options: Vec<Bool> = vec![root[v].clone()];
-            for &(u, c) in edges {
-                options.push(Bool::and(&[&self.chans[c as usize], &r[u as usize], &d[u as usize].lt(&d[v])]));
+    /// The cuts the current model violates. A cut for a set `S` of slots:
+    /// whenever a required path starts inside `S` and ends outside, some
+    /// present channel must cross out of `S` (or, for paths ending inside,
+    /// into it). Each cut follows from the literal it is guarded by, so
+    /// adding cuts never removes a real solution; and each excludes the
+    /// current model, so the loop ends.
+    fn cuts(&self, m: &z3::Model) -> Vec<Bool> {
+        use crate::lower::state::reach_set;
+        let val = |b: &Bool| m.eval(b, true).and_then(|v| v.as_bool()).unwrap_or(false);
+        let chans_on: Vec<bool> = self.chans.iter().map(val).collect();
+        let present: Vec<bool> = self.present.iter().map(val).collect();
+        let crossing = |set: &std::collections::HashSet<usize>, out: bool| -> Vec<Bool> {
+            self.g
+                .chans
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| {
+                    let (f, t) = (set.contains(&(c.from.slot as usize)), set.contains(&(c.to.slot as usize)));
+                    if out {
+                        (f && !t) || (!c.directed && t && !f)
+                    } else {
+                        (!f && t) || (!c.directed && f && !t)
+                    }
+                })
+                .map(|(i, _)| self.chans[i].clone())
+                .collect()
+        };
+        let mut cuts = vec![];
+        for l in &self.lazy {
+            match l {
+                Lazy::Reach { lit, from, to } => {
+                    if !val(lit) {
+                        continue;
+                    }
+                    let set = reach_set(self.g, &chans_on, &self.slot_chans, *from, true);
+                    if !set.contains(&(*to as usize)) {
+                        cuts.push(lit.implies(Bool::or(&crossing(&set, true))));
+                    }
+                }
+                Lazy::StronglyConnected { lit, comp } => {
+                    if !val(lit) {
+                        continue;
+                    }
+                    let ts = &self.g.slots_by_comp[*comp];
+                    let members: Vec<usize> = ts.iter().map(|&t| t as usize).filter(|&t| present[t]).collect();
+                    if members.len() < 2 {
+                        continue;
+                    }
+                    for forward in [true, false] {
+                        let mut covered = std::collections::HashSet::new();
+                        for &mb in &members {
+                            if covered.contains(&mb) {
+                                continue;
+                            }
+                            let set = reach_set(self.g, &chans_on, &self.slot_chans, mb as SlotId, forward);
+                            covered.extend(set.iter().copied());
+                            if members.iter().all(|x| set.contains(x)) {
+                                continue;
+                            }
+                            let inside: Vec<Bool> = ts
+                                .iter()
+                                .filter(|&&t| set.contains(&(t as usize)))
+                                .map(|&t| self.present[t as usize].clone())
+                                .collect();
+                            let outside: Vec<Bool> = ts
+                                .iter()
+                                .filter(|&&t| !set.contains(&(t as usize)))
+                                .map(|&t| self.present[t as usize].clone())
+                                .collect();
+                            let pre = Bool::and(&[lit.clone(), Bool::or(&inside), Bool::or(&outside)]);
+                            cuts.push(pre.implies(Bool::or(&crossing(&set, forward))));
+                        }
+                    }
+                }
             }
-            self.solver.assert(r[v].implies(Bool::or(&options)));
         }
-        r
+        cuts
     }
 
     fn set_timeout(&self, deadline: Option<Instant>) -> bool {
@@ -487,7 +517,24 @@ impl<'g> Session<'g> {
             a.push(self.sym.clone());
         }
         a.extend(extra.iter().cloned());
-        self.solver.check_assumptions(&a)
+        loop {
+            let r = self.solver.check_assumptions(&a);
+            if r != SatResult::Sat || self.lazy.is_empty() {
+                return r;
+            }
+            let Some(m) = self.solver.get_model() else { return r };
+            let cuts = self.cuts(&m);
+            if cuts.is_empty() {
+                return r;
+            }
+            self.cut_rounds.set(self.cut_rounds.get() + 1);
+            for c in cuts {
+                self.solver.assert(&c);
+            }
+            if !self.set_timeout(deadline) {
+                return SatResult::Unknown;
+            }
+        }
     }
 
     fn extract(&self) -> Solution {
@@ -533,13 +580,21 @@ impl<'g> Session<'g> {
                 SatResult::Unknown => break,
             }
             let mut sol = self.extract();
+            // The model must satisfy the ground goal: a cheap cross-check of
+            // the encoding before anything is built on it.
+            let mut state = GroundState::new(self.g, &sol.slots, &sol.chans);
+            if !state.all_clauses_hold() {
+                return Outcome::Internal(format!(
+                    "the solver's model violates ground clauses {:?}",
+                    state.false_clauses()
+                ));
+            }
             if opts.parsimony {
                 progress.phase("minimising", &format!("{} instances, {} channels", sol.slots.len(), sol.chans.len()));
                 let t = Instant::now();
-                match self.minimise(sol, deadline, stats) {
-                    Ok(s) => sol = s,
-                    Err(reason) => return Outcome::Unknown(reason),
-                }
+                stats.minimise_steps += state.make_parsimonious();
+                let (slots, chans) = state.parts();
+                sol = Solution { slots, chans };
                 stats.minimise_time += t.elapsed();
             }
             // Later configurations are neither this one nor a superset of it
@@ -563,52 +618,5 @@ impl<'g> Session<'g> {
             found.push(sol);
         }
         Outcome::Sat(found)
-    }
-
-    /// Shrinks a solution to a subset-minimal one (see the module docs).
-    fn minimise(
-        &mut self,
-        mut sol: Solution,
-        deadline: Option<Instant>,
-        stats: &mut Stats,
-    ) -> Result<Solution, String> {
-        self.solver.push();
-        let mut fixed_slots = vec![false; self.present.len()];
-        let mut fixed_chans = vec![false; self.chans.len()];
-        let result = loop {
-            let in_slots: std::collections::HashSet<_> = sol.slots.iter().copied().collect();
-            let in_chans: std::collections::HashSet<_> = sol.chans.iter().copied().collect();
-            for (i, fixed) in fixed_slots.iter_mut().enumerate() {
-                if !*fixed && !in_slots.contains(&(i as u32)) {
-                    self.solver.assert(self.present[i].not());
-                    *fixed = true;
-                }
-            }
-            for (i, fixed) in fixed_chans.iter_mut().enumerate() {
-                if !*fixed && !in_chans.contains(&(i as u32)) {
-                    self.solver.assert(self.chans[i].not());
-                    *fixed = true;
-                }
-            }
-            let parts = self.parts_of(&sol);
-            if parts.is_empty() {
-                break Ok(sol);
-            }
-            let step = Bool::new_const(format!("shrink!{}", stats.minimise_steps));
-            stats.minimise_steps += 1;
-            self.solver.assert(step.implies(Bool::or(&parts.iter().map(|b| b.not()).collect::<Vec<_>>())));
-            match self.check(&[step], false, deadline) {
-                SatResult::Sat => sol = self.extract(),
-                SatResult::Unsat => break Ok(sol),
-                SatResult::Unknown => {
-                    break Err(format!(
-                        "gave up while removing superfluous parts ({})",
-                        self.solver.get_reason_unknown().unwrap_or_else(|| "timeout".into())
-                    ))
-                }
-            }
-        };
-        self.solver.pop(1);
-        result
     }
 }

@@ -1,0 +1,353 @@
+//! An incremental evaluator of a [`Ground`] goal under an assignment of
+//! slots and channels: node values are kept up to date as single parts are
+//! switched on or off (And/Or keep counts of true children, pseudo-Boolean
+//! nodes their sums; reachability nodes are recomputed by breadth-first
+//! search). Used to remove superfluous parts after solving (parsimony)
+//! without calling the solver, and to check the solver's model.
+//!
+//! This evaluates the *ground* form built by `lower`; the independent
+//! evaluator behind `verify` (`crate::eval`) shares none of this code.
+
+use std::collections::VecDeque;
+
+use super::{ChanId, Ground, Node, NodeId, PbOp, SlotId};
+
+/// The value of every ground node under one assignment.
+pub struct GroundState<'g> {
+    g: &'g Ground,
+    pub present: Vec<bool>,
+    pub chans: Vec<bool>,
+    val: Vec<bool>,
+    /// The value of each node as its parents' counters account for it.
+    seen: Vec<bool>,
+    /// And/Or: number of true children; Pb: current weighted sum.
+    acc: Vec<i64>,
+    /// Parents of each node, with the child's weight in the parent.
+    parents: Vec<Vec<(NodeId, i64)>>,
+    leaf_present: Vec<Option<NodeId>>,
+    leaf_chan: Vec<Option<NodeId>>,
+    reach_nodes: Vec<NodeId>,
+    /// How many clause roots are false (counted per clause).
+    false_clauses: usize,
+    root_count: Vec<u32>,
+    /// Channels at each slot.
+    slot_chans: Vec<Vec<ChanId>>,
+}
+
+impl<'g> GroundState<'g> {
+    /// Evaluates every node under the given present slots and channels.
+    pub fn new(g: &'g Ground, slots: &[SlotId], chans: &[ChanId]) -> Self {
+        let n = g.nodes.len();
+        let mut present = vec![false; g.slots.len()];
+        for &s in slots {
+            present[s as usize] = true;
+        }
+        let mut chan_on = vec![false; g.chans.len()];
+        for &c in chans {
+            chan_on[c as usize] = true;
+        }
+        let mut parents: Vec<Vec<(NodeId, i64)>> = vec![vec![]; n];
+        let mut leaf_present = vec![None; g.slots.len()];
+        let mut leaf_chan = vec![None; g.chans.len()];
+        let mut reach_nodes = vec![];
+        for (i, node) in g.nodes.iter().enumerate() {
+            let id = i as NodeId;
+            match node {
+                Node::Present(s) => leaf_present[*s as usize] = Some(id),
+                Node::Chan(c) => leaf_chan[*c as usize] = Some(id),
+                Node::Not(a) => parents[*a as usize].push((id, 1)),
+                Node::And(v) | Node::Or(v) => v.iter().for_each(|&x| parents[x as usize].push((id, 1))),
+                Node::Pb { terms, .. } => terms.iter().for_each(|&(x, c)| parents[x as usize].push((id, c))),
+                Node::Reach(..) | Node::StronglyConnected(_) => reach_nodes.push(id),
+                Node::Const(_) => {}
+            }
+        }
+        let mut root_count = vec![0u32; n];
+        for &r in &g.clauses {
+            root_count[r as usize] += 1;
+        }
+        let mut slot_chans = vec![vec![]; g.slots.len()];
+        for (i, c) in g.chans.iter().enumerate() {
+            slot_chans[c.from.slot as usize].push(i as ChanId);
+            slot_chans[c.to.slot as usize].push(i as ChanId);
+        }
+        let mut st = GroundState {
+            g,
+            present,
+            chans: chan_on,
+            val: vec![false; n],
+            seen: vec![],
+            acc: vec![0; n],
+            parents,
+            leaf_present,
+            leaf_chan,
+            reach_nodes,
+            false_clauses: 0,
+            root_count,
+            slot_chans,
+        };
+        // Children have smaller ids than their parents: one pass in id order.
+        for i in 0..n {
+            let (v, a) = st.compute(i as NodeId);
+            st.val[i] = v;
+            st.acc[i] = a;
+        }
+        st.seen = st.val.clone();
+        st.false_clauses = g.clauses.iter().filter(|&&r| !st.val[r as usize]).count();
+        st
+    }
+
+    /// Whether every clause in force holds.
+    pub fn all_clauses_hold(&self) -> bool {
+        self.false_clauses == 0
+    }
+
+    /// The clauses (indices) that are false now.
+    pub fn false_clauses(&self) -> Vec<usize> {
+        self.g.clauses.iter().enumerate().filter(|(_, &r)| !self.val[r as usize]).map(|(i, _)| i).collect()
+    }
+
+    fn compute(&self, id: NodeId) -> (bool, i64) {
+        match &self.g.nodes[id as usize] {
+            Node::Const(b) => (*b, 0),
+            Node::Present(s) => (self.present[*s as usize], 0),
+            Node::Chan(c) => (self.chans[*c as usize], 0),
+            Node::Not(a) => (!self.val[*a as usize], 0),
+            Node::And(v) => {
+                let t = v.iter().filter(|&&x| self.val[x as usize]).count() as i64;
+                (t == v.len() as i64, t)
+            }
+            Node::Or(v) => {
+                let t = v.iter().filter(|&&x| self.val[x as usize]).count() as i64;
+                (t > 0, t)
+            }
+            Node::Pb { terms, op, k } => {
+                let sum: i64 = terms.iter().filter(|&&(x, _)| self.val[x as usize]).map(|&(_, c)| c).sum();
+                (pb_holds(*op, sum, *k), sum)
+            }
+            Node::Reach(a, b) => (self.reaches(*a).contains(&(*b as usize)), 0),
+            Node::StronglyConnected(c) => (self.strongly_connected(*c), 0),
+        }
+    }
+
+    fn value_from_acc(&self, id: NodeId) -> bool {
+        match &self.g.nodes[id as usize] {
+            Node::And(v) => self.acc[id as usize] == v.len() as i64,
+            Node::Or(_) => self.acc[id as usize] > 0,
+            Node::Pb { op, k, .. } => pb_holds(*op, self.acc[id as usize], *k),
+            _ => self.val[id as usize],
+        }
+    }
+
+    /// Slots reachable from `src` through present channels (directed ones
+    /// only from their output end).
+    fn reaches(&self, src: SlotId) -> std::collections::HashSet<usize> {
+        reach_set(self.g, &self.chans, &self.slot_chans, src, true)
+    }
+
+    fn strongly_connected(&self, comp: usize) -> bool {
+        let members: Vec<SlotId> =
+            self.g.slots_by_comp[comp].iter().copied().filter(|&s| self.present[s as usize]).collect();
+        let Some(&root) = members.first() else { return true };
+        let fwd = reach_set(self.g, &self.chans, &self.slot_chans, root, true);
+        let bwd = reach_set(self.g, &self.chans, &self.slot_chans, root, false);
+        members.iter().all(|&m| fwd.contains(&(m as usize)) && bwd.contains(&(m as usize)))
+    }
+
+    /// Propagates a change of node values from the given nodes upwards.
+    fn propagate(&mut self, mut changed: Vec<NodeId>) {
+        while let Some(id) = changed.pop() {
+            let now = self.val[id as usize];
+            if now == self.seen[id as usize] {
+                continue; // flipped back before its parents saw it
+            }
+            self.seen[id as usize] = now;
+            if self.root_count[id as usize] > 0 {
+                let k = self.root_count[id as usize] as usize;
+                if now {
+                    self.false_clauses -= k;
+                } else {
+                    self.false_clauses += k;
+                }
+            }
+            for i in 0..self.parents[id as usize].len() {
+                let (p, w) = self.parents[id as usize][i];
+                let pu = p as usize;
+                match &self.g.nodes[pu] {
+                    Node::Not(_) => {}
+                    Node::Pb { .. } => self.acc[pu] += if now { w } else { -w },
+                    _ => self.acc[pu] += if now { 1 } else { -1 },
+                }
+                let new = match &self.g.nodes[pu] {
+                    Node::Not(_) => !now,
+                    _ => self.value_from_acc(p),
+                };
+                if new != self.val[pu] {
+                    self.val[pu] = new;
+                    changed.push(p);
+                }
+            }
+        }
+    }
+
+    fn set_leaf(&mut self, leaf: Option<NodeId>, v: bool, out: &mut Vec<NodeId>) {
+        if let Some(id) = leaf {
+            if self.val[id as usize] != v {
+                self.val[id as usize] = v;
+                out.push(id);
+            }
+        }
+    }
+
+    fn refresh_reach(&mut self) {
+        let mut changed = vec![];
+        for i in 0..self.reach_nodes.len() {
+            let id = self.reach_nodes[i];
+            let (v, _) = self.compute(id);
+            if v != self.val[id as usize] {
+                self.val[id as usize] = v;
+                changed.push(id);
+            }
+        }
+        self.propagate(changed);
+    }
+
+    /// Switches a channel on or off.
+    pub fn set_chan(&mut self, c: ChanId, on: bool) {
+        if self.chans[c as usize] == on {
+            return;
+        }
+        self.chans[c as usize] = on;
+        let mut changed = vec![];
+        self.set_leaf(self.leaf_chan[c as usize], on, &mut changed);
+        self.propagate(changed);
+        self.refresh_reach();
+    }
+
+    /// Switches a slot on or off; switching it off also removes its channels.
+    /// Returns the channels removed.
+    pub fn set_slot(&mut self, s: SlotId, on: bool) -> Vec<ChanId> {
+        let mut removed = vec![];
+        let mut changed = vec![];
+        if !on {
+            for i in 0..self.slot_chans[s as usize].len() {
+                let c = self.slot_chans[s as usize][i];
+                if self.chans[c as usize] {
+                    self.chans[c as usize] = false;
+                    removed.push(c);
+                    self.set_leaf(self.leaf_chan[c as usize], false, &mut changed);
+                }
+            }
+        }
+        self.present[s as usize] = on;
+        self.set_leaf(self.leaf_present[s as usize], on, &mut changed);
+        self.propagate(changed);
+        self.refresh_reach();
+        removed
+    }
+
+    /// Removes parts one at a time, keeping each removal that leaves every
+    /// clause true, until no single part can be removed: the result is
+    /// parsimonious in the sense of language.md §6. Deterministic: channels
+    /// then slots, in index order, repeated to a fixpoint.
+    pub fn make_parsimonious(&mut self) -> usize {
+        let mut passes = 0;
+        loop {
+            passes += 1;
+            let mut changed = false;
+            for c in 0..self.chans.len() as ChanId {
+                if !self.chans[c as usize] {
+                    continue;
+                }
+                self.set_chan(c, false);
+                if self.all_clauses_hold() {
+                    changed = true;
+                } else {
+                    self.set_chan(c, true);
+                }
+            }
+            for s in 0..self.present.len() as SlotId {
+                if !self.present[s as usize] {
+                    continue;
+                }
+                let removed = self.set_slot(s, false);
+                if self.all_clauses_hold() {
+                    changed = true;
+                } else {
+                    self.set_slot(s, true);
+                    for c in removed {
+                        self.set_chan(c, true);
+                    }
+                }
+            }
+            if !changed {
+                return passes;
+            }
+        }
+    }
+
+    /// The present slots and channels.
+    pub fn parts(&self) -> (Vec<SlotId>, Vec<ChanId>) {
+        (
+            (0..self.present.len()).filter(|&i| self.present[i]).map(|i| i as SlotId).collect(),
+            (0..self.chans.len()).filter(|&i| self.chans[i]).map(|i| i as ChanId).collect(),
+        )
+    }
+}
+
+fn pb_holds(op: PbOp, sum: i64, k: i64) -> bool {
+    match op {
+        PbOp::Le => sum <= k,
+        PbOp::Ge => sum >= k,
+        PbOp::Eq => sum == k,
+    }
+}
+
+/// Slots reachable from `src` through switched-on channels (directed ones
+/// only from their output end), or, with `forward` false, the slots that
+/// reach `src`.
+pub fn reach_set(
+    g: &Ground,
+    chans_on: &[bool],
+    slot_chans: &[Vec<ChanId>],
+    src: SlotId,
+    forward: bool,
+) -> std::collections::HashSet<usize> {
+    let mut seen = std::collections::HashSet::new();
+    let mut q = VecDeque::from([src as usize]);
+    seen.insert(src as usize);
+    while let Some(u) = q.pop_front() {
+        for &c in &slot_chans[u] {
+            if !chans_on[c as usize] {
+                continue;
+            }
+            let ch = g.chans[c as usize];
+            let (tail, head) = if forward {
+                (ch.from.slot as usize, ch.to.slot as usize)
+            } else {
+                (ch.to.slot as usize, ch.from.slot as usize)
+            };
+            let next = if tail == u {
+                head
+            } else if !ch.directed {
+                tail
+            } else {
+                continue;
+            };
+            if seen.insert(next) {
+                q.push_back(next);
+            }
+        }
+    }
+    seen
+}
+
+/// The channels at each slot.
+pub fn slot_channels(g: &Ground) -> Vec<Vec<ChanId>> {
+    let mut v = vec![vec![]; g.slots.len()];
+    for (i, c) in g.chans.iter().enumerate() {
+        v[c.from.slot as usize].push(i as ChanId);
+        v[c.to.slot as usize].push(i as ChanId);
+    }
+    v
+}
