@@ -42,8 +42,19 @@ fn main() {
         let result = match &outcome {
             deladas::solve::Outcome::Sat(sols) => {
                 let d = deladas::solve::output::to_deployment(program, &ground, &sols[0], &Default::default());
-                let _ = d;
-                format!("SAT {} inst", sols[0].slots.len())
+                let world = deladas::eval::bind(program, &d).expect("the DDD binds");
+                assert!(deladas::eval::all_violations(program, &world).is_empty(), "verify rejects the solution");
+                format!(
+                    "SAT {} inst{}",
+                    sols[0].slots.len(),
+                    if stats.local {
+                        " (local)"
+                    } else if stats.local_fallback {
+                        " (local failed)"
+                    } else {
+                        ""
+                    }
+                )
             }
             deladas::solve::Outcome::Unsat { .. } => "UNSAT".to_string(),
             deladas::solve::Outcome::Unknown(r) => format!("UNKNOWN {r}"),

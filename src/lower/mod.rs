@@ -102,6 +102,11 @@ pub enum ChannelScope {
     Sparse,
     /// Every compatible pair: exact for `reachable` through any component.
     Full,
+    /// Sparse pairs, and only between slots whose hosts are at most this far
+    /// apart in the order of available hosts (cyclically). A restriction:
+    /// a configuration found with it is a real one, but "none found" proves
+    /// nothing, so `solve` then falls back to [`ChannelScope::Sparse`].
+    Local(usize),
 }
 
 /// Limits on the size of a grounding.
@@ -241,7 +246,11 @@ pub fn lower(
     let pairs = candidate_pairs(program, &scan, scope, &mut g.sparse_left_out);
     let mut chan_estimate: u128 = 0;
     for p in &pairs {
-        chan_estimate += g.slots_by_comp[p.0 .0].len() as u128 * g.slots_by_comp[p.1 .0].len() as u128;
+        let (a, b) = (g.slots_by_comp[p.0 .0].len() as u128, g.slots_by_comp[p.1 .0].len() as u128);
+        chan_estimate += match scope {
+            ChannelScope::Local(r) => a.min(b) * (2 * r as u128 + 1) * 4,
+            _ => a * b,
+        };
     }
     let work = estimate_work(program, &g);
     if chan_estimate + work > limits.max_nodes as u128 {
@@ -251,11 +260,21 @@ pub fn lower(
             limit: limits.max_nodes as u128,
         });
     }
+    let host_pos: HashMap<HostId, usize> = available.iter().enumerate().map(|(i, &h)| (h, i)).collect();
+    let nh = available.len();
+    let near = |x: SlotId, y: SlotId, g: &Ground| match scope {
+        ChannelScope::Local(r) => {
+            let (i, j) = (host_pos[&g.slots[x as usize].host], host_pos[&g.slots[y as usize].host]);
+            let d = i.abs_diff(j);
+            d.min(nh - d) <= r
+        }
+        _ => true,
+    };
     for &((ca, pa), (cb, pb), directed) in &pairs {
         let (sa, sb) = (g.slots_by_comp[ca].clone(), g.slots_by_comp[cb].clone());
         for &x in &sa {
             for &y in &sb {
-                if x == y || (ca == cb && pa == pb && x > y) {
+                if x == y || (ca == cb && pa == pb && x > y) || !near(x, y, &g) {
                     continue;
                 }
                 let (from, to) = (End { slot: x, port: pa }, End { slot: y, port: pb });
@@ -386,6 +405,21 @@ impl Ground {
                 }
             }
         }
+        if is_and && set.len() > 1 {
+            // A channel implies both end slots are present: `present(s)` next
+            // to a conjunct that needs a channel at `s` adds nothing.
+            let implied: Vec<NodeId> = set
+                .iter()
+                .copied()
+                .filter(|&p| match self.nodes[p as usize] {
+                    Node::Present(s) => set.iter().any(|&q| q != p && self.needs_channel_at(q, s)),
+                    _ => false,
+                })
+                .collect();
+            for p in implied {
+                set.remove(&p);
+            }
+        }
         match set.len() {
             0 => self.konst(is_and),
             1 => Ok(set.into_iter().next().unwrap_or(0)),
@@ -393,6 +427,20 @@ impl Ground {
                 let v: Vec<NodeId> = set.into_iter().collect();
                 self.intern(if is_and { Node::And(v) } else { Node::Or(v) })
             }
+        }
+    }
+
+    /// Whether the node can only be true with some channel at slot `s`
+    /// (a channel there, or a disjunction of such).
+    fn needs_channel_at(&self, n: NodeId, s: SlotId) -> bool {
+        match &self.nodes[n as usize] {
+            Node::Chan(c) => {
+                let ch = self.chans[*c as usize];
+                ch.from.slot == s || ch.to.slot == s
+            }
+            Node::Or(v) => !v.is_empty() && v.iter().all(|&x| self.needs_channel_at(x, s)),
+            Node::And(v) => v.iter().any(|&x| self.needs_channel_at(x, s)),
+            _ => false,
         }
     }
 

@@ -141,7 +141,7 @@ impl<'g> GroundState<'g> {
 
     /// Slots reachable from `src` through present channels (directed ones
     /// only from their output end).
-    fn reaches(&self, src: SlotId) -> std::collections::HashSet<usize> {
+    fn reaches(&self, src: SlotId) -> Reached {
         reach_set(self.g, &self.chans, &self.slot_chans, src, true)
     }
 
@@ -200,10 +200,19 @@ impl<'g> GroundState<'g> {
     }
 
     fn refresh_reach(&mut self) {
+        self.refresh_reach_from(None)
+    }
+
+    /// Recomputes reachability nodes, or takes their values from a snapshot
+    /// (when a change is undone, the graph is the one the snapshot saw).
+    fn refresh_reach_from(&mut self, snapshot: Option<&[bool]>) {
         let mut changed = vec![];
         for i in 0..self.reach_nodes.len() {
             let id = self.reach_nodes[i];
-            let (v, _) = self.compute(id);
+            let v = match snapshot {
+                Some(snap) => snap[i],
+                None => self.compute(id).0,
+            };
             if v != self.val[id as usize] {
                 self.val[id as usize] = v;
                 changed.push(id);
@@ -214,6 +223,10 @@ impl<'g> GroundState<'g> {
 
     /// Switches a channel on or off.
     pub fn set_chan(&mut self, c: ChanId, on: bool) {
+        self.set_chan_inner(c, on, None);
+    }
+
+    fn set_chan_inner(&mut self, c: ChanId, on: bool, snapshot: Option<&[bool]>) {
         if self.chans[c as usize] == on {
             return;
         }
@@ -221,7 +234,11 @@ impl<'g> GroundState<'g> {
         let mut changed = vec![];
         self.set_leaf(self.leaf_chan[c as usize], on, &mut changed);
         self.propagate(changed);
-        self.refresh_reach();
+        self.refresh_reach_from(snapshot);
+    }
+
+    fn reach_snapshot(&self) -> Vec<bool> {
+        self.reach_nodes.iter().map(|&id| self.val[id as usize]).collect()
     }
 
     /// Switches a slot on or off; switching it off also removes its channels.
@@ -259,25 +276,28 @@ impl<'g> GroundState<'g> {
                 if !self.chans[c as usize] {
                     continue;
                 }
+                let snap = self.reach_snapshot();
                 self.set_chan(c, false);
                 if self.all_clauses_hold() {
                     changed = true;
                 } else {
-                    self.set_chan(c, true);
+                    self.set_chan_inner(c, true, Some(&snap));
                 }
             }
             for s in 0..self.present.len() as SlotId {
                 if !self.present[s as usize] {
                     continue;
                 }
+                let snap = self.reach_snapshot();
                 let removed = self.set_slot(s, false);
                 if self.all_clauses_hold() {
                     changed = true;
                 } else {
                     self.set_slot(s, true);
                     for c in removed {
-                        self.set_chan(c, true);
+                        self.set_chan_inner(c, true, Some(&snap));
                     }
+                    self.refresh_reach_from(Some(&snap));
                 }
             }
             if !changed {
@@ -306,16 +326,11 @@ fn pb_holds(op: PbOp, sum: i64, k: i64) -> bool {
 /// Slots reachable from `src` through switched-on channels (directed ones
 /// only from their output end), or, with `forward` false, the slots that
 /// reach `src`.
-pub fn reach_set(
-    g: &Ground,
-    chans_on: &[bool],
-    slot_chans: &[Vec<ChanId>],
-    src: SlotId,
-    forward: bool,
-) -> std::collections::HashSet<usize> {
-    let mut seen = std::collections::HashSet::new();
+pub fn reach_set(g: &Ground, chans_on: &[bool], slot_chans: &[Vec<ChanId>], src: SlotId, forward: bool) -> Reached {
+    let mut seen = vec![false; g.slots.len()];
     let mut q = VecDeque::from([src as usize]);
-    seen.insert(src as usize);
+    seen[src as usize] = true;
+    let mut list = vec![src as usize];
     while let Some(u) = q.pop_front() {
         for &c in &slot_chans[u] {
             if !chans_on[c as usize] {
@@ -334,12 +349,29 @@ pub fn reach_set(
             } else {
                 continue;
             };
-            if seen.insert(next) {
+            if !seen[next] {
+                seen[next] = true;
+                list.push(next);
                 q.push_back(next);
             }
         }
     }
-    seen
+    Reached { seen, list }
+}
+
+/// The slots a search reached: membership by index, and the list.
+pub struct Reached {
+    seen: Vec<bool>,
+    pub list: Vec<usize>,
+}
+
+impl Reached {
+    pub fn contains(&self, s: &usize) -> bool {
+        self.seen.get(*s).copied().unwrap_or(false)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &usize> {
+        self.list.iter()
+    }
 }
 
 /// The channels at each slot.

@@ -94,7 +94,16 @@ pub struct Stats {
     pub minimise_steps: usize,
     /// Rounds of reachability cuts added.
     pub cut_rounds: usize,
+    /// Whether the answer came from the local channel scope.
+    pub local: bool,
+    /// Whether a local attempt failed and the exact scope was used.
+    pub local_fallback: bool,
 }
+
+/// Goals whose hosts² × components exceed this try a local channel scope first.
+const LOCAL_THRESHOLD: usize = 4_000;
+/// How far apart (in host order) two slots may be for a local channel.
+const LOCAL_RADIUS: usize = 8;
 
 /// Progress callbacks: a phase starts, with a size description.
 pub trait Progress {
@@ -119,16 +128,35 @@ impl From<LowerError> for SolveError {
     }
 }
 
-/// Grounds and solves a goal over the given available hosts.
+/// Grounds and solves a goal over the given available hosts. Each call uses
+/// a fresh Z3 context, so its answer does not depend on earlier calls in the
+/// same process.
 pub fn solve(
     program: &Program,
     available: &[usize],
     opts: &Options,
-    progress: &mut dyn Progress,
+    progress: &mut (dyn Progress + Send + Sync),
+) -> Result<(Ground, Outcome, Stats), SolveError> {
+    z3::with_z3_config(&z3::Config::new(), || solve_in_context(program, available, opts, progress))
+}
+
+fn solve_in_context(
+    program: &Program,
+    available: &[usize],
+    opts: &Options,
+    progress: &mut (dyn Progress + Send + Sync),
 ) -> Result<(Ground, Outcome, Stats), SolveError> {
     let deadline = opts.timeout.map(|t| Instant::now() + t);
     let mut stats = Stats::default();
-    let mut scope = ChannelScope::Sparse;
+    // Large goals first try channels between nearby hosts only: cheap, and a
+    // configuration found that way is a real one. If none is found (or the
+    // attempt runs out of its share of time), the exact sparse scope decides.
+    let full_size: usize = available.len() * available.len() * program.components.len().max(1);
+    let mut scope = if full_size > LOCAL_THRESHOLD && available.len() > 4 * LOCAL_RADIUS {
+        ChannelScope::Local(LOCAL_RADIUS)
+    } else {
+        ChannelScope::Sparse
+    };
     loop {
         progress.phase("grounding", "");
         let t0 = Instant::now();
@@ -147,7 +175,27 @@ pub fn solve(
         );
         let t1 = Instant::now();
         let mut s = Session::new(&ground)?;
-        let outcome = s.run(opts, deadline, &mut stats, progress);
+        let local = matches!(scope, ChannelScope::Local(_));
+        // The local attempt gets a third of the time left, at most 30 s.
+        let attempt_deadline = if local {
+            let cap = Instant::now() + Duration::from_secs(30);
+            Some(match deadline {
+                Some(d) => cap.min(Instant::now() + d.saturating_duration_since(Instant::now()) / 3),
+                None => cap,
+            })
+        } else {
+            deadline
+        };
+        let outcome = s.run(opts, attempt_deadline, &mut stats, progress);
+        if local && !matches!(outcome, Outcome::Sat(_) | Outcome::Internal(_)) {
+            if std::env::var_os("DELADAS_DEBUG").is_some() {
+                eprintln!("local attempt: {outcome:?} after {:?}, {} cut rounds", t1.elapsed(), s.cut_rounds.get());
+            }
+            stats.local_fallback = true;
+            scope = ChannelScope::Sparse;
+            continue;
+        }
+        stats.local = local;
         stats.cut_rounds += s.cut_rounds.get();
         stats.solve_time += t1.elapsed().saturating_sub(stats.minimise_time);
         // A sparse channel scope is exact unless an unsatisfiable core relies
@@ -427,7 +475,7 @@ impl<'g> Session<'g> {
         let val = |b: &Bool| m.eval(b, true).and_then(|v| v.as_bool()).unwrap_or(false);
         let chans_on: Vec<bool> = self.chans.iter().map(val).collect();
         let present: Vec<bool> = self.present.iter().map(val).collect();
-        let crossing = |set: &std::collections::HashSet<usize>, out: bool| -> Vec<Bool> {
+        let crossing = |set: &crate::lower::state::Reached, out: bool| -> Vec<Bool> {
             self.g
                 .chans
                 .iter()
@@ -559,7 +607,7 @@ impl<'g> Session<'g> {
         opts: &Options,
         deadline: Option<Instant>,
         stats: &mut Stats,
-        progress: &mut dyn Progress,
+        progress: &mut (dyn Progress + Send + Sync),
     ) -> Outcome {
         let mut found = vec![];
         while found.len() < opts.count.max(1) {
