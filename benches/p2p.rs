@@ -36,12 +36,12 @@ fn main() {
         let program = &checked.program;
         let hosts: Vec<usize> = (0..program.hosts.len()).collect();
         let opts = deladas::solve::Options::default();
-        let (ground, outcome, stats) =
+        let (outcome, stats) =
             deladas::solve::solve(program, &hosts, &opts, &mut deladas::solve::Quiet).expect("grounds");
         let tv = Instant::now();
         let result = match &outcome {
-            deladas::solve::Outcome::Sat(sols) => {
-                let d = deladas::solve::output::to_deployment(program, &ground, &sols[0], &Default::default());
+            deladas::solve::Outcome::Sat { ground, solutions: sols } => {
+                let d = deladas::solve::output::to_deployment(program, ground, &sols[0], &Default::default());
                 let world = deladas::eval::bind(program, &d).expect("the DDD binds");
                 assert!(deladas::eval::all_violations(program, &world).is_empty(), "verify rejects the solution");
                 format!(
@@ -56,7 +56,9 @@ fn main() {
                     }
                 )
             }
-            deladas::solve::Outcome::Unsat { .. } => "UNSAT".to_string(),
+            deladas::solve::Outcome::Unsat { core } => {
+                format!("UNSAT ({} clauses{})", core.len(), if stats.by_counting { ", by counting" } else { "" })
+            }
             deladas::solve::Outcome::Unknown(r) => format!("UNKNOWN {r}"),
             deladas::solve::Outcome::Internal(r) => format!("INTERNAL {r}"),
         };

@@ -77,6 +77,15 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
         format: DiagFormat,
     },
+    /// Print a generated benchmark goal (the peers' P2P problem for N hosts).
+    #[command(hide = true)]
+    BenchGoal {
+        /// Number of hosts.
+        n: usize,
+        /// The unsatisfiable variant (at most 1 client per router, ⌈3N/4⌉ clients).
+        #[arg(long)]
+        unsat: bool,
+    },
     /// Find a configuration and write its DDD.
     Solve {
         /// The goal file (`.deladas`).
@@ -111,6 +120,11 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Check { file, format } => cmd_check(&file, format),
         Command::Verify { file, ddd, format } => cmd_verify(&file, &ddd, format),
+        Command::BenchGoal { n, unsat } => {
+            let v = if unsat { crate::bench_goals::Variant::Unsat } else { crate::bench_goals::Variant::Satisfy };
+            print!("{}", crate::bench_goals::p2p(n, v));
+            EXIT_OK
+        }
         Command::Solve { file, output, count, any, timeout, format } => {
             cmd_solve(&file, output.as_deref(), count as usize, any, timeout, format)
         }
@@ -285,7 +299,7 @@ fn cmd_solve(
     let mut progress = TermProgress::new();
     let result = crate::solve::solve(program, &available, &opts, &mut progress);
     progress.finish();
-    let (ground, outcome, _stats) = match result {
+    let (outcome, _stats) = match result {
         Ok(x) => x,
         Err(e) => {
             emit(&[lower_error(&e, program.root_file)], &sources, DiagFormat::Text);
@@ -293,7 +307,7 @@ fn cmd_solve(
         }
     };
     match outcome {
-        crate::solve::Outcome::Sat(solutions) => {
+        crate::solve::Outcome::Sat { ground, solutions } => {
             let info = goal_info(file, &sources, program);
             let many = solutions.len() > 1 || count > 1;
             for (i, sol) in solutions.iter().enumerate() {

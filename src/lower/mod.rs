@@ -25,6 +25,7 @@
 //!
 //! Nodes are hash-consed and simplified as they are built.
 
+pub mod bounds;
 pub mod state;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -156,6 +157,8 @@ pub struct Ground {
     pub max_instances: Vec<Option<u32>>,
     /// Whether the sparse scope actually left out some compatible pairs.
     pub sparse_left_out: bool,
+    /// Implied counting facts (see [`bounds`]).
+    pub facts: Vec<bounds::CountFact>,
     slots_on: HashMap<(CompId, HostId), Vec<SlotId>>,
     chan_index: HashMap<(End, End), ChanId>,
     between: HashMap<(SlotId, SlotId), Vec<ChanId>>,
@@ -164,6 +167,29 @@ pub struct Ground {
 }
 
 impl Ground {
+    /// An empty grounding, standing in until the real one is attached.
+    pub(crate) fn placeholder() -> Ground {
+        Ground {
+            scope: ChannelScope::Sparse,
+            hosts: vec![],
+            slots: vec![],
+            slots_by_comp: vec![],
+            chans: vec![],
+            nodes: vec![],
+            clauses: vec![],
+            reach_positive: false,
+            port_caps: HashMap::new(),
+            max_instances: vec![],
+            sparse_left_out: false,
+            facts: vec![],
+            slots_on: HashMap::new(),
+            chan_index: HashMap::new(),
+            between: HashMap::new(),
+            index: HashMap::new(),
+            limits: Limits::default(),
+        }
+    }
+
     /// Slots of a component on a host.
     pub fn slots_on(&self, comp: CompId, host: HostId) -> &[SlotId] {
         self.slots_on.get(&(comp, host)).map(Vec::as_slice).unwrap_or(&[])
@@ -210,6 +236,7 @@ pub fn lower(
             .collect(),
         max_instances: program.components.iter().map(|c| c.maxinstances).collect(),
         sparse_left_out: false,
+        facts: vec![],
         slots_on: HashMap::new(),
         chan_index: HashMap::new(),
         between: HashMap::new(),
@@ -289,6 +316,7 @@ pub fn lower(
             }
         }
     }
+    g.facts = bounds::derive(program, available.len());
     // Clauses.
     let mut env: Vec<Option<Val>> = vec![None; program.vars.len()];
     for clause in &program.clauses {

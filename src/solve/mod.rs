@@ -33,7 +33,7 @@ pub mod output;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use z3::ast::Bool;
+use z3::ast::{Bool, Int};
 use z3::{Params, SatResult, Solver};
 
 use crate::check::ir::{CompId, Program};
@@ -68,8 +68,8 @@ pub struct Solution {
 /// How solving ended.
 #[derive(Debug)]
 pub enum Outcome {
-    /// One or more configurations (at most `count`).
-    Sat(Vec<Solution>),
+    /// One or more configurations (at most `count`), over this grounding.
+    Sat { ground: Ground, solutions: Vec<Solution> },
     /// No configuration: the clauses (indices into `program.clauses`) of an
     /// unsatisfiable core; not minimised here.
     Unsat { core: Vec<usize> },
@@ -98,6 +98,8 @@ pub struct Stats {
     pub local: bool,
     /// Whether a local attempt failed and the exact scope was used.
     pub local_fallback: bool,
+    /// Whether counting alone refuted the goal (no grounding needed).
+    pub by_counting: bool,
 }
 
 /// Goals whose hosts² × components exceed this try a local channel scope first.
@@ -136,8 +138,61 @@ pub fn solve(
     available: &[usize],
     opts: &Options,
     progress: &mut (dyn Progress + Send + Sync),
-) -> Result<(Ground, Outcome, Stats), SolveError> {
+) -> Result<(Outcome, Stats), SolveError> {
     z3::with_z3_config(&z3::Config::new(), || solve_in_context(program, available, opts, progress))
+}
+
+/// Refutes a goal by counting alone, before grounding: one integer per
+/// component, bounded by its slots, and the implied facts of
+/// `lower::bounds`. Unsatisfiable here means unsatisfiable (the facts follow
+/// from the clauses); the core names the clauses the argument used.
+fn counting_precheck(program: &Program, available: &[usize]) -> Option<Vec<usize>> {
+    let facts = lower::bounds::derive(program, available.len());
+    if facts.iter().all(|f| f.from.is_empty()) {
+        return None;
+    }
+    let solver = Solver::new();
+    let counts: Vec<Int> = (0..program.components.len()).map(|c| Int::new_const(format!("n{c}"))).collect();
+    for n in &counts {
+        solver.assert(n.ge(Int::from_i64(0)));
+    }
+    let lits: Vec<Bool> = (0..program.clauses.len()).map(|i| Bool::new_const(format!("clause!{i}"))).collect();
+    for f in &facts {
+        let terms: Vec<Int> = f.terms.iter().map(|&(c, k)| &counts[c] * Int::from_i64(k)).collect();
+        let fact = fact_formula(&Int::add(&terms), f.op, f.k);
+        let guards: Vec<&Bool> = f.from.iter().map(|&i| &lits[i]).collect();
+        if guards.is_empty() {
+            solver.assert(&fact);
+        } else {
+            solver.assert(Bool::and(&guards).implies(&fact));
+        }
+    }
+    let mut p = Params::new();
+    p.set_u32("timeout", 2000);
+    solver.set_params(&p);
+    match solver.check_assumptions(&lits) {
+        SatResult::Unsat => Some(
+            solver
+                .get_unsat_core()
+                .iter()
+                .filter_map(|b| b.to_string().strip_prefix("clause!").and_then(|s| s.parse().ok()))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn fact_formula(lhs: &Int, op: crate::check::ir::CmpOp, k: i64) -> Bool {
+    use crate::check::ir::CmpOp;
+    let k = Int::from_i64(k);
+    match op {
+        CmpOp::Eq => lhs.eq(&k),
+        CmpOp::Le => lhs.le(&k),
+        CmpOp::Ge => lhs.ge(&k),
+        CmpOp::Lt => lhs.lt(&k),
+        CmpOp::Gt => lhs.gt(&k),
+        CmpOp::Ne => lhs.eq(&k).not(),
+    }
 }
 
 fn solve_in_context(
@@ -145,9 +200,13 @@ fn solve_in_context(
     available: &[usize],
     opts: &Options,
     progress: &mut (dyn Progress + Send + Sync),
-) -> Result<(Ground, Outcome, Stats), SolveError> {
+) -> Result<(Outcome, Stats), SolveError> {
     let deadline = opts.timeout.map(|t| Instant::now() + t);
     let mut stats = Stats::default();
+    if let Some(core) = counting_precheck(program, available) {
+        stats.by_counting = true;
+        return Ok((Outcome::Unsat { core }, stats));
+    }
     // Large goals first try channels between nearby hosts only: cheap, and a
     // configuration found that way is a real one. If none is found (or the
     // attempt runs out of its share of time), the exact sparse scope decides.
@@ -187,7 +246,7 @@ fn solve_in_context(
             deadline
         };
         let outcome = s.run(opts, attempt_deadline, &mut stats, progress);
-        if local && !matches!(outcome, Outcome::Sat(_) | Outcome::Internal(_)) {
+        if local && !matches!(outcome, Outcome::Sat { .. } | Outcome::Internal(_)) {
             if std::env::var_os("DELADAS_DEBUG").is_some() {
                 eprintln!("local attempt: {outcome:?} after {:?}, {} cut rounds", t1.elapsed(), s.cut_rounds.get());
             }
@@ -210,7 +269,11 @@ fn solve_in_context(
             }
         }
         drop(s);
-        return Ok((ground, outcome, stats));
+        let outcome = match outcome {
+            Outcome::Sat { solutions, .. } => Outcome::Sat { ground, solutions },
+            other => other,
+        };
+        return Ok((outcome, stats));
     }
 }
 
@@ -270,6 +333,7 @@ impl<'g> Session<'g> {
             s.solver.assert(lit.implies(&f));
             s.clause_lits.push(lit);
         }
+        s.count_facts()?;
         Ok(s)
     }
 
@@ -308,6 +372,35 @@ impl<'g> Session<'g> {
             if pair[0].comp == pair[1].comp && pair[0].host == pair[1].host && pair[1].k == pair[0].k + 1 {
                 let f = self.present[i + 1].implies(&self.present[i]);
                 self.solver.assert(self.sym.implies(&f));
+            }
+        }
+        Ok(())
+    }
+
+    /// The implied counting facts of `lower::bounds`, over one integer per
+    /// component (its number of present slots), each under the assumption
+    /// literals of the clauses it follows from. Redundant, but they let the
+    /// arithmetic solver refute counting conflicts at once.
+    fn count_facts(&mut self) -> Result<(), SolveError> {
+        if self.g.facts.is_empty() {
+            return Ok(());
+        }
+        let ncomp = self.g.slots_by_comp.len();
+        let counts: Vec<Int> = (0..ncomp).map(|c| Int::new_const(format!("count{c}"))).collect();
+        let (one, zero) = (Int::from_i64(1), Int::from_i64(0));
+        for (c, slots) in self.g.slots_by_comp.iter().enumerate() {
+            let parts: Vec<Int> = slots.iter().map(|&s| self.present[s as usize].ite(&one, &zero)).collect();
+            let sum = if parts.is_empty() { Int::from_i64(0) } else { Int::add(&parts) };
+            self.solver.assert(counts[c].eq(&sum));
+        }
+        for f in &self.g.facts {
+            let terms: Vec<Int> = f.terms.iter().map(|&(c, k)| &counts[c] * Int::from_i64(k)).collect();
+            let fact = fact_formula(&Int::add(&terms), f.op, f.k);
+            let guards: Vec<Bool> = f.from.iter().map(|&i| self.clause_lits[i].clone()).collect();
+            if guards.is_empty() {
+                self.solver.assert(&fact);
+            } else {
+                self.solver.assert(Bool::and(&guards).implies(&fact));
             }
         }
         Ok(())
@@ -665,6 +758,6 @@ impl<'g> Session<'g> {
             self.solver.assert(&block);
             found.push(sol);
         }
-        Outcome::Sat(found)
+        Outcome::Sat { ground: Ground::placeholder(), solutions: found }
     }
 }
