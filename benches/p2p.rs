@@ -56,7 +56,7 @@ fn main() {
                     }
                 )
             }
-            deladas::solve::Outcome::Unsat { core } => {
+            deladas::solve::Outcome::Unsat { core, .. } => {
                 format!("UNSAT ({} clauses{})", core.len(), if stats.by_counting { ", by counting" } else { "" })
             }
             deladas::solve::Outcome::Unknown(r) => format!("UNKNOWN {r}"),

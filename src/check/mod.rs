@@ -21,6 +21,7 @@ use std::collections::HashMap;
 
 use crate::diagnostics::{Code, Diagnostic, FileId, Sources};
 use crate::syntax::ast::{self, DeclKind};
+pub use expr::static_truth;
 use ir::*;
 pub use load::{load, load_path, FileSystem, Loaded, RealFs};
 
@@ -118,8 +119,9 @@ enum Binding {
 struct Frame {
     pattern: String,
     use_loc: Loc,
-    /// Argument spans by parameter name.
-    args: HashMap<String, Loc>,
+    /// Arguments by parameter name: where each is written, and the name
+    /// written (`None` for an integer).
+    args: HashMap<String, (Loc, Option<String>)>,
 }
 
 struct Checker<'a> {
@@ -148,6 +150,22 @@ struct Checker<'a> {
     /// Whether the body being checked is in force (for "component never mentioned").
     in_force: bool,
     mentioned: Vec<bool>,
+    /// Where each host attribute's value is written: (host, attribute).
+    host_attr_locs: HashMap<(String, String), Loc>,
+    /// Clauses found always false by a pattern's generic check.
+    false_in_pattern: std::collections::HashSet<Loc>,
+    /// Where each upgraded component is named in its `upgrade`.
+    upgrade_names: Vec<(CompId, Loc)>,
+    /// `MissingRequiredPort` already reported: outermost use, component, port.
+    missing_reported: std::collections::HashSet<(Loc, CompId, String)>,
+    /// The constraintset whose body is being checked (for cycles of `use`).
+    current_set: Option<String>,
+    /// The loaded source texts (to find operators between operands).
+    sources: Option<&'a Sources>,
+    /// Files of the standard library (for wording).
+    stdlib_files: Vec<FileId>,
+    /// Cache for [`Checker::error_count`]: diagnostics scanned, errors among them.
+    error_tally: std::cell::Cell<(usize, usize)>,
 }
 
 impl<'a> Checker<'a> {
@@ -170,11 +188,21 @@ impl<'a> Checker<'a> {
             generic: false,
             in_force: false,
             mentioned: vec![],
+            error_tally: Default::default(),
+            stdlib_files: vec![],
+            sources: None,
+            current_set: None,
+            missing_reported: Default::default(),
+            upgrade_names: vec![],
+            false_in_pattern: Default::default(),
+            host_attr_locs: HashMap::new(),
         }
     }
 
     fn run(&mut self, loaded: &'a Loaded) {
         let root = loaded.root;
+        self.stdlib_files = loaded.files.iter().filter(|f| f.path.is_none()).map(|f| f.id).collect();
+        self.sources = Some(&loaded.sources);
         // 1. One namespace for components, hosts and constraintsets.
         for pf in &loaded.files {
             for d in &pf.ast.decls {
@@ -252,9 +280,12 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        // 5. Components no constraint in force mentions.
+        // 5. Components no constraint in force mentions. Not after an error:
+        //    a clause that failed to parse or check mentions nothing, so the
+        //    warning would only repeat the error.
+        let any_error = loaded.diags.iter().any(Diagnostic::is_error) || self.diags.iter().any(Diagnostic::is_error);
         for (i, m) in self.mentioned.clone().into_iter().enumerate() {
-            if !m && root.is_some() {
+            if !m && root.is_some() && !any_error {
                 let c = &self.prog.components[i];
                 self.diags.push(
                     Diagnostic::new(
@@ -278,10 +309,37 @@ impl<'a> Checker<'a> {
                 Global::Constraintset(_) => "a constraintset",
                 Global::Broken => "a declaration",
             };
-            let mut d = Diagnostic::new(Code::Duplicate, format!("the name `{}` is declared twice", name.name))
-                .primary(file, name.span, format!("`{}` declared again here", name.name))
-                .secondary(prev_loc.file, prev_loc.span, format!("first declared here, as {}", what(prev)));
-            d = d.note("components, hosts and constraintsets share one namespace; every name must be unique");
+            let n = &name.name;
+            let mut d = Diagnostic::new(Code::Duplicate, format!("the name `{n}` is declared twice"));
+            if prev_loc.file == file {
+                d = d.primary(file, name.span, format!("`{n}` declared again here")).secondary(
+                    prev_loc.file,
+                    prev_loc.span,
+                    format!("first declared here, as {}", what(prev)),
+                );
+            } else {
+                // In two files: the primary label goes to the goal file (the
+                // user's code) when one of them is it.
+                let (main, other, other_what) = if prev_loc.file == self.prog.root_file {
+                    (*prev_loc, loc, what(&g))
+                } else {
+                    (loc, *prev_loc, what(prev))
+                };
+                let where_ = if self.stdlib_files.contains(&other.file) {
+                    "in the standard library"
+                } else {
+                    "in an imported file"
+                };
+                d = d.primary(main.file, main.span, format!("`{n}` declared here")).secondary(
+                    other.file,
+                    other.span,
+                    format!("and also here, {where_}, as {other_what}"),
+                );
+                if self.stdlib_files.contains(&other.file) {
+                    d = d.help(format!("rename yours: the standard library already declares `{n}`"));
+                }
+            }
+            d = d.note("components, hosts and constraintsets of all loaded files share one namespace; every name must be unique");
             self.diags.push(d);
             return false;
         }
@@ -301,6 +359,7 @@ impl<'a> Checker<'a> {
                     .note("an empty constraintset constrains nothing"),
             );
         }
+        self.current_set = Some(decl.name.name.clone());
         for e in &decl.body {
             let f = self.clause(e);
             if in_force {
@@ -315,13 +374,17 @@ impl<'a> Checker<'a> {
             }
         }
         self.in_force = false;
+        self.current_set = None;
     }
 
     /// Checks a pattern's body once with phantom components for its component
     /// parameters, recording the ports it requires of each.
     fn check_pattern(&mut self, i: usize) {
         let (file, decl, doc) = (self.sets[i].file, self.sets[i].decl, self.sets[i].doc);
-        let errors_before = self.diags.iter().filter(|d| d.is_error()).count();
+        let errors_before = self.error_count();
+        // Variables bound by the generic check have phantom sorts; they are
+        // dropped afterwards so `Program::vars` only holds valid sorts.
+        let vars_before = self.prog.vars.len();
         self.file = file;
         self.warn = true;
         self.in_force = false;
@@ -330,10 +393,12 @@ impl<'a> Checker<'a> {
         let mut phantoms = vec![];
         for p in params {
             let loc = Loc::new(file, p.name.span);
-            if env.contains_key(&p.name.name) {
+            if let Some((_, first)) = env.get(&p.name.name) {
+                let first: Loc = *first;
                 self.diags.push(
                     Diagnostic::new(Code::DuplicateVariable, format!("parameter `{}` is declared twice", p.name.name))
-                        .primary(file, p.name.span, "declared again here"),
+                        .primary(file, p.name.span, "declared again here")
+                        .secondary(first.file, first.span, "first declared here"),
                 );
                 continue;
             }
@@ -361,7 +426,14 @@ impl<'a> Checker<'a> {
                     let mut d = Diagnostic::new(Code::UnknownParamKind, format!("unknown parameter kind `{other}`"))
                         .primary(file, p.kind.span, "not a parameter kind")
                         .note("parameters are `component A`, `port p`, `int k` or `attribute a`");
-                    if let Some(s) = crate::diagnostics::did_you_mean(other, kinds) {
+                    // Typos, and longer spellings people reach for (`integer`, `attr`).
+                    let guess = crate::diagnostics::did_you_mean(other, kinds).or_else(|| {
+                        let o = other.to_lowercase();
+                        kinds.into_iter().find(|k| o.len() >= 3 && (k.starts_with(o.as_str()) || o.starts_with(k)))
+                    });
+                    if other == "host" {
+                        d = d.help("a pattern cannot take a host; quantify over hosts in its body with `forall host h in deployment (…)`");
+                    } else if let Some(s) = guess {
                         d = d.help(format!("did you mean `{s}`?"));
                     }
                     self.diags.push(d);
@@ -380,9 +452,11 @@ impl<'a> Checker<'a> {
         // A `use` inside the body is expanded against the phantoms too, so
         // the inner pattern's requirements become this pattern's.
         self.generic = true;
+        self.current_set = Some(decl.name.name.clone());
         for e in &decl.body {
             let _ = self.clause(e);
         }
+        self.current_set = None;
         self.generic = false;
         self.env.clear();
         let required_ports = phantoms
@@ -390,6 +464,10 @@ impl<'a> Checker<'a> {
             .map(|(n, id)| (n.clone(), self.prog.components[*id].ports.iter().map(|p| p.name.clone()).collect()))
             .collect();
         self.prog.components.truncate(self.real_comps);
+        self.prog.vars.truncate(vars_before);
+        self.var_used.truncate(vars_before);
+        self.var_param.retain(|v, _| *v < vars_before);
+        self.poisoned.retain(|v| *v < vars_before);
         self.pattern_infos.push(PatternInfo {
             name: decl.name.name.clone(),
             loc: Loc::new(file, decl.name.span),
@@ -397,7 +475,7 @@ impl<'a> Checker<'a> {
             required_ports,
             doc: doc.map(str::to_string),
         });
-        let errors_after = self.diags.iter().filter(|d| d.is_error()).count();
+        let errors_after = self.error_count();
         self.sets[i].broken = errors_after > errors_before;
     }
 
@@ -412,12 +490,32 @@ impl<'a> Checker<'a> {
             return vec![];
         };
         let (pfile, decl) = (self.sets[i].file, self.sets[i].decl);
-        if self.frames.iter().any(|f| f.pattern == decl.name.name) {
-            let chain: Vec<String> = self.frames.iter().map(|f| format!("`{}`", f.pattern)).collect();
-            self.report(
-                Diagnostic::new(Code::RecursiveUse, format!("constraintset `{}` uses itself", decl.name.name))
-                    .primary(self.file, u.span, "this use is inside its own expansion")
-                    .note(format!("the chain: {} uses `{}`", chain.join(" uses "), decl.name.name)),
+        let name = &decl.name.name;
+        // A cycle: the constraintset whose body is being checked, or one being
+        // expanded, is used again inside its own expansion.
+        let from_frame = self.frames.iter().position(|f| &f.pattern == name);
+        if from_frame.is_some() || self.current_set.as_ref() == Some(name) {
+            let mut chain: Vec<String> = vec![];
+            if from_frame.is_none() {
+                chain.push(format!("`{name}`"));
+            }
+            chain.extend(self.frames[from_frame.unwrap_or(0)..].iter().map(|f| format!("`{}`", f.pattern)));
+            chain.push(format!("`{name}`"));
+            let here = Loc::new(self.file, u.span);
+            let outer = self.frames.first().map(|f| f.use_loc).unwrap_or(here);
+            let mut d = Diagnostic::new(Code::RecursiveUse, format!("constraintset `{name}` uses itself"));
+            if outer == here {
+                d = d.primary(here.file, here.span, format!("`{name}` is used inside `{name}`"));
+            } else {
+                d = d.primary(outer.file, outer.span, format!("this use leads back to `{name}`")).secondary(
+                    here.file,
+                    here.span,
+                    format!("`{name}` is used again here"),
+                );
+            }
+            self.diags.push(
+                d.note(format!("the chain: {}", chain.join(" uses ")))
+                    .help("a constraintset cannot expand into itself; remove one of the uses in the chain"),
             );
             return vec![];
         }
@@ -439,6 +537,21 @@ impl<'a> Checker<'a> {
                 decl.name.span,
                 format!("declared as `{}({})`", decl.name.name, sig.join(", ")),
             );
+            let d = if params.len() > u.args.len() {
+                let missing: Vec<String> = sig[u.args.len()..].iter().map(|p| format!("`{p}`")).collect();
+                d.help(format!(
+                    "add {} for {}",
+                    if missing.len() == 1 { "an argument" } else { "arguments" },
+                    missing.join(", ")
+                ))
+            } else {
+                let extra = u.args.len() - params.len();
+                d.help(if extra == 1 {
+                    "remove the last argument".to_string()
+                } else {
+                    format!("remove the last {extra} arguments")
+                })
+            };
             self.report(d);
             return vec![];
         }
@@ -448,7 +561,11 @@ impl<'a> Checker<'a> {
         let mut ok = true;
         for (p, a) in params.iter().zip(&u.args) {
             let aloc = Loc::new(self.file, a.span());
-            args.insert(p.name.name.clone(), aloc);
+            let written = match a {
+                ast::UseArg::Name(n) => Some(n.name.clone()),
+                ast::UseArg::Int(..) => None,
+            };
+            args.insert(p.name.name.clone(), (aloc, written));
             match self.bind_arg(p, a, pfile) {
                 Some(b) => {
                     env.insert(p.name.name.clone(), (b, aloc));
@@ -533,7 +650,9 @@ impl<'a> Checker<'a> {
                 Some((Binding::Int(v), _)) => Some(Binding::Int(*v)),
                 _ => wrong(self, &format!("`{}`", n.name)),
             },
-            (_, ast::UseArg::Int(v, _)) if kind != "int" => wrong(self, &format!("the integer `{v}`")),
+            // A parameter of an unknown kind (already reported): accept anything.
+            (k, _) if !matches!(k, "component" | "port" | "int" | "attribute") => Some(Binding::Invalid),
+            (_, ast::UseArg::Int(v, _)) => wrong(self, &format!("the integer `{v}`")),
             _ => Some(Binding::Invalid),
         }
     }
@@ -564,17 +683,31 @@ impl<'a> Checker<'a> {
         let params: Vec<String> =
             self.env.iter().filter(|(_, (b, _))| matches!(b, Binding::Component(_))).map(|(k, _)| k.clone()).collect();
         cands.extend(params.iter().map(String::as_str));
-        let mut d = Diagnostic::new(Code::UnknownComponent, format!("unknown component `{}`", n.name)).primary(
-            self.file,
-            n.span,
-            "not a declared component",
-        );
-        if let Some(s) = crate::diagnostics::did_you_mean(&n.name, cands.iter().copied()) {
-            d = d.help(format!("did you mean `{s}`?"));
-        } else if let Some((g, loc)) = self.globals.get(&n.name) {
+        let d = if let Some((g, loc)) = self.globals.get(&n.name) {
+            // Declared, but not as a component.
             let what = if matches!(g, Global::Host(_)) { "a host" } else { "a constraintset" };
-            d = d.secondary(loc.file, loc.span, format!("`{}` is {what}", n.name));
-        }
+            let mut d =
+                Diagnostic::new(Code::UnknownComponent, format!("`{}` is {what}, not a component type", n.name))
+                    .primary(self.file, n.span, "expected a component type")
+                    .secondary(loc.file, loc.span, format!("`{}` is declared here as {what}", n.name));
+            if matches!(g, Global::Host(_)) {
+                d = d.help(format!(
+                    "to range over the instances on host `{}`, write `forall T x in {} (…)` with a component type `T`",
+                    n.name, n.name
+                ));
+            }
+            d
+        } else {
+            let mut d = Diagnostic::new(Code::UnknownComponent, format!("unknown component `{}`", n.name)).primary(
+                self.file,
+                n.span,
+                "not a declared component",
+            );
+            if let Some(s) = crate::diagnostics::did_you_mean(&n.name, cands.iter().copied()) {
+                d = d.help(format!("did you mean `{s}`?"));
+            }
+            d
+        };
         self.report(d);
     }
 

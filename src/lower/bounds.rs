@@ -17,14 +17,67 @@
 
 use crate::check::ir::*;
 
+/// A limit from the declarations that can take part in a conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Resource {
+    /// A port's capacity: 1 for `p`, N for `p[N]`.
+    PortCapacity(CompId, PortId),
+    /// A component's `maxinstances`.
+    MaxInstances(CompId),
+    /// The available hosts times the component's `maxperhost`.
+    Placement(CompId),
+}
+
+/// Why a [`CountFact`] holds, for explanations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// A per-host clause summed over this many hosts.
+    HostSum(usize),
+    /// A deployment-wide count written in a clause.
+    Written,
+    /// Every A connects to some B, and each B takes at most k of them.
+    Capacity,
+    /// maxperhost × hosts, or maxinstances.
+    Placement,
+}
+
 /// `Σ coeff·#comp OP k`, implied by the clauses `from` (indices into
-/// `program.clauses`; empty when it follows from declarations alone).
+/// `program.clauses`) and the `resources`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountFact {
     pub terms: Vec<(CompId, i64)>,
     pub op: CmpOp,
     pub k: i64,
     pub from: Vec<usize>,
+    pub resources: Vec<Resource>,
+    pub reason: Reason,
+}
+
+impl CountFact {
+    /// The fact in words: `#Router + #Client = 20`.
+    pub fn describe(&self, p: &Program) -> String {
+        let mut s = String::new();
+        let mut terms: Vec<(CompId, i64)> = self.terms.clone();
+        terms.sort_by_key(|t| std::cmp::Reverse(t.1.signum()));
+        for (i, (c, k)) in terms.iter().enumerate() {
+            let name = &p.components[*c].name;
+            let mag = k.abs();
+            let coef = if mag == 1 { String::new() } else { format!("{mag}·") };
+            if i == 0 {
+                s.push_str(&format!("{}{coef}#{name}", if *k < 0 { "-" } else { "" }));
+            } else {
+                s.push_str(&format!(" {} {coef}#{name}", if *k < 0 { "-" } else { "+" }));
+            }
+        }
+        // Move a single negative term to the right: `#C - 2·#R <= 0` reads `#C <= 2·#R`.
+        if terms.len() == 2 && terms[0].1 > 0 && terms[1].1 < 0 && self.k == 0 {
+            let (a, b) = (&p.components[terms[0].0].name, &p.components[terms[1].0].name);
+            let ka = if terms[0].1 == 1 { String::new() } else { format!("{}·", terms[0].1) };
+            let kb = if terms[1].1 == -1 { String::new() } else { format!("{}·", -terms[1].1) };
+            return format!("{ka}#{a} {} {kb}#{b}", self.op.as_str());
+        }
+        format!("{s} {} {}", self.op.as_str(), self.k)
+    }
 }
 
 /// Derives the facts of the module docs for a goal over `hosts` available hosts.
@@ -35,7 +88,18 @@ pub fn derive(p: &Program, hosts: usize) -> Vec<CountFact> {
         if let Some(m) = comp.maxinstances {
             k = k.min(m as i64);
         }
-        out.push(CountFact { terms: vec![(c, 1)], op: CmpOp::Le, k, from: vec![] });
+        let resource = match comp.maxinstances {
+            Some(m) if (m as i64) <= comp.maxperhost as i64 * hosts as i64 => Resource::MaxInstances(c),
+            _ => Resource::Placement(c),
+        };
+        out.push(CountFact {
+            terms: vec![(c, 1)],
+            op: CmpOp::Le,
+            k,
+            from: vec![],
+            resources: vec![resource],
+            reason: Reason::Placement,
+        });
     }
     for (i, cl) in p.clauses.iter().enumerate() {
         for f in conjuncts(&cl.formula) {
@@ -59,6 +123,8 @@ pub fn derive(p: &Program, hosts: usize) -> Vec<CountFact> {
                             op: CmpOp::Le,
                             k: 0,
                             from: vec![i],
+                            resources: vec![Resource::PortCapacity(b_comp, *q)],
+                            reason: Reason::Capacity,
                         });
                     }
                 }
@@ -68,7 +134,14 @@ pub fn derive(p: &Program, hosts: usize) -> Vec<CountFact> {
                         if let Some(k) = connected_bound(p, g, a_comp, b_comp) {
                             let mut from = vec![i, j];
                             from.dedup();
-                            out.push(CountFact { terms: vec![(a_comp, 1), (b_comp, -k)], op: CmpOp::Le, k: 0, from });
+                            out.push(CountFact {
+                                terms: vec![(a_comp, 1), (b_comp, -k)],
+                                op: CmpOp::Le,
+                                k: 0,
+                                from,
+                                resources: vec![],
+                                reason: Reason::Capacity,
+                            });
                         }
                     }
                 }
@@ -151,7 +224,7 @@ fn host_sum(p: &Program, f: &Formula, hosts: usize) -> Option<CountFact> {
         return None;
     }
     let k = (lb.constant.checked_sub(la.constant)?).checked_mul(hosts as i64)?;
-    Some(CountFact { terms, op: *op, k, from: vec![] })
+    Some(CountFact { terms, op: *op, k, from: vec![], resources: vec![], reason: Reason::HostSum(hosts) })
 }
 
 /// A top-level comparison of deployment-wide counts, e.g.
@@ -168,12 +241,22 @@ fn global_count(p: &Program, f: &Formula) -> Option<CountFact> {
     if terms.is_empty() {
         return None;
     }
-    Some(CountFact { terms, op: *op, k: lb.constant.checked_sub(la.constant)?, from: vec![] })
+    Some(CountFact {
+        terms,
+        op: *op,
+        k: lb.constant.checked_sub(la.constant)?,
+        from: vec![],
+        resources: vec![],
+        reason: Reason::Written,
+    })
 }
 
 /// `forall A a in deployment (exists B b in deployment (… a.p connectsto b.q …))`:
 /// `(A, B, [(p, q), …])` — every present `a` has a channel to some `b`.
-fn every_a_has_a_b(p: &Program, f: &Formula) -> Vec<(CompId, CompId, Vec<(PortId, PortId)>)> {
+/// `(A, B, ports)`: every present A has a channel to some B, through these port pairs.
+type Link = (CompId, CompId, Vec<(PortId, PortId)>);
+
+fn every_a_has_a_b(p: &Program, f: &Formula) -> Vec<Link> {
     let FormulaKind::Quant { q: Quantifier::Forall, var: a, domain: Domain::Deployment, body } = &f.kind else {
         return vec![];
     };

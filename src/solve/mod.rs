@@ -28,6 +28,7 @@
 //! ground form ([`GroundState`]) without further solver calls, until no
 //! single channel, and no single instance with its channels, can go.
 
+pub mod explain;
 pub mod output;
 
 use std::collections::HashMap;
@@ -37,6 +38,7 @@ use z3::ast::{Bool, Int};
 use z3::{Params, SatResult, Solver};
 
 use crate::check::ir::{CompId, Program};
+use crate::lower::bounds::{CountFact, Resource};
 use crate::lower::state::GroundState;
 use crate::lower::{self, ChanId, ChannelScope, Ground, Limits, LowerError, Node, NodeId, PbOp, SlotId};
 
@@ -69,10 +71,12 @@ pub struct Solution {
 #[derive(Debug)]
 pub enum Outcome {
     /// One or more configurations (at most `count`), over this grounding.
-    Sat { ground: Ground, solutions: Vec<Solution> },
-    /// No configuration: the clauses (indices into `program.clauses`) of an
-    /// unsatisfiable core; not minimised here.
-    Unsat { core: Vec<usize> },
+    Sat { ground: Box<Ground>, solutions: Vec<Solution> },
+    /// No configuration: the clauses (indices into `program.clauses`) and
+    /// resource limits of an unsatisfiable core (not minimised here; see
+    /// [`explain`]), and the counting facts the refutation used, if it was
+    /// found by counting.
+    Unsat { core: Vec<usize>, resources: Vec<Resource>, facts: Vec<CountFact> },
     /// The solver gave up (timeout or incompleteness).
     Unknown(String),
     /// The solver's model contradicts the ground goal: a bug.
@@ -146,11 +150,15 @@ pub fn solve(
 /// component, bounded by its slots, and the implied facts of
 /// `lower::bounds`. Unsatisfiable here means unsatisfiable (the facts follow
 /// from the clauses); the core names the clauses the argument used.
-fn counting_precheck(program: &Program, available: &[usize]) -> Option<Vec<usize>> {
+fn counting_precheck(program: &Program, available: &[usize]) -> Option<(Vec<usize>, Vec<Resource>, Vec<CountFact>)> {
     let facts = lower::bounds::derive(program, available.len());
     if facts.iter().all(|f| f.from.is_empty()) {
         return None;
     }
+    let mut resources: Vec<Resource> = facts.iter().flat_map(|f| f.resources.iter().copied()).collect();
+    resources.sort();
+    resources.dedup();
+    let res_lits: Vec<Bool> = (0..resources.len()).map(|i| Bool::new_const(format!("res!{i}"))).collect();
     let solver = Solver::new();
     let counts: Vec<Int> = (0..program.components.len()).map(|c| Int::new_const(format!("n{c}"))).collect();
     for n in &counts {
@@ -160,7 +168,12 @@ fn counting_precheck(program: &Program, available: &[usize]) -> Option<Vec<usize
     for f in &facts {
         let terms: Vec<Int> = f.terms.iter().map(|&(c, k)| &counts[c] * Int::from_i64(k)).collect();
         let fact = fact_formula(&Int::add(&terms), f.op, f.k);
-        let guards: Vec<&Bool> = f.from.iter().map(|&i| &lits[i]).collect();
+        let mut guards: Vec<&Bool> = f.from.iter().map(|&i| &lits[i]).collect();
+        for r in &f.resources {
+            if let Ok(i) = resources.binary_search(r) {
+                guards.push(&res_lits[i]);
+            }
+        }
         if guards.is_empty() {
             solver.assert(&fact);
         } else {
@@ -170,16 +183,39 @@ fn counting_precheck(program: &Program, available: &[usize]) -> Option<Vec<usize
     let mut p = Params::new();
     p.set_u32("timeout", 2000);
     solver.set_params(&p);
-    match solver.check_assumptions(&lits) {
-        SatResult::Unsat => Some(
-            solver
-                .get_unsat_core()
-                .iter()
-                .filter_map(|b| b.to_string().strip_prefix("clause!").and_then(|s| s.parse().ok()))
-                .collect(),
-        ),
+    let mut assumptions = lits.clone();
+    assumptions.extend(res_lits.iter().cloned());
+    match solver.check_assumptions(&assumptions) {
+        SatResult::Unsat => {
+            let (core, res) = parse_core(&solver.get_unsat_core(), &resources);
+            // The facts the argument can have used: those within the core.
+            let used = facts
+                .into_iter()
+                .filter(|f| f.from.iter().all(|i| core.contains(i)) && f.resources.iter().all(|r| res.contains(r)))
+                .collect();
+            Some((core, res, used))
+        }
         _ => None,
     }
+}
+
+/// Splits an unsat core of assumption literals into clause indices and resources.
+fn parse_core(core: &[Bool], resources: &[Resource]) -> (Vec<usize>, Vec<Resource>) {
+    let mut clauses = vec![];
+    let mut res = vec![];
+    for b in core {
+        let name = b.to_string();
+        if let Some(i) = name.strip_prefix("clause!").and_then(|s| s.parse::<usize>().ok()) {
+            clauses.push(i);
+        } else if let Some(i) = name.strip_prefix("res!").and_then(|s| s.parse::<usize>().ok()) {
+            if let Some(r) = resources.get(i) {
+                res.push(*r);
+            }
+        }
+    }
+    clauses.sort();
+    res.sort();
+    (clauses, res)
 }
 
 fn fact_formula(lhs: &Int, op: crate::check::ir::CmpOp, k: i64) -> Bool {
@@ -203,9 +239,9 @@ fn solve_in_context(
 ) -> Result<(Outcome, Stats), SolveError> {
     let deadline = opts.timeout.map(|t| Instant::now() + t);
     let mut stats = Stats::default();
-    if let Some(core) = counting_precheck(program, available) {
+    if let Some((core, resources, facts)) = counting_precheck(program, available) {
         stats.by_counting = true;
-        return Ok((Outcome::Unsat { core }, stats));
+        return Ok((Outcome::Unsat { core, resources, facts }, stats));
     }
     // Large goals first try channels between nearby hosts only: cheap, and a
     // configuration found that way is a real one. If none is found (or the
@@ -259,7 +295,7 @@ fn solve_in_context(
         stats.solve_time += t1.elapsed().saturating_sub(stats.minimise_time);
         // A sparse channel scope is exact unless an unsatisfiable core relies
         // on `reachable` (paths might need channels the scope left out).
-        if let Outcome::Unsat { core } = &outcome {
+        if let Outcome::Unsat { core, .. } = &outcome {
             if scope == ChannelScope::Sparse
                 && ground.sparse_left_out
                 && core.iter().any(|&c| s.mentions_reach(ground.clauses[c]))
@@ -270,7 +306,7 @@ fn solve_in_context(
         }
         drop(s);
         let outcome = match outcome {
-            Outcome::Sat { solutions, .. } => Outcome::Sat { ground, solutions },
+            Outcome::Sat { solutions, .. } => Outcome::Sat { ground: Box::new(ground), solutions },
             other => other,
         };
         return Ok((outcome, stats));
@@ -292,6 +328,9 @@ struct Session<'g> {
     /// Bit 0: occurs positively; bit 1: negatively.
     polarity: Vec<u8>,
     clause_lits: Vec<Bool>,
+    /// Resource limits, each under its own assumption literal.
+    resources: Vec<Resource>,
+    resource_lits: Vec<Bool>,
     sym: Bool,
     closure: HashMap<SlotId, Vec<Bool>>,
     /// Reachability literals checked lazily against each model.
@@ -318,6 +357,8 @@ impl<'g> Session<'g> {
             cache: vec![None; g.nodes.len()],
             polarity: vec![0; g.nodes.len()],
             clause_lits: vec![],
+            resources: vec![],
+            resource_lits: vec![],
             sym: Bool::new_const("sym!"),
             closure: HashMap::new(),
             lazy: vec![],
@@ -333,7 +374,9 @@ impl<'g> Session<'g> {
             s.solver.assert(lit.implies(&f));
             s.clause_lits.push(lit);
         }
-        s.count_facts()?;
+        // Counting facts are refuted up front by `counting_precheck`; in the
+        // main session their integer sums only slow the search down.
+        let _ = Session::count_facts;
         Ok(s)
     }
 
@@ -344,25 +387,24 @@ impl<'g> Session<'g> {
             let ends = Bool::and(&[&self.present[c.from.slot as usize], &self.present[c.to.slot as usize]]);
             self.solver.assert(self.chans[i].implies(&ends));
         }
-        // Port capacities.
+        // Port capacities, one assumption literal per component port.
         for (end, chans) in g.incident() {
-            let comp = &g.slots[end.slot as usize].comp;
-            let _ = comp;
-            let cap = self.port_capacity(end);
-            if let Some(cap) = cap {
+            let comp = g.slots[end.slot as usize].comp;
+            if let Some(cap) = self.port_capacity(end) {
                 if chans.len() > cap as usize {
+                    let lit = self.resource_lit(Resource::PortCapacity(comp, end.port));
                     let terms: Vec<(&Bool, i32)> = chans.iter().map(|&c| (&self.chans[c as usize], 1)).collect();
-                    self.solver.assert(Bool::pb_le(&terms, i32_of(cap as i64)?));
+                    self.solver.assert(lit.implies(Bool::pb_le(&terms, i32_of(cap as i64)?)));
                 }
             }
         }
-        // maxinstances: handled by the program's components via slot counts
-        // per host; the global bound needs a constraint.
+        // maxinstances (maxperhost is the number of slots).
         for (c, slots) in g.slots_by_comp.iter().enumerate() {
             if let Some(m) = self.maxinstances(c) {
                 if slots.len() > m as usize {
+                    let lit = self.resource_lit(Resource::MaxInstances(c));
                     let terms: Vec<(&Bool, i32)> = slots.iter().map(|&s| (&self.present[s as usize], 1)).collect();
-                    self.solver.assert(Bool::pb_le(&terms, i32_of(m as i64)?));
+                    self.solver.assert(lit.implies(Bool::pb_le(&terms, i32_of(m as i64)?)));
                 }
             }
         }
@@ -375,6 +417,16 @@ impl<'g> Session<'g> {
             }
         }
         Ok(())
+    }
+
+    fn resource_lit(&mut self, r: Resource) -> Bool {
+        if let Some(i) = self.resources.iter().position(|x| *x == r) {
+            return self.resource_lits[i].clone();
+        }
+        let lit = Bool::new_const(format!("res!{}", self.resources.len()));
+        self.resources.push(r);
+        self.resource_lits.push(lit.clone());
+        lit
     }
 
     /// The implied counting facts of `lower::bounds`, over one integer per
@@ -396,7 +448,12 @@ impl<'g> Session<'g> {
         for f in &self.g.facts {
             let terms: Vec<Int> = f.terms.iter().map(|&(c, k)| &counts[c] * Int::from_i64(k)).collect();
             let fact = fact_formula(&Int::add(&terms), f.op, f.k);
-            let guards: Vec<Bool> = f.from.iter().map(|&i| self.clause_lits[i].clone()).collect();
+            let mut guards: Vec<Bool> = f.from.iter().map(|&i| self.clause_lits[i].clone()).collect();
+            for r in &f.resources {
+                if !matches!(r, Resource::Placement(_)) {
+                    guards.push(self.resource_lit(*r));
+                }
+            }
             if guards.is_empty() {
                 self.solver.assert(&fact);
             } else {
@@ -654,6 +711,7 @@ impl<'g> Session<'g> {
             return SatResult::Unknown;
         }
         let mut a = self.clause_lits.clone();
+        a.extend(self.resource_lits.iter().cloned());
         if with_sym {
             a.push(self.sym.clone());
         }
@@ -707,12 +765,8 @@ impl<'g> Session<'g> {
             match self.check(&[], true, deadline) {
                 SatResult::Sat => {}
                 SatResult::Unsat if found.is_empty() => {
-                    let core = self.solver.get_unsat_core();
-                    let idx = core
-                        .iter()
-                        .filter_map(|b| b.to_string().strip_prefix("clause!").and_then(|s| s.parse().ok()))
-                        .collect();
-                    return Outcome::Unsat { core: idx };
+                    let (core, resources) = parse_core(&self.solver.get_unsat_core(), &self.resources);
+                    return Outcome::Unsat { core, resources, facts: vec![] };
                 }
                 SatResult::Unsat => break,
                 SatResult::Unknown if found.is_empty() => {
@@ -758,6 +812,6 @@ impl<'g> Session<'g> {
             self.solver.assert(&block);
             found.push(sol);
         }
-        Outcome::Sat { ground: Ground::placeholder(), solutions: found }
+        Outcome::Sat { ground: Box::new(Ground::placeholder()), solutions: found }
     }
 }
