@@ -18,6 +18,7 @@ fn peak_rss_kb() -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let unsat = args.iter().any(|a| a == "--unsat");
+    let explain = args.iter().any(|a| a == "--explain");
     let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     if sizes.is_empty() {
         sizes = vec![6, 20, 50, 100, 200];
@@ -35,6 +36,23 @@ fn main() {
         let check_s = t.elapsed().as_secs_f64();
         let program = &checked.program;
         let hosts: Vec<usize> = (0..program.hosts.len()).collect();
+        if explain {
+            let t = Instant::now();
+            let e =
+                deladas::solve::explain::explain(program, &hosts, std::time::Duration::from_secs(60)).expect("grounds");
+            let what = match &e {
+                deladas::solve::explain::Explained::Unsatisfiable { conflict, repairs, .. } => format!(
+                    "{} clauses, {} resources, minimal={}, {} repairs",
+                    conflict.clauses.len(),
+                    conflict.resources.len(),
+                    conflict.minimal,
+                    repairs.len()
+                ),
+                other => format!("{other:?}"),
+            };
+            println!("explain N={n}: {what} in {:.3} s", t.elapsed().as_secs_f64());
+            continue;
+        }
         let opts = deladas::solve::Options::default();
         let (outcome, stats) =
             deladas::solve::solve(program, &hosts, &opts, &mut deladas::solve::Quiet).expect("grounds");

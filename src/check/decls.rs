@@ -30,11 +30,20 @@ impl Checker<'_> {
         for (i, e) in attrs.entries.iter().enumerate() {
             let canon = |k: &str| if k == "bundle" { "code".to_string() } else { k.to_string() };
             if let Some(prev) = attrs.entries[..i].iter().find(|p| canon(&p.key.name) == canon(&e.key.name)) {
-                self.diags.push(
+                let d = if prev.key.name == e.key.name {
                     Diagnostic::new(Code::DuplicateAttribute, format!("attribute `{}` is given twice", e.key.name))
                         .primary(file, e.key.span, "given again here")
-                        .secondary(file, prev.key.span, "first given here"),
-                );
+                        .secondary(file, prev.key.span, "first given here")
+                } else {
+                    Diagnostic::new(
+                        Code::DuplicateAttribute,
+                        format!("`{}` and `{}` are both given", prev.key.name, e.key.name),
+                    )
+                    .primary(file, e.key.span, format!("`{}` is another name for `{}`", e.key.name, prev.key.name))
+                    .secondary(file, prev.key.span, "already given here")
+                    .help("keep one of them")
+                };
+                self.diags.push(d);
             }
         }
     }
@@ -192,6 +201,8 @@ impl Checker<'_> {
                 Some(v) => {
                     if host.attr(&e.key.name).is_none() {
                         host.attrs.push((e.key.name.clone(), v));
+                        self.host_attr_locs
+                            .insert((name.name.clone(), e.key.name.clone()), Loc::new(file, e.value.span));
                     }
                 }
                 None => self.bad_value(file, e, "a string, an integer or a boolean"),
@@ -200,40 +211,55 @@ impl Checker<'_> {
         host
     }
 
-    /// Every host attribute name has one type across all hosts.
+    /// Every host attribute name has one type across all hosts. One error per
+    /// attribute name: at the first value of a minority type, against the
+    /// first value of the most common type.
     pub(super) fn host_attr_types(&mut self) {
-        let mut first: std::collections::BTreeMap<String, (Type, Loc, String)> = Default::default();
+        // Per attribute: (type, where the value is, host name), in host order.
+        let mut seen: std::collections::BTreeMap<String, Vec<(Type, Loc, String)>> = Default::default();
         for h in &self.prog.hosts {
             for (k, v) in &h.attrs {
-                let value_loc = h.loc;
-                match first.get(k) {
-                    None => {
-                        first.insert(k.clone(), (v.ty(), value_loc, h.name.clone()));
-                    }
-                    Some((ty, loc, hname)) if *ty != v.ty() => {
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::MixedAttributeTypes,
-                                format!(
-                                    "host attribute `{k}` has mixed types: {} and {}",
-                                    type_word(*ty),
-                                    type_word(v.ty())
-                                ),
-                            )
-                            .primary(
-                                h.loc.file,
-                                h.loc.span,
-                                format!("`{k}` is {} on `{}`", type_article(v.ty()), h.name),
-                            )
-                            .secondary(loc.file, loc.span, format!("`{k}` is {} on `{hname}`", type_article(*ty)))
-                            .note("an attribute name has one type across all hosts"),
-                        );
-                    }
-                    _ => {}
-                }
+                let at = self.host_attr_locs.get(&(h.name.clone(), k.clone())).copied().unwrap_or(h.loc);
+                seen.entry(k.clone()).or_default().push((v.ty(), at, h.name.clone()));
             }
         }
-        self.prog.host_attr_types = first.into_iter().map(|(k, (t, _, _))| (k, t)).collect();
+        let mut types = std::collections::BTreeMap::new();
+        for (k, vals) in seen {
+            let counts: Vec<(Type, usize)> = [Type::Int, Type::Str, Type::Bool]
+                .into_iter()
+                .map(|t| (t, vals.iter().filter(|(u, _, _)| *u == t).count()))
+                .collect();
+            let count = |t: Type| counts.iter().find(|(u, _)| *u == t).map_or(0, |(_, n)| *n);
+            // The most common type (the first seen on a tie) is taken as meant.
+            let mut main = vals[0].0;
+            for (t, n) in &counts {
+                if *n > count(main) {
+                    main = *t;
+                }
+            }
+            types.insert(k.clone(), main);
+            let Some((odd_t, odd_loc, odd_host)) = vals.iter().find(|(t, _, _)| *t != main) else { continue };
+            let (_, main_loc, main_host) = vals.iter().find(|(t, _, _)| *t == main).expect("the main type occurs");
+            let mut kinds: Vec<String> = vec![];
+            for t in [Type::Int, Type::Str, Type::Bool] {
+                match count(t) {
+                    0 => {}
+                    1 => kinds.push(format!("1 host has {}", type_article(t))),
+                    n => kinds.push(format!("{n} hosts have {}", type_article(t))),
+                }
+            }
+            self.diags.push(
+                Diagnostic::new(
+                    Code::MixedAttributeTypes,
+                    format!("host attribute `{k}` has mixed types: {} and {}", type_word(main), type_word(*odd_t)),
+                )
+                .primary(odd_loc.file, odd_loc.span, format!("{} on `{odd_host}`", type_article(*odd_t)))
+                .secondary(main_loc.file, main_loc.span, format!("{} on `{main_host}`", type_article(main)))
+                .note(format!("an attribute name has one type across all hosts; here {}", kinds.join(", ")))
+                .help(format!("write every `{k}` as {}", type_article(main))),
+            );
+        }
+        self.prog.host_attr_types = types;
     }
 
     pub(super) fn upgrade(&mut self, file: FileId, component: &ast::Ident, attrs: &ast::AttrList, span: ast::Span) {
@@ -256,7 +282,8 @@ impl Checker<'_> {
         };
         if let Some(c) = comp {
             if let Some(prev) = self.prog.upgrades.iter().find(|u| u.component == c) {
-                let prev = prev.loc;
+                // Point at the first upgrade's component name, not all of it.
+                let prev = self.upgrade_names.iter().find(|(k, _)| *k == c).map(|(_, l)| *l).unwrap_or(prev.loc);
                 self.diags.push(
                     Diagnostic::new(
                         Code::DuplicateUpgrade,
@@ -341,7 +368,9 @@ impl Checker<'_> {
                             .primary(file, e.value.span, "unknown shadow placement")
                             .note("the old version runs in shadow mode on the same host (default) or another one");
                         if let AttrValueKind::Name(n) | AttrValueKind::Str(n) = &e.value.kind {
-                            if let Some(s) = did_you_mean(n, ["samehost", "otherhost"]) {
+                            if matches!(n.as_str(), "samehost" | "otherhost") {
+                                d = d.help(format!("write it as a string: `\"{n}\"`"));
+                            } else if let Some(s) = did_you_mean(n, ["samehost", "otherhost"]) {
                                 d = d.help(format!("did you mean `\"{s}\"`?"));
                             }
                         }
@@ -374,8 +403,9 @@ impl Checker<'_> {
                     .help("list the ports whose message interface changes, e.g. `changes = {rin, rout}`, or `changes = {}`"),
             );
         }
-        if comp.is_some() {
+        if let Some(c) = comp {
             self.prog.upgrades.push(up);
+            self.upgrade_names.push((c, Loc::new(file, component.span)));
         }
     }
 }

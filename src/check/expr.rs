@@ -1,7 +1,6 @@
 //! Checking formulas and terms: scopes, sorts, ports, attributes, and the
 //! static truth of clauses (for the "always true/false" warnings).
 
-use super::decls::type_word;
 use super::ir::*;
 use super::{Binding, Checker, Global};
 use crate::diagnostics::{did_you_mean, Code, Diagnostic};
@@ -12,11 +11,27 @@ impl Checker<'_> {
         Loc::new(self.file, span)
     }
 
+    /// A type in words, for messages: "an instance of `Web`", "a host".
     fn type_name(&self, t: Type) -> String {
         match t {
-            Type::Instance(c) => format!("`{}`", self.prog.components.get(c).map(|c| c.name.as_str()).unwrap_or("?")),
-            other => format!("`{}`", type_word(other)),
+            Type::Instance(c) => {
+                format!("an instance of `{}`", self.prog.components.get(c).map(|c| c.name.as_str()).unwrap_or("?"))
+            }
+            Type::Int => "an integer".to_string(),
+            Type::Str => "a string".to_string(),
+            Type::Bool => "a boolean".to_string(),
+            Type::Host => "a host".to_string(),
+            Type::Unknown => "a value of unknown type".to_string(),
         }
+    }
+
+    /// How many errors have been reported so far. Diagnostics are only ever
+    /// appended, so only the new ones are counted (amortised O(1)).
+    pub(super) fn error_count(&self) -> usize {
+        let (seen, count) = self.error_tally.get();
+        let new = self.diags.get(seen..).unwrap_or_default().iter().filter(|d| d.is_error()).count();
+        self.error_tally.set((self.diags.len(), count + new));
+        count + new
     }
 
     fn is_phantom(&self, c: CompId) -> bool {
@@ -128,7 +143,7 @@ impl Checker<'_> {
                     return Domain::Deployment;
                 }
                 let t = self.term(e);
-                self.expect_type(&t, Type::Host, "a host: instances range over `deployment` or a host");
+                self.expect_type(&t, Type::Host, "`deployment` or a host after `in`");
                 Domain::OnHost(t)
             }
         }
@@ -182,20 +197,37 @@ impl Checker<'_> {
         let f = self.formula(e);
         // A `use` is judged inside its own expansion.
         if self.diags.len() == errors_before && !matches!(e.kind, ExprKind::Use(_)) {
+            let counts = matches!(&f.kind, FormulaKind::Cmp(_, a, b)
+                if matches!(a.kind, TermKind::Count(_)) || matches!(b.kind, TermKind::Count(_)));
             match static_truth(&f) {
                 Some(true) if !matches!(f.kind, FormulaKind::Const(_)) || self.warn => {
-                    self.report(
-                        Diagnostic::new(Code::TriviallyTrue, "this clause is always true")
-                            .primary(f.loc.file, f.loc.span, "always true")
-                            .note("it constrains nothing; did you mean something else?"),
+                    let mut d = Diagnostic::new(Code::TriviallyTrue, "this clause is always true").primary(
+                        f.loc.file,
+                        f.loc.span,
+                        "always true",
                     );
+                    d = if counts {
+                        d.note("a count is never negative, so this holds in every configuration")
+                    } else {
+                        d.note("it holds in every configuration, so it constrains nothing; was something else meant?")
+                    };
+                    self.report(d);
                 }
-                Some(false) => {
-                    self.report(
-                        Diagnostic::new(Code::TriviallyFalse, "this clause is always false")
-                            .primary(f.loc.file, f.loc.span, "always false")
-                            .note("no configuration can satisfy a goal with this clause in force"),
+                // A clause of a pattern that is false whatever the arguments
+                // was reported by the pattern's own check; not again per use.
+                Some(false) if self.frames.is_empty() || !self.false_in_pattern.contains(&f.loc) => {
+                    if self.generic {
+                        self.false_in_pattern.insert(f.loc);
+                    }
+                    let mut d = Diagnostic::new(Code::TriviallyFalse, "this clause is always false").primary(
+                        f.loc.file,
+                        f.loc.span,
+                        "always false",
                     );
+                    if counts {
+                        d = d.note("a count is never negative");
+                    }
+                    self.report(d.note("no configuration can satisfy a goal with this clause in force"));
                 }
                 _ => {}
             }
@@ -254,11 +286,15 @@ impl Checker<'_> {
                     self.pop_scope(false);
                     return Formula { kind: FormulaKind::Error, loc };
                 };
+                let errors_before = self.error_count();
                 let dom = self.domain(domain, s, sort.span());
                 let ids = self.push_scope(vars, s, param);
                 let body_span = body.first().map(|b| b.span.to(body[body.len() - 1].span)).unwrap_or(e.span);
                 let mut f = self.clauses(body, body_span);
-                self.pop_scope(true);
+                // After an error in the body (a misspelt variable, say) an
+                // "unused variable" warning would only repeat it.
+                let clean = self.error_count() == errors_before;
+                self.pop_scope(clean);
                 for v in ids.into_iter().rev() {
                     f = Formula {
                         kind: FormulaKind::Quant { q: *q, var: v, domain: dom.clone(), body: Box::new(f) },
@@ -276,7 +312,7 @@ impl Checker<'_> {
                 if t.ty != Type::Unknown {
                     let mut d = Diagnostic::new(
                         Code::FormulaTermMismatch,
-                        format!("expected a clause, found a term of type {}", self.type_name(t.ty)),
+                        format!("expected a clause, found {}", self.type_name(t.ty)),
                     )
                     .primary(self.file, e.span, "this is a value, not a condition");
                     if t.ty == Type::Bool {
@@ -301,30 +337,50 @@ impl Checker<'_> {
         }
         let phantoms =
             matches!((a.ty, b.ty), (Type::Instance(x), Type::Instance(y)) if self.is_phantom(x) || self.is_phantom(y));
+        let at = self.operator_span(&a, &b, span);
         if a.ty != b.ty && !phantoms {
-            self.report(
-                Diagnostic::new(
-                    Code::SortMismatch,
-                    format!("cannot compare {} with {}", self.type_name(a.ty), self.type_name(b.ty)),
-                )
-                .primary(self.file, span, "comparison across sorts")
-                .secondary(a.loc.file, a.loc.span, format!("this is {}", self.type_name(a.ty)))
-                .secondary(b.loc.file, b.loc.span, format!("this is {}", self.type_name(b.ty))),
-            );
+            let mut d = Diagnostic::new(
+                Code::SortMismatch,
+                format!("cannot compare {} with {}", self.type_name(a.ty), self.type_name(b.ty)),
+            )
+            .primary(self.file, at, "comparison across sorts")
+            .secondary(a.loc.file, a.loc.span, format!("this is {}", self.type_name(a.ty)))
+            .secondary(b.loc.file, b.loc.span, format!("this is {}", self.type_name(b.ty)));
+            if matches!((a.ty, b.ty), (Type::Instance(_), Type::Host) | (Type::Host, Type::Instance(_))) {
+                d = d.help("to ask where an instance runs, compare its host: `hostof(x) = h`, or write `x on h`");
+            }
+            self.report(d);
             return FormulaKind::Error;
         }
         if matches!(op, Lt | Le | Gt | Ge) && a.ty != Type::Int {
             self.report(
                 Diagnostic::new(
                     Code::NotOrdered,
-                    format!("`{}` compares integers, but these are {}", op.as_str(), self.type_name(a.ty)),
+                    format!("`{}` needs integers, found {}", op.as_str(), self.type_name(a.ty)),
                 )
-                .primary(self.file, span, "ordering comparison on non-integers")
+                .primary(self.file, at, "ordering comparison on non-integers")
+                .secondary(a.loc.file, a.loc.span, format!("this is {}", self.type_name(a.ty)))
                 .note("only `=` and `!=` compare strings, booleans, hosts and instances"),
             );
             return FormulaKind::Error;
         }
         FormulaKind::Cmp(op, a, b)
+    }
+
+    /// The span of the operator between two operands (`=` in `a = b`), found
+    /// in the source text; the whole `span` when it cannot be found.
+    fn operator_span(&self, a: &Term, b: &Term, span: ast::Span) -> ast::Span {
+        let (l, r) = (a.loc.span.end as usize, b.loc.span.start as usize);
+        if a.loc.file != self.file || b.loc.file != self.file || l >= r {
+            return span;
+        }
+        let Some(gap) = self.sources.and_then(|s| s.text(self.file).get(l..r)) else { return span };
+        let lead = gap.len() - gap.trim_start().len();
+        let op_len = gap[lead..].find(|c: char| !"=!<>*".contains(c)).unwrap_or(gap.len() - lead);
+        if op_len == 0 {
+            return span;
+        }
+        ast::Span::new(l + lead, l + lead + op_len)
     }
 
     /// `x.p connectsto y.q`.
@@ -348,29 +404,33 @@ impl Checker<'_> {
         let (dx, dy) = (portx.direction, porty.direction);
         let (lx, ly) = (portx.loc, porty.loc);
         let (nx, ny) = (portx.name.clone(), porty.name.clone());
+        let (cnx, cny) = (self.prog.components[cx].name.clone(), self.prog.components[cy].name.clone());
+        // As written, with a port parameter replaced by the port it stands for.
+        let (wx, wy) = (format!("{}.{nx}", self.prog.vars[x].name), format!("{}.{ny}", self.prog.vars[y].name));
         if dx == Direction::External || dy == Direction::External {
-            let (n, l) = if dx == Direction::External { (nx, lx) } else { (ny, ly) };
+            let (n, l, c, end) = if dx == Direction::External { (nx, lx, cnx, a.span) } else { (ny, ly, cny, b.span) };
             self.report(
-                Diagnostic::new(Code::ExternalPort, format!("port `{n}` is external; no channel may attach to it"))
-                    .primary(self.file, span, "channel on an external port")
-                    .secondary(l.file, l.span, "declared `: external` here")
-                    .note("an external port talks to the world outside the deployment"),
+                Diagnostic::new(
+                    Code::ExternalPort,
+                    format!("port `{n}` of `{c}` is external; no channel may attach to it"),
+                )
+                .primary(self.file, end, "an external port")
+                .secondary(l.file, l.span, "declared `: external` here")
+                .note("an external port talks to the world outside the deployment, not to other instances"),
             );
             return FormulaKind::Error;
         }
         if dx == dy && dx != Direction::Both {
-            self.report(
-                Diagnostic::new(
-                    Code::PortDirection,
-                    format!(
-                        "`{nx}` and `{ny}` are both {} ports; a channel goes from an output to an input",
-                        dx.word()
-                    ),
-                )
-                .primary(self.file, span, format!("{} to {}", dx.word(), dy.word()))
-                .secondary(lx.file, lx.span, format!("`{nx}` is {}", dx.word()))
-                .secondary(ly.file, ly.span, format!("`{ny}` is {}", dy.word())),
-            );
+            let w = dx.word();
+            let mut d = Diagnostic::new(Code::PortDirection, format!("`{wx}` and `{wy}` are both {w} ports"))
+                .primary(self.file, span, format!("{w} to {w}"))
+                .secondary(lx.file, lx.span, format!("`{cnx}.{nx}` is an {w} port"));
+            if ly != lx {
+                d = d.secondary(ly.file, ly.span, format!("`{cny}.{ny}` is an {w} port"));
+            }
+            self.report(d.help(
+                "a channel goes from an `output` port to an `input` port; a port without a direction can be either end",
+            ));
             return FormulaKind::Error;
         }
         FormulaKind::Connects { a: x, pa: px, b: y, pb: py }
@@ -381,10 +441,17 @@ impl Checker<'_> {
         let ExprKind::Field(base, pname) = &e.kind else {
             let t = self.term(e);
             if t.ty != Type::Unknown {
-                self.report(
+                let mut d =
                     Diagnostic::new(Code::ExpectedPort, "`connectsto` joins two ports, like `c.out connectsto r.cin`")
-                        .primary(self.file, e.span, "expected a port of an instance variable"),
-                );
+                        .primary(
+                            self.file,
+                            e.span,
+                            format!("expected a port of an instance variable, found {}", self.type_name(t.ty)),
+                        );
+                if matches!(t.ty, Type::Instance(_)) {
+                    d = d.help("to say that two instances share a channel on any ports, write `x connectedto y`");
+                }
+                self.report(d);
             }
             return None;
         };
@@ -441,24 +508,36 @@ impl Checker<'_> {
         let hint = did_you_mean(port, ports.iter().map(String::as_str)).map(str::to_string);
         let comp_param = self.var_param.get(&v).cloned();
         if let (Some(frame), true) = (self.frames.last(), via_param.is_some() || comp_param.is_some()) {
-            // The requirement comes from a pattern: blame the argument.
-            let arg_loc = via_param
-                .as_ref()
-                .and_then(|p| frame.args.get(p))
-                .or_else(|| comp_param.as_ref().and_then(|p| frame.args.get(p)))
-                .copied()
-                .unwrap_or(frame.use_loc);
+            // The requirement comes from a pattern: blame the argument of the
+            // user's `use` that the port (or component) came from, following
+            // parameters through nested uses; else the whole outermost `use`.
             let outer = self.frames.first().map(|f| f.use_loc).unwrap_or(frame.use_loc);
-            let primary = if self.frames.len() == 1 { arg_loc } else { outer };
+            let primary = via_param
+                .as_deref()
+                .and_then(|p| self.blame_arg(p))
+                .or_else(|| comp_param.as_deref().and_then(|p| self.blame_arg(p)))
+                .unwrap_or(outer);
+            // One report per use, component and port, however many clauses
+            // of the pattern read that port.
+            if !self.missing_reported.insert((outer, c, port.to_string())) {
+                return;
+            }
             let mut d = Diagnostic::new(
                 Code::MissingRequiredPort,
                 format!("component `{cname}` has no port `{port}`, required by constraintset `{}`", frame.pattern),
             )
-            .primary(primary.file, primary.span, format!("`{cname}` lacks `{port}`"))
-            .secondary(self.file, at.span, "required here")
-            .secondary(cloc.file, cloc.span, format!("`{cname}` declared here"));
+            .primary(primary.file, primary.span, format!("`{cname}` lacks `{port}`"));
+            for f in self.frames.iter().skip(1) {
+                d = d.secondary(f.use_loc.file, f.use_loc.span, format!("through this use of `{}`", f.pattern));
+            }
+            d = d.secondary(self.file, at.span, "required here").secondary(
+                cloc.file,
+                cloc.span,
+                format!("`{cname}` declared here"),
+            );
             d = match hint {
                 Some(h) => d.help(format!("did you mean `{h}`?")),
+                None if ports.is_empty() => d.note(format!("`{cname}` has no ports")),
                 None => d.note(format!("`{cname}` has ports: {}", ports.join(", "))),
             };
             self.diags.push(d);
@@ -473,6 +552,21 @@ impl Checker<'_> {
             None => d.note(format!("`{cname}` has ports: {}", ports.join(", "))),
         };
         self.report(d);
+    }
+
+    /// The argument of the outermost `use` that parameter `param` of the
+    /// innermost pattern stands for, following parameters passed on through
+    /// nested uses; `None` when a pattern in between fixed it itself.
+    fn blame_arg(&self, param: &str) -> Option<Loc> {
+        let mut p = param.to_string();
+        for (k, f) in self.frames.iter().enumerate().rev() {
+            let (loc, name) = f.args.get(&p)?;
+            if k == 0 {
+                return Some(*loc);
+            }
+            p = name.clone()?;
+        }
+        None
     }
 
     fn unknown_name(&mut self, n: &ast::Ident) {
@@ -534,9 +628,10 @@ impl Checker<'_> {
                     return self.err_term(e.span);
                 }
                 if !ta.is_constant() && !tb.is_constant() {
+                    let at = self.operator_span(&ta, &tb, e.span);
                     self.report(
                         Diagnostic::new(Code::NonLinear, "a product needs a constant on one side")
-                            .primary(self.file, e.span, "both sides vary with the configuration")
+                            .primary(self.file, at, "product of two terms that vary with the configuration")
                             .secondary(ta.loc.file, ta.loc.span, "not constant")
                             .secondary(tb.loc.file, tb.loc.span, "not constant")
                             .note("Deladas constraints are linear; multiply by an integer literal or parameter"),
@@ -572,11 +667,11 @@ impl Checker<'_> {
         }
         if t.ty != Type::Unknown {
             self.report(
-                Diagnostic::new(Code::NotArithmetic, format!("arithmetic on {}", self.type_name(t.ty))).primary(
-                    t.loc.file,
-                    t.loc.span,
-                    "expected an integer",
-                ),
+                Diagnostic::new(
+                    Code::NotArithmetic,
+                    format!("arithmetic needs integers, found {}", self.type_name(t.ty)),
+                )
+                .primary(t.loc.file, t.loc.span, "expected an integer"),
             );
         }
         false
@@ -690,6 +785,10 @@ impl Checker<'_> {
                         .secondary(cloc.file, cloc.span, format!("`{cname}` declared here"));
                 if let Some(s) = did_you_mean(&attr, names.iter().map(String::as_str)) {
                     d = d.help(format!("did you mean `{s}`?"));
+                } else if names.is_empty() {
+                    d = d.note(format!("`{cname}` has no attributes besides `code`, `maxperhost` and `maxinstances`"));
+                } else {
+                    d = d.note(format!("`{cname}` has attributes: {}", names.join(", ")));
                 }
                 self.report(d);
                 self.err_term(loc.span)
@@ -714,6 +813,10 @@ impl Checker<'_> {
                             .secondary(hloc.file, hloc.span, format!("`{hname}` declared here"));
                     if let Some(s) = did_you_mean(&attr, names.iter().map(String::as_str)) {
                         d = d.help(format!("did you mean `{s}`?"));
+                    } else if names.is_empty() {
+                        d = d.note(format!("`{hname}` has no attributes"));
+                    } else {
+                        d = d.note(format!("`{hname}` has attributes: {}", names.join(", ")));
                     }
                     self.report(d);
                     return self.err_term(loc.span);
@@ -723,8 +826,12 @@ impl Checker<'_> {
                     let names: Vec<&str> = self.prog.host_attr_types.keys().map(String::as_str).collect();
                     let mut d = Diagnostic::new(Code::UnknownAttribute, format!("no host has an attribute `{attr}`"))
                         .primary(self.file, f.span, "unknown host attribute");
-                    if let Some(s) = did_you_mean(&attr, names) {
+                    if let Some(s) = did_you_mean(&attr, names.iter().copied()) {
                         d = d.help(format!("did you mean `{s}`?"));
+                    } else if names.is_empty() {
+                        d = d.note("no host declares any attribute");
+                    } else {
+                        d = d.note(format!("host attributes: {}", names.join(", ")));
                     }
                     self.report(d);
                     return self.err_term(loc.span);
@@ -804,7 +911,11 @@ impl Checker<'_> {
                 count(Binder { var, domain, cond: None })
             }
             CardArg::ConnectedTo { sort, var, target } => {
-                let Some((s, param)) = self.sort(sort) else { return self.err_term(loc.span) };
+                let Some((s, param)) = self.sort(sort) else {
+                    // Still resolve the target, so its variable counts as used.
+                    let _ = self.term(target);
+                    return self.err_term(loc.span);
+                };
                 if s == Sort::Host {
                     self.report(
                         Diagnostic::new(Code::WrongSort, "hosts are not connected by channels")

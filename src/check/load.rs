@@ -71,7 +71,7 @@ pub fn load(path: &Path, root_text: Option<&str>, fs: &dyn FileSystem) -> Loaded
     match bytes {
         Ok(bytes) => {
             let canon = fs.canonical(path);
-            if let Some(id) = l.add_file(path.display().to_string(), bytes, Some(path.to_path_buf())) {
+            if let Some(id) = l.add_file(path.display().to_string(), bytes, Some(path.to_path_buf()), None) {
                 l.out.root = Some(id);
                 l.visit(id, canon);
                 let root = &l.out.files[0];
@@ -96,8 +96,29 @@ fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".to_string(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => e.to_string(),
+        // `is a directory` and friends read better than the OS message.
+        k => match k.to_string() {
+            s if s.contains("other") || s.contains("uncategorized") => e.to_string(),
+            s => s,
+        },
     }
+}
+
+/// `a/b/../c` as `a/c`, for display only (the file system is asked about the
+/// path as written).
+fn tidy(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = vec![];
+    for c in p.components() {
+        match c {
+            Component::CurDir if !out.is_empty() => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out.iter().collect()
 }
 
 struct Loader<'a> {
@@ -110,8 +131,15 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    /// Decodes and parses a file; `None` if it is not UTF-8 (reported).
-    fn add_file(&mut self, name: String, bytes: Vec<u8>, path: Option<PathBuf>) -> Option<FileId> {
+    /// Decodes and parses a file; `None` if it is not UTF-8 (reported, with
+    /// the import that asked for it when there is one).
+    fn add_file(
+        &mut self,
+        name: String,
+        bytes: Vec<u8>,
+        path: Option<PathBuf>,
+        imported_at: Option<(FileId, Span)>,
+    ) -> Option<FileId> {
         match String::from_utf8(bytes) {
             Ok(text) => {
                 let id = self.out.sources.add(name, text);
@@ -122,13 +150,18 @@ impl Loader<'_> {
             }
             Err(e) => {
                 let at = e.utf8_error().valid_up_to();
+                let byte = e.as_bytes().get(at).copied().unwrap_or(0);
+                // The lossy text has U+FFFD (3 bytes) where the bad sequence
+                // was, so offsets before it are the file's own.
                 let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
                 let id = self.out.sources.add(name.clone(), lossy);
-                self.out.diags.push(
-                    Diagnostic::new(Code::NotUtf8, format!("`{name}` is not valid UTF-8"))
-                        .primary(id, Span::new(at, at + 3), format!("invalid byte at offset {at}"))
-                        .note("Deladas source is UTF-8 text"),
-                );
+                let mut d = Diagnostic::new(Code::NotUtf8, format!("`{name}` is not valid UTF-8"))
+                    .primary(id, Span::new(at, at + 3), format!("invalid byte 0x{byte:02X} at offset {at}"))
+                    .note("Deladas source is UTF-8 text; re-save the file as UTF-8");
+                if let Some((from, span)) = imported_at {
+                    d = d.secondary(from, span, "imported here");
+                }
+                self.out.diags.push(d);
                 None
             }
         }
@@ -164,11 +197,20 @@ impl Loader<'_> {
                 candidates.push(p.with_extension("deladas"));
             }
         }
+        // A candidate that exists but cannot be read (a directory, no
+        // permission): reported if nothing else matches.
+        let mut unreadable: Option<(PathBuf, std::io::Error)> = None;
         for cand in &candidates {
-            if let Ok(bytes) = self.fs.read(cand) {
-                let identity = self.fs.canonical(cand);
-                self.enter(from, span, identity, cand.display().to_string(), bytes, Some(cand.clone()));
-                return;
+            match self.fs.read(cand) {
+                Ok(bytes) => {
+                    let identity = self.fs.canonical(cand);
+                    self.enter(from, span, identity, tidy(cand).display().to_string(), bytes, Some(cand.clone()));
+                    return;
+                }
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound && unreadable.is_none() => {
+                    unreadable = Some((cand.clone(), e));
+                }
+                Err(_) => {}
             }
         }
         let stem = spec.strip_suffix(".deladas").unwrap_or(spec);
@@ -178,7 +220,18 @@ impl Loader<'_> {
             self.enter(from, span, identity, display, text.as_bytes().to_vec(), None);
             return;
         }
-        let tried: Vec<String> = candidates.iter().map(|c| format!("`{}`", c.display())).collect();
+        if let Some((cand, e)) = unreadable {
+            self.out.diags.push(
+                Diagnostic::new(
+                    Code::Unreadable,
+                    format!("cannot read the import `{spec}`: `{}`: {}", tidy(&cand).display(), io_reason(&e)),
+                )
+                .primary(from, span, "this import names something that is not a readable file")
+                .note("an import names a `.deladas` file, relative to the importing file, or a standard-library file"),
+            );
+            return;
+        }
+        let tried: Vec<String> = candidates.iter().map(|c| format!("`{}`", tidy(c).display())).collect();
         let mut d = Diagnostic::new(Code::ImportNotFound, format!("cannot find the import `{spec}`")).primary(
             from,
             span,
@@ -221,7 +274,7 @@ impl Loader<'_> {
         if self.done.iter().any(|(p, _)| *p == identity) {
             return;
         }
-        if let Some(id) = self.add_file(name, bytes, path) {
+        if let Some(id) = self.add_file(name, bytes, path, Some((from, span))) {
             self.visit(id, identity);
         }
     }

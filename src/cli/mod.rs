@@ -574,14 +574,21 @@ fn explanation(
                 d = d.secondary(
                     comp.loc.file,
                     comp.loc.span,
-                    format!("at most {} per host on {} hosts", comp.maxperhost, available.len()),
+                    format!(
+                        "at most {} per host on {} host{}",
+                        comp.maxperhost,
+                        available.len(),
+                        if available.len() == 1 { "" } else { "s" }
+                    ),
                 );
             }
         }
     }
     let uses_hosts = conflict.resources.iter().any(|r| matches!(r, Resource::Placement(_)))
         || conflict.facts.iter().any(|f| matches!(f.reason, Reason::HostSum(_)));
-    if uses_hosts || conflict.facts.is_empty() {
+    if available.is_empty() {
+        d = d.note("no host is available: the goal declares none");
+    } else if uses_hosts || conflict.facts.is_empty() {
         let names: Vec<String> = available.iter().take(6).map(|&h| format!("`{}`", program.hosts[h].name)).collect();
         let more = if available.len() > 6 { format!(", … ({} in all)", available.len()) } else { String::new() };
         d = d.note(format!(
@@ -625,13 +632,18 @@ fn explanation(
     }
     for r in repairs {
         let text = match r {
-            Repair::DropClause(c) => {
-                format!(
+            Repair::DropClause(c) => match program.clauses[*c].origin.use_site {
+                Some(_) => format!(
+                    "dropping the `use` of `{}` at line {} makes the goal satisfiable",
+                    program.clauses[*c].origin.constraintset,
+                    line_of(*c)
+                ),
+                None => format!(
                     "dropping the clause at line {} (constraintset `{}`) makes the goal satisfiable",
                     line_of(*c),
                     program.clauses[*c].origin.constraintset
-                )
-            }
+                ),
+            },
             Repair::AddHosts { like, count } => {
                 if *count == 1 {
                     format!("adding one more host like `{}` makes this goal satisfiable", program.hosts[*like].name)

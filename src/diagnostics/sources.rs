@@ -36,14 +36,17 @@ impl Sources {
         self.files.is_empty()
     }
     /// 1-based line and 1-based column (in characters) of a byte offset.
+    ///
+    /// Uses the file's line index (a binary search), so labelling many
+    /// diagnostics in a large file stays fast.
     pub fn line_col(&self, id: FileId, offset: usize) -> (usize, usize) {
-        let text = self.text(id);
-        let offset = offset.min(text.len());
-        let before = &text[..floor_char_boundary(text, offset)];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-        let col = before[line_start..].chars().count() + 1;
-        (line, col)
+        let Some(file) = self.files.get(id) else { return (1, 1) };
+        let text = file.source().as_str();
+        let offset = floor_char_boundary(text, offset.min(text.len()));
+        let line = file.line_index((), offset).unwrap_or(0);
+        let line_start = file.line_range((), line).map(|r| r.start).unwrap_or(0).min(offset);
+        let col = text.get(line_start..offset).map_or(0, |s| s.chars().count()) + 1;
+        (line + 1, col)
     }
 }
 

@@ -222,12 +222,7 @@ pub fn lower(
     let mut g = Ground {
         scope,
         hosts: available.to_vec(),
-        slots: vec![],
         slots_by_comp: vec![vec![]; program.components.len()],
-        chans: vec![],
-        nodes: vec![],
-        clauses: vec![],
-        reach_positive: false,
         port_caps: program
             .components
             .iter()
@@ -235,13 +230,8 @@ pub fn lower(
             .flat_map(|(c, comp)| comp.ports.iter().enumerate().map(move |(i, port)| ((c, i), port.capacity)))
             .collect(),
         max_instances: program.components.iter().map(|c| c.maxinstances).collect(),
-        sparse_left_out: false,
-        facts: vec![],
-        slots_on: HashMap::new(),
-        chan_index: HashMap::new(),
-        between: HashMap::new(),
-        index: HashMap::new(),
         limits,
+        ..Ground::placeholder()
     };
     // Slots.
     let mut slot_estimate: u128 = 0;
@@ -799,6 +789,9 @@ struct Scan {
     /// Port pairs named by `connectsto` where a channel helps, in goal order,
     /// each with its ends as written.
     connects: Vec<((CompId, PortId), (CompId, PortId))>,
+    /// Every port pair a `connectsto` names, in any polarity, in goal order
+    /// and with its ends as written: the first fixes a channel's end order.
+    written: Vec<((CompId, PortId), (CompId, PortId))>,
     /// Component pairs related by `connectedto` where a channel helps.
     connected: BTreeSet<(CompId, CompId)>,
     reach_positive: bool,
@@ -830,13 +823,14 @@ fn scan_formula(p: &Program, f: &Formula, pos: bool, neg: bool, s: &mut Scan) {
             scan_formula(p, body, pos, neg, s)
         }
         FormulaKind::Connects { a, pa, b, pb } => {
-            if pos {
-                if let (Sort::Instance(ca), Sort::Instance(cb)) = (p.vars[*a].sort, p.vars[*b].sort) {
-                    let key = ((ca, *pa), (cb, *pb));
-                    let rev = ((cb, *pb), (ca, *pa));
-                    if !s.connects.contains(&key) && !s.connects.contains(&rev) {
-                        s.connects.push(key);
-                    }
+            if let (Sort::Instance(ca), Sort::Instance(cb)) = (p.vars[*a].sort, p.vars[*b].sort) {
+                let key = ((ca, *pa), (cb, *pb));
+                let rev = ((cb, *pb), (ca, *pa));
+                if !s.written.contains(&key) && !s.written.contains(&rev) {
+                    s.written.push(key);
+                }
+                if pos && !s.connects.contains(&key) && !s.connects.contains(&rev) {
+                    s.connects.push(key);
                 }
             }
         }
@@ -933,10 +927,14 @@ fn candidate_pairs(p: &Program, scan: &Scan, scope: ChannelScope, left_out: &mut
             return;
         }
         let directed = pa.direction != Direction::Both && pb.direction != Direction::Both;
-        if directed && pa.direction == Direction::Input {
-            out.push((b, a, true));
+        if directed {
+            // From the output end.
+            out.push(if pa.direction == Direction::Input { (b, a, true) } else { (a, b, true) });
+        } else if scan.written.contains(&(b, a)) {
+            // The order of the first `connectsto` that names the pair.
+            out.push((b, a, false));
         } else {
-            out.push((a, b, directed));
+            out.push((a, b, false));
         }
     };
     for &(a, b) in &scan.connects {

@@ -138,60 +138,42 @@ fn explain_in_context(program: &Program, available: &[usize], budget: Duration) 
         Verdict::Unknown => return Ok(Explained::Unknown("the solver gave up".into())),
         Verdict::Unsat(c, r, f) => (c, r, f),
     };
-    // Deletion pass over clauses, then resources (Placement is structural:
-    // it is the number of slots, never lifted).
+    // Deletion pass over the clauses, then the resource limits (Placement
+    // is structural: it is the number of slots, never lifted).
     let mut minimal = true;
-    let mut i = 0;
-    while i < clauses.len() {
-        let trial: Vec<usize> = clauses.iter().copied().filter(|&c| c != clauses[i]).collect();
-        // Every resource limit stays: if the rest is satisfiable even with
-        // all of them, it is with the conflict's own.
-        let (q, map) = restrict(program, &trial, None);
+    let mut k = 0;
+    loop {
+        let limits: Vec<Resource> =
+            resources.iter().copied().filter(|r| !matches!(r, Resource::Placement(_))).collect();
+        let (q, map) = if k < clauses.len() {
+            let trial: Vec<usize> = clauses.iter().copied().filter(|&c| c != clauses[k]).collect();
+            // Every resource limit stays: if the rest is satisfiable even with
+            // all of them, it is with the conflict's own.
+            restrict(program, &trial, None)
+        } else if let Some(&r) = limits.get(k - clauses.len()) {
+            let keep: Vec<Resource> = resources.iter().copied().filter(|x| *x != r).collect();
+            restrict(program, &clauses, Some(&keep))
+        } else {
+            break;
+        };
         match verdict(&q, available, deadline)? {
             Verdict::Unsat(core, res, f) => {
-                clauses = core.iter().map(|&k| map[k]).collect();
+                // A smaller conflict: adopt it and test it from its start.
+                clauses = core.iter().map(|&c| map[c]).collect();
                 resources = res;
                 facts = f
                     .into_iter()
                     .map(|mut fact| {
-                        fact.from = fact.from.iter().map(|&k| map[k]).collect();
+                        fact.from = fact.from.iter().map(|&c| map[c]).collect();
                         fact
                     })
                     .collect();
-                i = 0; // the smaller core is re-tested from its start
+                k = 0;
             }
-            Verdict::Sat => i += 1,
+            Verdict::Sat => k += 1,
             Verdict::Unknown => {
                 minimal = false;
-                i += 1;
-            }
-        }
-    }
-    let mut j = 0;
-    while j < resources.len() {
-        if matches!(resources[j], Resource::Placement(_)) {
-            j += 1;
-            continue;
-        }
-        let keep: Vec<Resource> = resources.iter().copied().filter(|r| *r != resources[j]).collect();
-        let (q, map) = restrict(program, &clauses, Some(&keep));
-        match verdict(&q, available, deadline)? {
-            Verdict::Unsat(core, res, f) => {
-                clauses = core.iter().map(|&k| map[k]).collect();
-                resources = res;
-                facts = f
-                    .into_iter()
-                    .map(|mut fact| {
-                        fact.from = fact.from.iter().map(|&k| map[k]).collect();
-                        fact
-                    })
-                    .collect();
-                j = 0;
-            }
-            Verdict::Sat => j += 1,
-            Verdict::Unknown => {
-                minimal = false;
-                j += 1;
+                k += 1;
             }
         }
     }

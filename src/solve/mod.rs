@@ -16,6 +16,9 @@
 //!   them, "some present channel leaves that set" is added and the solver
 //!   runs again. Cuts follow from the literal, so they never remove a real
 //!   solution, and the encoding stays propositional (no integer ranks).
+//!   If cuts do not converge within a few dozen rounds (refuting
+//!   reachability can need exponentially many), the remaining literals get
+//!   an exact *support* encoding with integer ranks instead.
 //!   Where it must not hold (negative polarity): a *closure* from `a`
 //!   (reached and channel ⇒ reached), so an unreached node has no path;
 //! * strong connectivity (`forall T a, b (reachable(a, b))`) is one literal
@@ -108,6 +111,8 @@ pub struct Stats {
 
 /// Goals whose hosts² × components exceed this try a local channel scope first.
 const LOCAL_THRESHOLD: usize = 4_000;
+/// Rounds of reachability cuts in one check before the exact encoding is used.
+const MAX_CUT_ROUNDS: usize = 30;
 /// How far apart (in host order) two slots may be for a local channel.
 const LOCAL_RADIUS: usize = 8;
 
@@ -312,6 +317,10 @@ fn solve_in_context(
         return Ok((outcome, stats));
     }
 }
+
+/// A configuration up to renumbering of interchangeable slots: per instance,
+/// (component, host, sorted (port, partner component, partner host, partner port)).
+type Signature = Vec<(usize, usize, Vec<(usize, usize, usize, usize)>)>;
 
 /// A reachability literal whose meaning is enforced by cuts.
 enum Lazy {
@@ -693,6 +702,70 @@ impl<'g> Session<'g> {
         cuts
     }
 
+    /// Replaces the lazy reachability literals by an exact *support*
+    /// encoding: every reached slot names a predecessor that is reached,
+    /// joined by a present channel, with a smaller integer rank, so cycles
+    /// cannot support themselves. Exact, but heavier than cuts: used only
+    /// when cuts do not converge.
+    fn make_eager(&mut self) {
+        let n = self.g.slots.len();
+        let mut ins: Vec<Vec<(SlotId, ChanId)>> = vec![vec![]; n];
+        let mut outs: Vec<Vec<(SlotId, ChanId)>> = vec![vec![]; n];
+        for (i, c) in self.g.chans.iter().enumerate() {
+            let (x, y, i) = (c.from.slot, c.to.slot, i as ChanId);
+            ins[y as usize].push((x, i));
+            outs[x as usize].push((y, i));
+            if !c.directed {
+                ins[x as usize].push((y, i));
+                outs[y as usize].push((x, i));
+            }
+        }
+        for (k, l) in std::mem::take(&mut self.lazy).into_iter().enumerate() {
+            match l {
+                Lazy::Reach { lit, from, to } => {
+                    let mut roots = vec![Bool::from_bool(false); n];
+                    roots[from as usize] = Bool::from_bool(true);
+                    let r = self.support(&roots, &ins, &format!("er{k}"));
+                    self.solver.assert(lit.implies(&r[to as usize]));
+                }
+                Lazy::StronglyConnected { lit, comp } => {
+                    // The root is the first present slot of the component.
+                    let ts = self.g.slots_by_comp[comp].clone();
+                    let mut roots = vec![Bool::from_bool(false); n];
+                    let mut seen = Bool::from_bool(false);
+                    for &t in &ts {
+                        let p = self.present[t as usize].clone();
+                        roots[t as usize] = Bool::and(&[&p, &seen.not()]);
+                        seen = Bool::or(&[&seen, &p]);
+                    }
+                    let fwd = self.support(&roots, &ins, &format!("ef{k}"));
+                    let bwd = self.support(&roots, &outs, &format!("eb{k}"));
+                    let parts: Vec<Bool> = ts
+                        .iter()
+                        .map(|&t| self.present[t as usize].implies(Bool::and(&[&fwd[t as usize], &bwd[t as usize]])))
+                        .collect();
+                    self.solver.assert(lit.implies(Bool::and(&parts)));
+                }
+            }
+        }
+    }
+
+    /// Reached-from-`roots` literals with the support encoding over `edges`
+    /// (`edges[v]`: the slots a channel leads from into `v`, with the channel).
+    fn support(&self, roots: &[Bool], edges: &[Vec<(SlotId, ChanId)>], tag: &str) -> Vec<Bool> {
+        let n = self.g.slots.len();
+        let r: Vec<Bool> = (0..n).map(|v| Bool::new_const(format!("{tag}r{v}"))).collect();
+        let d: Vec<Int> = (0..n).map(|v| Int::new_const(format!("{tag}d{v}"))).collect();
+        for v in 0..n {
+            let mut options = vec![roots[v].clone()];
+            for &(u, c) in &edges[v] {
+                options.push(Bool::and(&[&self.chans[c as usize], &r[u as usize], &d[u as usize].lt(&d[v])]));
+            }
+            self.solver.assert(r[v].implies(Bool::or(&options)));
+        }
+        r
+    }
+
     fn set_timeout(&self, deadline: Option<Instant>) -> bool {
         if let Some(dl) = deadline {
             let left = dl.saturating_duration_since(Instant::now());
@@ -706,7 +779,7 @@ impl<'g> Session<'g> {
         true
     }
 
-    fn check(&self, extra: &[Bool], with_sym: bool, deadline: Option<Instant>) -> SatResult {
+    fn check(&mut self, extra: &[Bool], with_sym: bool, deadline: Option<Instant>) -> SatResult {
         if !self.set_timeout(deadline) {
             return SatResult::Unknown;
         }
@@ -716,6 +789,7 @@ impl<'g> Session<'g> {
             a.push(self.sym.clone());
         }
         a.extend(extra.iter().cloned());
+        let mut rounds = 0;
         loop {
             let r = self.solver.check_assumptions(&a);
             if r != SatResult::Sat || self.lazy.is_empty() {
@@ -727,6 +801,19 @@ impl<'g> Session<'g> {
                 return r;
             }
             self.cut_rounds.set(self.cut_rounds.get() + 1);
+            rounds += 1;
+            if rounds > MAX_CUT_ROUNDS {
+                if std::env::var_os("DELADAS_DEBUG").is_some() {
+                    eprintln!(
+                        "cuts: {rounds} rounds without convergence; exact encoding for {} literals",
+                        self.lazy.len()
+                    );
+                }
+                // Cuts are not converging (refuting reachability can need
+                // exponentially many): encode what is left exactly.
+                self.make_eager();
+                continue;
+            }
             for c in cuts {
                 self.solver.assert(&c);
             }
@@ -745,6 +832,34 @@ impl<'g> Session<'g> {
         }
     }
 
+    /// A description of a configuration that does not change when the
+    /// interchangeable slots of one component on one host are renumbered:
+    /// per instance, its component, host, and the ports and (component,
+    /// host, port) of its channel partners, sorted. Equal configurations up
+    /// to renumbering have equal signatures.
+    fn signature(&self, sol: &Solution) -> Signature {
+        let mut per_slot: HashMap<SlotId, Vec<(usize, usize, usize, usize)>> = HashMap::new();
+        for &c in &sol.chans {
+            let ch = self.g.chans[c as usize];
+            for (me, other) in [(ch.from, ch.to), (ch.to, ch.from)] {
+                let o = self.g.slots[other.slot as usize];
+                per_slot.entry(me.slot).or_default().push((me.port, o.comp, o.host, other.port));
+            }
+        }
+        let mut sig: Vec<_> = sol
+            .slots
+            .iter()
+            .map(|&s| {
+                let sl = self.g.slots[s as usize];
+                let mut links = per_slot.remove(&s).unwrap_or_default();
+                links.sort();
+                (sl.comp, sl.host, links)
+            })
+            .collect();
+        sig.sort();
+        sig
+    }
+
     fn parts_of(&self, s: &Solution) -> Vec<Bool> {
         s.slots
             .iter()
@@ -761,6 +876,8 @@ impl<'g> Session<'g> {
         progress: &mut (dyn Progress + Send + Sync),
     ) -> Outcome {
         let mut found = vec![];
+        let mut signatures: Vec<Signature> = vec![];
+        let mut repeats = 0;
         while found.len() < opts.count.max(1) {
             match self.check(&[], true, deadline) {
                 SatResult::Sat => {}
@@ -810,6 +927,17 @@ impl<'g> Session<'g> {
                 Bool::or(&diffs)
             };
             self.solver.assert(&block);
+            // Instances of one component on one host are interchangeable: a
+            // configuration that only renumbers them is not a new one.
+            let sig = self.signature(&sol);
+            if signatures.contains(&sig) {
+                repeats += 1;
+                if repeats > 10 * opts.count.max(1) {
+                    break;
+                }
+                continue;
+            }
+            signatures.push(sig);
             found.push(sol);
         }
         Outcome::Sat { ground: Box::new(Ground::placeholder()), solutions: found }

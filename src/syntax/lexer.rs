@@ -21,8 +21,9 @@ pub enum LexErrorKind {
     UnterminatedString,
     /// A raw newline inside a string (strings are one line; use `\n`).
     NewlineInString,
-    /// `\q` or a malformed `\u{…}` inside a string.
-    InvalidEscape(String),
+    /// `\q` or a malformed `\u{…}` inside a string: why, and where the escape
+    /// is as a byte range relative to the character after the opening quote.
+    InvalidEscape(String, std::ops::Range<usize>),
     /// An integer literal above 2^31 - 1.
     IntegerOutOfRange,
     /// A `/*` with no matching `*/` (comments nest).
@@ -252,8 +253,9 @@ fn lex_string(lex: &mut Lexer<Tok>) -> Result<String, LexErrorKind> {
                 };
             }
             '\n' => {
+                // Unterminated matters more than a bad escape before it.
                 lex.bump(i);
-                return Err(error.unwrap_or(LexErrorKind::UnterminatedString));
+                return Err(LexErrorKind::UnterminatedString);
             }
             '\\' => match chars.next() {
                 Some((_, '"')) => out.push('"'),
@@ -266,6 +268,7 @@ fn lex_string(lex: &mut Lexer<Tok>) -> Result<String, LexErrorKind> {
                         error.get_or_insert(LexErrorKind::InvalidEscape(
                             "`\\u` must be followed by `{XXXX}` with 1 to 6 hex digits naming a Unicode scalar value"
                                 .into(),
+                            i..unicode_escape_end(rest, i),
                         ));
                     }
                 },
@@ -274,9 +277,10 @@ fn lex_string(lex: &mut Lexer<Tok>) -> Result<String, LexErrorKind> {
                     return Err(LexErrorKind::UnterminatedString);
                 }
                 Some((_, other)) => {
-                    error.get_or_insert(LexErrorKind::InvalidEscape(format!(
-                        "`\\{other}` is not an escape; the escapes are \\\" \\\\ \\n \\t \\u{{XXXX}}"
-                    )));
+                    error.get_or_insert(LexErrorKind::InvalidEscape(
+                        format!("`\\{other}` is not an escape; the escapes are \\\" \\\\ \\n \\t \\u{{XXXX}}"),
+                        i..i + 1 + other.len_utf8(),
+                    ));
                 }
             },
             c => out.push(c),
@@ -284,6 +288,25 @@ fn lex_string(lex: &mut Lexer<Tok>) -> Result<String, LexErrorKind> {
     }
     lex.bump(rest.len());
     Err(LexErrorKind::UnterminatedString)
+}
+
+/// Where a malformed `\u…` escape starting at byte `i` of `rest` ends: after
+/// its `}` when one follows on the same line within a few characters, else
+/// after the `u`.
+fn unicode_escape_end(rest: &str, i: usize) -> usize {
+    let after_u = i + 2;
+    let tail = rest.get(after_u..).unwrap_or("");
+    if tail.starts_with('{') {
+        for (k, c) in tail.char_indices().take(12) {
+            if c == '}' {
+                return after_u + k + 1;
+            }
+            if c == '"' || c == '\n' {
+                break;
+            }
+        }
+    }
+    after_u
 }
 
 fn parse_unicode_escape(chars: &mut std::str::CharIndices) -> Option<char> {
@@ -359,6 +382,21 @@ pub fn lex(src: &str) -> Lexed {
             }
             Ok(Tok::LineComment(false)) | Ok(Tok::BlockComment) => {}
             Ok(tok) => out.tokens.push((tok, span)),
+            Err(LexErrorKind::InvalidEscape(why, rel)) => {
+                // The string's extent is certain: keep it as a token (escape
+                // left as written) so its declaration still parses, and
+                // point the error at the escape itself.
+                let body = lexer.slice().strip_prefix('"').unwrap_or("");
+                let body = body.strip_suffix('"').unwrap_or(body);
+                out.tokens.push((Tok::Str(body.to_string()), span));
+                let at = Span::new(r.start + 1 + rel.start, (r.start + 1 + rel.end).min(r.end));
+                out.errors.push(LexError { kind: LexErrorKind::InvalidEscape(why, rel), span: at });
+            }
+            Err(LexErrorKind::IntegerOutOfRange) => {
+                // Likewise an integer: keep a token so the declaration parses.
+                out.tokens.push((Tok::Int(i32::MAX as i64), span));
+                out.errors.push(LexError { kind: LexErrorKind::IntegerOutOfRange, span });
+            }
             Err(kind) => {
                 // A run of unexpected characters is one error, not one per byte.
                 if kind == LexErrorKind::UnexpectedChar {
@@ -421,9 +459,12 @@ mod tests {
         assert_eq!(l.errors[0].kind, LexErrorKind::UnterminatedString);
         assert_eq!(l.tokens, vec![(Tok::Ident("x".into()), Span::new(5, 6))]);
         let l = lex(r#""\q" y"#);
-        assert!(matches!(l.errors[0].kind, LexErrorKind::InvalidEscape(_)));
-        assert_eq!(l.tokens.len(), 1);
-        assert!(matches!(lex(r#""\u{110000}""#).errors[0].kind, LexErrorKind::InvalidEscape(_)));
+        assert!(matches!(l.errors[0].kind, LexErrorKind::InvalidEscape(..)));
+        assert_eq!(l.errors[0].span, Span::new(1, 3), "the error points at the escape");
+        assert_eq!(l.tokens.len(), 2, "the string is still a token");
+        let l = lex(r#""ab\u{110000}c""#);
+        assert!(matches!(l.errors[0].kind, LexErrorKind::InvalidEscape(..)));
+        assert_eq!(l.errors[0].span, Span::new(3, 13));
     }
 
     #[test]

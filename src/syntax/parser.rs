@@ -6,7 +6,8 @@
 //!
 //! 1. split at every declaration keyword (`component`, `host`,
 //!    `constraintset`, `import`, `use`, `upgrade`) outside all brackets and
-//!    not right after `=` — exact for well-formed files;
+//!    not right after `=`, and after a closing bracket that ends a
+//!    declaration unless `=` follows — exact for well-formed files;
 //! 2. a piece that fails to parse is split again at declaration keywords that
 //!    begin a line (an unclosed `(` otherwise swallows the rest of the file),
 //!    and each part is parsed on its own.
@@ -59,6 +60,16 @@ pub fn parse(src: &str, file: FileId) -> (SourceFile, Vec<Diagnostic>) {
             let part = &toks[lo + a..lo + b];
             if !parse_piece(&parser, part, &mut decls) {
                 report_failure(&parser, part, src, file, &lex_error_spans, &mut diags);
+                // `import patterns`: reported, but still imported, so the
+                // names it brings are not reported as unknown too.
+                if let [(Tok::Import, first), (Tok::Ident(name), span)] = part {
+                    decls.push(Decl {
+                        kind: DeclKind::Import { path: name.clone(), path_span: *span },
+                        span: first.to(*span),
+                        doc: None,
+                    });
+                    continue;
+                }
                 if let [(Tok::Component | Tok::Host | Tok::Constraintset, _), (Tok::Ident(name), span), ..] = part {
                     broken.push(Ident { name: name.clone(), span: *span });
                 }
@@ -127,10 +138,17 @@ fn split(toks: &[(Tok, Span)], src: &str, at_line_starts: bool) -> Vec<(usize, u
     let mut depth: i64 = 0;
     let mut start = 0;
     for (i, (t, span)) in toks.iter().enumerate() {
-        if i > start && is_decl_keyword(t) {
+        if i > start {
             let prev = &toks[i - 1].0;
-            let boundary = if at_line_starts {
-                starts_line(src, span.start as usize) && !matches!(prev, Tok::Eq | Tok::LParen | Tok::Comma)
+            let boundary = if !is_decl_keyword(t) {
+                // After the closing bracket that ends a declaration, anything
+                // but `=` (as in `constraintset p(…) = …`) starts another
+                // piece: `component C(…) junk` reports `junk` on its own.
+                !at_line_starts && depth == 0 && matches!(prev, Tok::RParen | Tok::RBrace) && !matches!(t, Tok::Eq)
+            } else if at_line_starts {
+                // `= host(` and `= constraintset {` continue a declaration.
+                starts_line(src, span.start as usize)
+                    && !(matches!(prev, Tok::Eq) && matches!(t, Tok::Host | Tok::Constraintset))
             } else {
                 depth <= 0 && !matches!(prev, Tok::Eq)
             };
@@ -185,8 +203,17 @@ fn lex_diagnostic(src: &str, file: FileId, e: &super::lexer::LexError) -> Diagno
         LexErrorKind::NewlineInString => Diagnostic::new(Code::UnterminatedString, "unterminated string")
             .primary(file, e.span, "this string runs into a line break")
             .help("strings end with `\"` on the same line; write a line break as `\\n`"),
-        LexErrorKind::InvalidEscape(why) => {
-            Diagnostic::new(Code::InvalidEscape, "invalid escape in a string").primary(file, e.span, why.clone())
+        LexErrorKind::InvalidEscape(why, _) => {
+            let d = Diagnostic::new(Code::InvalidEscape, format!("invalid escape `{text}` in a string")).primary(
+                file,
+                e.span,
+                why.clone(),
+            );
+            if text.starts_with("\\u") {
+                d.help("write a character by its hexadecimal code, as in `\\u{E9}` for é")
+            } else {
+                d.help("to write a backslash itself, double it: `\\\\`")
+            }
         }
         LexErrorKind::IntegerOutOfRange => {
             Diagnostic::new(Code::IntegerOutOfRange, format!("integer `{text}` is out of range"))
@@ -293,6 +320,66 @@ fn innermost_open(piece: &[(Tok, Span)], upto: usize) -> Option<usize> {
     stack.pop()
 }
 
+/// Tokens that join two terms into a clause and cannot start one.
+fn is_relation(t: &Tok) -> bool {
+    matches!(
+        t,
+        Tok::Eq | Tok::Ne | Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge | Tok::Connectsto | Tok::Connectedto | Tok::On
+    )
+}
+
+/// Tokens that can end a term.
+fn ends_term(t: &Tok) -> bool {
+    matches!(t, Tok::Ident(_) | Tok::Int(_) | Tok::Str(_) | Tok::True | Tok::False | Tok::RParen)
+        || t.keyword().is_some()
+}
+
+/// `a = 1  -b = 2`: a juxtaposed clause that starts with unary minus is read
+/// as `a = 1 - b`, and the parser then trips over the second `=`. Recognised
+/// when the unexpected token is a relation and, in the same bracket, a `-`
+/// written like a unary minus (space before, none after) follows a complete
+/// relation with no relation in between.
+fn unary_minus_clause(piece: &[(Tok, Span)], idx: usize, src: &str, file: FileId) -> Option<Diagnostic> {
+    let (found, found_span) = piece.get(idx).map(|(t, s)| (t, *s))?;
+    if !is_relation(found) {
+        return None;
+    }
+    let open = innermost_open(piece, idx).map(|o| o + 1).unwrap_or(0);
+    let mut depth = 0i64;
+    let mut seen_relation = false;
+    let mut candidate = None;
+    for k in open..idx {
+        let (t, span) = &piece[k];
+        match t {
+            Tok::LParen | Tok::LBrace | Tok::LBracket => depth += 1,
+            Tok::RParen | Tok::RBrace | Tok::RBracket => depth -= 1,
+            _ if depth != 0 => {}
+            t if is_relation(t) => {
+                seen_relation = true;
+                candidate = None;
+            }
+            Tok::Minus if seen_relation && k > 0 && ends_term(&piece[k - 1].0) => {
+                let bytes = src.as_bytes();
+                let (s, e) = (span.start as usize, span.end as usize);
+                let space_before = s == 0 || bytes.get(s - 1).is_some_and(u8::is_ascii_whitespace);
+                let space_after = !matches!(bytes.get(e), Some(b) if !b.is_ascii_whitespace());
+                if space_before && !space_after {
+                    candidate = Some(*span);
+                }
+            }
+            _ => {}
+        }
+    }
+    let minus = candidate?;
+    let op = src.get(found_span.range()).unwrap_or("?");
+    Some(
+        Diagnostic::new(Code::Syntax, "a clause cannot start with unary `-`")
+            .primary(file, minus, "read as a subtraction that continues the clause before")
+            .secondary(file, found_span, format!("so this `{op}` is unexpected"))
+            .help("put the clause in parentheses, as in `(-x > -3)`, or write it without a leading `-`, as in `0 - x > -3`"),
+    )
+}
+
 fn syntax_diagnostic(err: PErr, piece: &[(Tok, Span)], src: &str, file: FileId) -> Diagnostic {
     let next_decl_hint = |found: &Tok| -> Option<&'static str> {
         if is_decl_keyword(found) {
@@ -303,8 +390,11 @@ fn syntax_diagnostic(err: PErr, piece: &[(Tok, Span)], src: &str, file: FileId) 
     };
     let (found_span, found_desc, expected, at_end, found_tok) = match err {
         ParseError::User { error: UserError::TooDeep(span) } => {
+            // Point at the first token of the too-deep formula, not at all of
+            // it (it can span thousands of characters).
+            let at = piece.iter().find(|(_, s)| s.start == span.start).map(|(_, s)| *s).unwrap_or(span);
             return Diagnostic::new(Code::TooDeep, "formula nested too deeply")
-                .primary(file, span, format!("more than {MAX_DEPTH} levels of nesting"))
+                .primary(file, at, format!("this formula is nested more than {MAX_DEPTH} levels deep"))
                 .help("split it into several clauses or name parts of it with a constraintset");
         }
         ParseError::UnrecognizedToken { token: (l, t, r), expected } => {
@@ -331,12 +421,29 @@ fn syntax_diagnostic(err: PErr, piece: &[(Tok, Span)], src: &str, file: FileId) 
     let idx =
         if at_end { piece.len() } else { piece.iter().position(|(_, s)| *s == found_span).unwrap_or(piece.len()) };
     let where_ = if at_end { "after this" } else { "unexpected here" };
+    if let Some(d) = unary_minus_clause(piece, idx, src, file) {
+        return d;
+    }
     // Is the closer of the innermost open bracket among the expected tokens?
     if let Some(open) = innermost_open(piece, idx) {
         if let Some(closer) = closer_of(&piece[open].0) {
             let quoted = format!("\"{closer}\"");
             if expected.iter().any(|e| e.replace("\\\"", "\"") == quoted) {
                 let ctx = bracket_context(piece, open);
+                // `(a = 1 b = 2)`: a name where `,` or the closer is expected
+                // is most likely a missing comma between list entries.
+                let comma_expected = expected.iter().any(|e| e == "\",\"");
+                let starts_entry = matches!(found_tok, Some(Tok::Ident(_)))
+                    || found_tok.as_ref().is_some_and(|t| t.keyword().is_some() && !is_decl_keyword(t));
+                if comma_expected && starts_entry && !at_end {
+                    return Diagnostic::new(
+                        Code::Syntax,
+                        format!("expected `,` or `{closer}` in the {ctx}, found {found_desc}"),
+                    )
+                    .primary(file, found_span, "expected `,` before this")
+                    .secondary(file, piece[open].1, format!("{ctx} opened here"))
+                    .help("entries of a list are separated by commas");
+                }
                 let msg = format!("expected `{closer}` to close the {ctx}");
                 let mut d = Diagnostic::new(Code::Syntax, msg)
                     .primary(
@@ -360,11 +467,37 @@ fn syntax_diagnostic(err: PErr, piece: &[(Tok, Span)], src: &str, file: FileId) 
         }
     }
     let summary = summarize_expected(&expected);
+    if idx == 0 {
+        // A piece that does not start with a declaration keyword.
+        let mut d = Diagnostic::new(Code::Syntax, format!("expected a declaration, found {found_desc}"))
+            .primary(file, found_span, "not the start of a declaration")
+            .note("declarations start with `component`, `host`, `constraintset`, `import`, `use` or `upgrade`");
+        if let Some(Tok::Ident(name)) = &found_tok {
+            let kws = ["component", "host", "constraintset", "import", "use", "upgrade"];
+            if let Some(k) = crate::diagnostics::did_you_mean(name, kws) {
+                d = d.help(format!("did you mean `{k}`?"));
+            }
+        }
+        return d;
+    }
     let mut d = Diagnostic::new(Code::Syntax, format!("expected {summary}, found {found_desc}")).primary(
         file,
         found_span,
         if at_end { format!("expected {summary} after this") } else { where_.to_string() },
     );
+    if let ([(Tok::Host, _), (Tok::Ident(_), _), ..], 2, Some(Tok::LParen)) = (piece, idx, &found_tok) {
+        d = d.help("a host is declared as `host NAME = host(attribute = value, …)`");
+    }
+    if let Some(k) = found_tok.as_ref().and_then(Tok::keyword) {
+        if expected.iter().any(|e| e == "\"name\"") {
+            d = d.note(format!(
+                "`{k}` is a keyword: keywords can name ports and attributes, but not variables, components, hosts or constraintsets"
+            ));
+        }
+    }
+    if let ([(Tok::Import, _), ..], 1, Some(Tok::Ident(name))) = (piece, idx, &found_tok) {
+        d = d.help(format!("write the file name in quotes: `import \"{name}\"`"));
+    }
     if let Some(t) = &found_tok {
         if let Some(h) = next_decl_hint(t) {
             d = d.note(h);

@@ -1,0 +1,162 @@
+//! File-driven tests of `check`: every `tests/ui/pass/*.deladas` must check
+//! with no diagnostics at all; every `tests/ui/fail/*.deladas` is snapshotted
+//! with its source and rendered diagnostics in one file
+//! (`tests/snapshots/ui/NAME.snap`). Files under `tests/ui/lib/` are only
+//! imported by cases. See tests/README.md.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use deladas::diagnostics::Code;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn cases(dir: &str) -> Vec<PathBuf> {
+    let dir = root().join("tests/ui").join(dir);
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "deladas"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem().unwrap().to_string_lossy().to_string()
+}
+
+/// Checks a case by its path relative to the crate, so snapshots show
+/// stable file names.
+fn check(path: &Path) -> (deladas::diagnostics::Sources, deladas::check::Checked) {
+    let rel = path.strip_prefix(root()).unwrap_or(path);
+    std::env::set_current_dir(root()).unwrap();
+    deladas::check::check_path(rel)
+}
+
+/// A case's text, lossily: a case may be deliberately not UTF-8.
+fn source(path: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned()
+}
+
+#[test]
+fn pass_cases_check_clean() {
+    let mut failures = vec![];
+    for path in cases("pass") {
+        let (sources, checked) = check(&path);
+        if !checked.diags.is_empty() {
+            failures.push(deladas::diagnostics::render::to_text(&checked.diags, &sources));
+        }
+    }
+    assert!(failures.is_empty(), "pass cases produced diagnostics:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn examples_check_clean() {
+    for entry in std::fs::read_dir(root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "deladas") {
+            let (sources, checked) = check(&path);
+            assert!(
+                checked.diags.is_empty(),
+                "{}:\n{}",
+                path.display(),
+                deladas::diagnostics::render::to_text(&checked.diags, &sources)
+            );
+        }
+    }
+}
+
+#[test]
+fn fail_cases_match_snapshots() {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_snapshot_path("snapshots/ui");
+    let _guard = settings.bind_to_scope();
+    // Check every case before failing, so one run shows every changed snapshot.
+    let mut mismatched = vec![];
+    for path in cases("fail") {
+        let (sources, checked) = check(&path);
+        let name = stem(&path);
+        assert!(!checked.diags.is_empty(), "{name}: a fail case produced no diagnostics");
+        let src = source(&path);
+        let rendered = deladas::diagnostics::render::to_text(&checked.diags, &sources);
+        let snapshot = format!("----- SOURCE\n{src}\n----- DIAGNOSTICS\n{rendered}");
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            insta::assert_snapshot!(name.clone(), snapshot);
+        }));
+        if ok.is_err() {
+            mismatched.push(name);
+        }
+    }
+    assert!(
+        mismatched.is_empty(),
+        "snapshots differ for: {}\n(review with `cargo insta review`, or accept with `INSTA_UPDATE=always cargo test --test ui`)",
+        mismatched.join(", ")
+    );
+}
+
+#[test]
+fn every_case_starts_with_a_comment() {
+    for dir in ["pass", "fail"] {
+        for path in cases(dir) {
+            let src = source(&path);
+            let first = src.trim_start_matches(['\u{feff}']).lines().next().unwrap_or("");
+            assert!(
+                first.starts_with("//") || first.starts_with("/*"),
+                "{}: a case starts with a comment saying what it shows",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn no_stale_snapshots() {
+    let cases: BTreeSet<String> = cases("fail").iter().map(|p| stem(p)).collect();
+    let dir = root().join("tests/snapshots/ui");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "snap") {
+            let name = stem(&path);
+            assert!(cases.contains(&name), "{} has no case tests/ui/fail/{name}.deladas; delete it", path.display());
+        }
+    }
+}
+
+/// Whether `check` (reading, parsing, checking) reports this code: the
+/// groups E00xx to E06xx and every warning. Later groups belong to `verify`
+/// (E07xx), `solve` (E08xx) and internal errors (E09xx).
+pub fn front_end(code: Code) -> bool {
+    let s = code.as_str();
+    s.starts_with('W') || s < "E0700"
+}
+
+/// Every code of the front end is shown by at least one fail case (E0009 by
+/// an unreadable import; `tests/cli.rs` covers an unreadable goal file).
+#[test]
+fn every_code_has_a_fail_case() {
+    let mut seen = BTreeSet::new();
+    for path in cases("fail") {
+        let (_, checked) = check(&path);
+        seen.extend(checked.diags.iter().map(|d| d.code));
+    }
+    let missing: Vec<&str> =
+        Code::ALL.iter().filter(|c| front_end(**c) && !seen.contains(c)).map(|c| c.as_str()).collect();
+    assert!(missing.is_empty(), "codes no fail case produces: {}", missing.join(", "));
+}
+
+/// The pass cases use every pattern of the standard library at least once.
+#[test]
+fn pass_cases_use_every_stdlib_pattern() {
+    let used: String = cases("pass").iter().map(|p| source(p)).collect();
+    for (file, text) in deladas::check::load::STDLIB {
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("constraintset ") else { continue };
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            assert!(used.contains(&format!("use {name}(")), "no pass case uses `{name}` of stdlib `{file}`");
+        }
+    }
+}
