@@ -758,13 +758,7 @@ impl Checker<'_> {
                     _ => comp.attr(&attr).cloned(),
                 };
                 if let Some(v) = value {
-                    let ty = v.ty();
-                    let kind = match v {
-                        Value::Int(n) => TermKind::Int(n),
-                        Value::Str(s) => TermKind::Str(s),
-                        Value::Bool(b) => TermKind::Bool(b),
-                    };
-                    return Term { kind, ty, loc };
+                    return Term::literal(v, loc);
                 }
                 let (cname, cloc) = (comp.name.clone(), comp.loc);
                 if comp.port(&attr).is_some() {
@@ -797,13 +791,7 @@ impl Checker<'_> {
                 if let TermKind::Host(h) = b.kind {
                     let host = &self.prog.hosts[h];
                     if let Some(v) = host.attr(&attr).cloned() {
-                        let ty = v.ty();
-                        let kind = match v {
-                            Value::Int(n) => TermKind::Int(n),
-                            Value::Str(s) => TermKind::Str(s),
-                            Value::Bool(b) => TermKind::Bool(b),
-                        };
-                        return Term { kind, ty, loc };
+                        return Term::literal(v, loc);
                     }
                     let (hname, hloc) = (host.name.clone(), host.loc);
                     let names: Vec<String> = host.attrs.iter().map(|(k, _)| k.clone()).collect();

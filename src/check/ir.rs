@@ -315,6 +315,17 @@ pub enum TermKind {
 }
 
 impl Term {
+    /// A literal term for a constant value (a folded attribute).
+    pub fn literal(v: Value, loc: Loc) -> Term {
+        let ty = v.ty();
+        let kind = match v {
+            Value::Int(n) => TermKind::Int(n),
+            Value::Str(s) => TermKind::Str(s),
+            Value::Bool(b) => TermKind::Bool(b),
+        };
+        Term { kind, ty, loc }
+    }
+
     /// Whether the term is the same in every configuration (a literal, an
     /// `int` parameter, or arithmetic over those).
     pub fn is_constant(&self) -> bool {
