@@ -877,9 +877,16 @@ impl Checker<'_> {
         let ids = self.push_scope(std::slice::from_ref(&b.var), sort, param);
         let var = ids[0];
         self.var_used[var] = true;
+        // A `where` condition filters what is counted: it being always true
+        // or false is not a clause of the goal being so, so no W0004/W0005.
         let cond = b.cond.as_ref().map(|c| {
             let span = c.first().map(|x| x.span.to(c[c.len() - 1].span)).unwrap_or(b.var.span);
-            self.clauses(c, span)
+            let mut fs: Vec<Formula> = c.iter().map(|e| self.formula(e)).collect();
+            if fs.len() == 1 {
+                fs.remove(0)
+            } else {
+                Formula { kind: FormulaKind::And(fs), loc: self.loc(span) }
+            }
         });
         Some(Binder { var, domain, cond })
     }

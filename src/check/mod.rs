@@ -293,7 +293,7 @@ impl<'a> Checker<'a> {
                         format!("component `{}` is not mentioned by any constraint", c.name),
                     )
                     .primary(c.loc.file, c.loc.span, "never mentioned")
-                    .note("no constraint asks for an instance of it, so no configuration will deploy it"),
+                    .note("no constraint names it, so instances of it are deployed only where a `reachable` path needs one"),
                 );
             }
         }
