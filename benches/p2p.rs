@@ -25,7 +25,7 @@ fn main() {
     }
     let variant = if unsat { Variant::Unsat } else { Variant::Satisfy };
     println!("| N | result | slots | channels | nodes | check s | ground s | solve s | cut rounds | minimise s (passes) | verify s | total s | peak MB |");
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in sizes {
         let text = p2p(n, variant);
         let t = Instant::now();

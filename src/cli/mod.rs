@@ -628,7 +628,7 @@ fn explanation(
         d = d.note("some checks ran out of time: the labelled set may not be minimal");
     }
     if !repairs.is_empty() && !repairs_complete {
-        d = d.note("some repairs could not be decided within the time bound (2 s per variant, 8 s in all)");
+        d = d.note("some repairs could not be decided within the time bound (2 s per variant, 6 s in all)");
     }
     for r in repairs {
         let text = match r {
@@ -685,7 +685,7 @@ fn explanation(
         d = d.note(if repairs_complete {
             "no single clause dropped, resource raised, or number of added hosts repairs it".to_string()
         } else {
-            "no repair found within the time bound (2 s per variant, 8 s in all)".to_string()
+            "no repair found within the time bound (2 s per variant, 6 s in all)".to_string()
         });
     }
     d

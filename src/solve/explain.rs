@@ -68,7 +68,7 @@ pub enum Explained {
 
 /// Explains a goal over the given available hosts, spending at most `budget`.
 pub fn explain(program: &Program, available: &[usize], budget: Duration) -> Result<Explained, SolveError> {
-    z3::with_z3_config(&z3::Config::new(), || explain_in_context(program, available, budget))
+    super::in_fresh_context(|| explain_in_context(program, available, budget))
 }
 
 /// Satisfiability of a variant of the goal, within a deadline.
@@ -189,7 +189,7 @@ fn explain_in_context(program: &Program, available: &[usize], budget: Duration) 
 /// Time for one repair variant, at most.
 const REPAIR_VARIANT: Duration = Duration::from_secs(2);
 /// Time for the whole repair search, at most.
-const REPAIR_TOTAL: Duration = Duration::from_secs(8);
+const REPAIR_TOTAL: Duration = Duration::from_secs(6);
 
 fn repairs(
     program: &Program,

@@ -148,7 +148,24 @@ pub fn solve(
     opts: &Options,
     progress: &mut (dyn Progress + Send + Sync),
 ) -> Result<(Outcome, Stats), SolveError> {
-    z3::with_z3_config(&z3::Config::new(), || solve_in_context(program, available, opts, progress))
+    in_fresh_context(|| solve_in_context(program, available, opts, progress))
+}
+
+/// Runs `f` on a new thread, whose thread-local Z3 context is created on
+/// first use: one fresh context per call (cheaper than `z3::with_z3_config`,
+/// which also materialises the calling thread's default context).
+pub(crate) fn in_fresh_context<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("deladas-solve".into())
+            .stack_size(64 << 20)
+            .spawn_scoped(scope, f)
+            .unwrap_or_else(|e| panic!("cannot start the solver thread: {e}"));
+        match handle.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
 }
 
 /// Refutes a goal by counting alone, before grounding: one integer per
