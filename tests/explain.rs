@@ -27,10 +27,13 @@
 //! Add a case: write `tests/explain/NAME.deladas`, run
 //! `INSTA_UPDATE=always cargo test --test explain`, read the snapshot.
 
+mod common;
+use common::*;
+
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use deladas::check::ir::{Domain, Formula, FormulaKind, Program, Sort, Term, TermKind};
@@ -48,33 +51,6 @@ use serde_json::Value;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs the binary in the crate root, without colour.
-fn deladas(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deladas"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .env_remove("DELADAS_DEBUG")
-        .output()
-        .expect("the deladas binary runs")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn show(o: &Output) -> String {
-    format!("exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}", code(o), stdout(o), stderr(o))
 }
 
 /// Held by the tests that run many solver calls: explanations have time
@@ -438,26 +414,6 @@ fn explain_on_a_satisfiable_goal_exits_0() {
 
 // ---------------------------------------------------------------------------
 // Property: random small unsatisfiable goals
-
-/// A sequence of choices: past its end every choice is 0, the simplest.
-struct Choices<'a> {
-    data: &'a [u32],
-    pos: usize,
-}
-
-impl Choices<'_> {
-    fn pick(&mut self, n: usize) -> usize {
-        if n <= 1 {
-            return 0;
-        }
-        let v = self.data.get(self.pos).copied().unwrap_or(0);
-        self.pos += 1;
-        v as usize % n
-    }
-    fn chance(&mut self, pct: usize) -> bool {
-        self.pick(100) < pct
-    }
-}
 
 const COMPS: [&str; 3] = ["A", "B", "C"];
 

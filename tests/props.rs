@@ -49,6 +49,9 @@
 //! `DELADAS_PROPTEST_SHOW_SLOWEST` the slowest one; the ignored test
 //! `one_goal` runs the properties on the file `DELADAS_GOAL`.
 
+mod common;
+use common::*;
+
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -68,48 +71,6 @@ use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, Test
 
 // ---------------------------------------------------------------------------
 // Choices
-
-/// A sequence of choices drawn by proptest. Past its end every choice is 0,
-/// and 0 always picks the simplest option, so shrinking the sequence (fewer
-/// and smaller numbers) shrinks the goal.
-struct Choices<'a> {
-    data: &'a [u32],
-    pos: usize,
-}
-
-impl Choices<'_> {
-    /// A number in `0..n`.
-    fn pick(&mut self, n: usize) -> usize {
-        if n <= 1 {
-            return 0;
-        }
-        let v = self.data.get(self.pos).copied().unwrap_or(0);
-        self.pos += 1;
-        v as usize % n
-    }
-
-    /// An index into `weights`, each option with its weight (0 = simplest).
-    fn weighted(&mut self, weights: &[u32]) -> usize {
-        let total: u32 = weights.iter().sum();
-        let mut x = self.pick(total as usize) as u32;
-        for (i, &w) in weights.iter().enumerate() {
-            if x < w {
-                return i;
-            }
-            x -= w;
-        }
-        0
-    }
-
-    /// True with `pct` percent probability (false on choice 0).
-    fn chance(&mut self, pct: usize) -> bool {
-        self.pick(100) >= 100 - pct
-    }
-
-    fn one_of<'s, T>(&mut self, v: &'s [T]) -> &'s T {
-        &v[self.pick(v.len())]
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The generator

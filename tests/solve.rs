@@ -8,6 +8,9 @@
 //!
 //! Fixtures are in `tests/solve/`; snapshots in `tests/snapshots/solve__*`.
 
+mod common;
+use common::*;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -24,37 +27,6 @@ const EXAMPLES: &[&str] = &["p2p", "pubsub", "webfarm"];
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-fn manifest() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs the binary in the crate root (so goal paths are relative and stable).
-fn deladas(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deladas"))
-        .args(args)
-        .current_dir(manifest())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the deladas binary runs")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Exit code, stdout and stderr, for assertion messages.
-fn show(o: &Output) -> String {
-    format!("exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}", code(o), stdout(o), stderr(o))
-}
 
 /// A scratch directory for one test, removed when dropped.
 struct Scratch(PathBuf);
