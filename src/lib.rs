@@ -19,5 +19,6 @@ pub mod ddd;
 pub mod diagnostics;
 pub mod eval;
 pub mod lower;
+pub mod mdcd;
 pub mod solve;
 pub mod syntax;
