@@ -41,3 +41,62 @@ pub fn p2p(n: usize, variant: Variant) -> String {
     s.push_str("}\n");
     s
 }
+
+/// The peers' fixed "resolve" starting point (`common.canonical_old`) as a
+/// DDD of [`p2p`]`(n, Satisfy)`: R = max(2, ⌈N/3⌉) routers on `h1 … hR`
+/// joined in a bidirectional ring, the other hosts running clients attached
+/// round-robin (at most 2 per router). The peers fail the first router host.
+pub fn p2p_canonical_ddd(n: usize) -> Result<String, String> {
+    use crate::ddd;
+    let text = p2p(n, Variant::Satisfy);
+    let fs = crate::check::RealFs;
+    let loaded = crate::check::load(std::path::Path::new("p2p.deladas"), Some(&text), &fs);
+    let (_, checked) = crate::check::check_loaded(loaded);
+    if checked.has_errors() {
+        return Err("the generated goal does not check".into());
+    }
+    let program = &checked.program;
+    let hosts: Vec<usize> = (0..program.hosts.len()).collect();
+    let info = crate::solve::output::GoalInfo { name: Some("p2p.deladas".into()), sha256: None };
+    let mut d = crate::solve::output::skeleton(program, &hosts, &info);
+    let r = 2.max(n.div_ceil(3)).min(n);
+    let router = |i: usize| format!("Router@h{}", i + 1);
+    let client = |i: usize| format!("Client@h{}", i + 1);
+    for i in 0..n {
+        let (c, id) = if i < r { ("Router", router(i)) } else { ("Client", client(i)) };
+        d.instances.push(ddd::Instance { id, component: c.into(), host: format!("h{}", i + 1) });
+    }
+    let end = |instance: String, port: &str| ddd::End { instance, port: port.into(), index: None };
+    let mut chan = |from: ddd::End, to: ddd::End| {
+        d.channels.push(ddd::Channel { id: String::new(), directed: false, from, to });
+    };
+    let mut ring = std::collections::BTreeSet::new();
+    for i in 0..r {
+        let j = (i + 1) % r;
+        ring.insert((i, j));
+        ring.insert((j, i));
+    }
+    for (i, j) in ring {
+        if i != j {
+            chan(end(router(i), "rout"), end(router(j), "rin"));
+        }
+    }
+    for (k, c) in (r..n).enumerate() {
+        let ro = k % r;
+        chan(end(client(c), "out"), end(router(ro), "cin"));
+        chan(end(client(c), "in"), end(router(ro), "cout"));
+    }
+    d.canonicalize();
+    // Variadic indices, numbered per instance port in channel order.
+    let mut next: std::collections::HashMap<(String, String), u32> = std::collections::HashMap::new();
+    for ch in &mut d.channels {
+        for e in [&mut ch.from, &mut ch.to] {
+            if e.instance.starts_with("Router@") {
+                let k = next.entry((e.instance.clone(), e.port.clone())).or_insert(0);
+                e.index = Some(*k);
+                *k += 1;
+            }
+        }
+    }
+    Ok(ddd::to_xml(&d))
+}

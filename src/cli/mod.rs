@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::check;
 
 mod explain;
+mod resolve;
 use crate::diagnostics::{render, Diagnostic, Sources};
 use explain::{cmd_explain, explain_and_emit};
 
@@ -91,6 +92,52 @@ enum Command {
         #[arg(long, default_value_t = 20.0)]
         timeout: f64,
     },
+    /// Re-solve after failures or new hosts, keeping as much of the running deployment as possible.
+    Resolve {
+        /// The goal file (`.deladas`).
+        file: PathBuf,
+        /// The running deployment (a DDD).
+        #[arg(long)]
+        from: PathBuf,
+        /// A host that failed (repeatable).
+        #[arg(long = "fail-host", value_name = "HOST")]
+        fail_host: Vec<String>,
+        /// An instance that failed on a live host (repeatable); restarted in place when the goal allows.
+        #[arg(long = "fail-instance", value_name = "ID")]
+        fail_instance: Vec<String>,
+        /// A new host, `'NAME = host(attr = value, …)'`, or the name of a declared host back in service (repeatable).
+        #[arg(long = "add-host", value_name = "DECL")]
+        add_host: Vec<String>,
+        /// Write the new DDD here (the plan then goes to stdout); default: DDD on stdout, plan on stderr.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// How to print the migration plan.
+        #[arg(long, value_enum, default_value_t = resolve::PlanFormat::Text)]
+        plan_format: resolve::PlanFormat,
+        /// `optimal` (default) or the paper's `progressive` pin dropping, for comparison.
+        #[arg(long, value_enum, default_value_t = resolve::StrategyArg::Optimal)]
+        strategy: resolve::StrategyArg,
+        /// Give up after this many seconds (exit 3; a configuration found by then is reported as not proven optimal).
+        #[arg(long)]
+        timeout: Option<f64>,
+    },
+    /// For every host (or pair), would the goal survive its failure, and what would the best repair keep.
+    Whatif {
+        /// The goal file (`.deladas`).
+        file: PathBuf,
+        /// The running deployment (a DDD).
+        #[arg(long)]
+        from: PathBuf,
+        /// Also every pair of hosts failing together.
+        #[arg(long)]
+        pairs: bool,
+        /// Print the report and diagnostics as text, or as one JSON object on stdout.
+        #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
+        format: DiagFormat,
+        /// Time per failure case, in seconds.
+        #[arg(long)]
+        timeout: Option<f64>,
+    },
     /// Print a generated benchmark goal (the peers' P2P problem for N hosts).
     #[command(hide = true)]
     BenchGoal {
@@ -99,6 +146,9 @@ enum Command {
         /// The unsatisfiable variant (at most 1 client per router, ⌈3N/4⌉ clients).
         #[arg(long)]
         unsat: bool,
+        /// Print the peers' canonical resolve starting point (a DDD) instead.
+        #[arg(long)]
+        canonical_ddd: bool,
     },
     /// Find a configuration and write its DDD.
     Solve {
@@ -135,7 +185,33 @@ pub fn main() -> i32 {
         Command::Check { file, format } => cmd_check(&file, format),
         Command::Verify { file, ddd, format } => cmd_verify(&file, &ddd, format),
         Command::Explain { file, format, timeout } => cmd_explain(&file, format, timeout),
-        Command::BenchGoal { n, unsat } => {
+        Command::Resolve { file, from, fail_host, fail_instance, add_host, output, plan_format, strategy, timeout } => {
+            resolve::cmd_resolve(resolve::ResolveArgs {
+                file: &file,
+                from: &from,
+                fail_hosts: &fail_host,
+                fail_instances: &fail_instance,
+                add_hosts: &add_host,
+                output: output.as_deref(),
+                plan_format,
+                strategy,
+                timeout,
+            })
+        }
+        Command::Whatif { file, from, pairs, format, timeout } => {
+            resolve::cmd_whatif(&file, &from, pairs, format, timeout)
+        }
+        Command::BenchGoal { n, canonical_ddd: true, .. } => match crate::bench_goals::p2p_canonical_ddd(n) {
+            Ok(x) => {
+                print!("{x}");
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_BAD_INPUT
+            }
+        },
+        Command::BenchGoal { n, unsat, .. } => {
             let v = if unsat { crate::bench_goals::Variant::Unsat } else { crate::bench_goals::Variant::Satisfy };
             print!("{}", crate::bench_goals::p2p(n, v));
             EXIT_OK
@@ -172,11 +248,11 @@ pub(super) struct TermProgress {
 }
 
 impl TermProgress {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         use std::io::IsTerminal;
         TermProgress { bar: None, enabled: std::io::stderr().is_terminal() }
     }
-    fn finish(&mut self) {
+    pub(super) fn finish(&mut self) {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
         }
@@ -400,60 +476,13 @@ pub(super) fn self_check(
 }
 
 fn cmd_verify(file: &std::path::Path, ddd_path: &std::path::Path, format: DiagFormat) -> i32 {
-    use crate::diagnostics::Code;
     let (mut sources, checked) = match load_checked(file, format) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let program = &checked.program;
-    let text = match std::fs::read(ddd_path) {
-        Ok(b) => match String::from_utf8(b) {
-            Ok(t) => t,
-            Err(_) => {
-                let d = Diagnostic::new(Code::MalformedDdd, format!("`{}` is not UTF-8 text", ddd_path.display()));
-                emit(&[d], &sources, format);
-                return EXIT_BAD_INPUT;
-            }
-        },
-        Err(e) => {
-            let d = Diagnostic::new(Code::Unreadable, format!("cannot read `{}`: {e}", ddd_path.display()));
-            emit(&[d], &sources, format);
-            return EXIT_BAD_INPUT;
-        }
-    };
-    let ddd_file = sources.add(ddd_path.display().to_string(), text.clone());
-    let deployment = match crate::ddd::from_xml(&text) {
-        Ok(d) => d,
-        Err(errs) => {
-            let diags: Vec<Diagnostic> = errs
-                .iter()
-                .map(|e| {
-                    Diagnostic::new(Code::MalformedDdd, e.message.clone()).primary(
-                        ddd_file,
-                        crate::syntax::ast::Span::new(e.span.start, e.span.end),
-                        "here",
-                    )
-                })
-                .collect();
-            emit(&diags, &sources, format);
-            return EXIT_BAD_INPUT;
-        }
-    };
-    let world = match crate::eval::bind(program, &deployment) {
-        Ok(w) => w,
-        Err(errs) => {
-            let diags: Vec<Diagnostic> = errs
-                .into_iter()
-                .map(|m| {
-                    Diagnostic::new(Code::DddMismatch, m).note(format!(
-                        "`{}` was not written for this goal, or the goal changed since",
-                        ddd_path.display()
-                    ))
-                })
-                .collect();
-            emit(&diags, &sources, format);
-            return EXIT_BAD_INPUT;
-        }
+    let Ok((_, world)) = load_bound_ddd(program, &mut sources, ddd_path, format) else {
+        return EXIT_BAD_INPUT;
     };
     let violations = crate::eval::all_violations(program, &world);
     let diags: Vec<Diagnostic> = violations.iter().map(|v| v.to_diagnostic()).collect();
@@ -472,4 +501,65 @@ fn cmd_verify(file: &std::path::Path, ddd_path: &std::path::Path, format: DiagFo
     } else {
         EXIT_NO
     }
+}
+
+/// Reads a DDD and binds it to the goal, printing diagnostics (E0704
+/// malformed, E0703 mismatch); `Err(())` after printing them.
+pub(super) fn load_bound_ddd(
+    program: &crate::check::ir::Program,
+    sources: &mut Sources,
+    ddd_path: &std::path::Path,
+    format: DiagFormat,
+) -> Result<(crate::ddd::Deployment, crate::eval::World), ()> {
+    use crate::diagnostics::Code;
+    let text = match std::fs::read(ddd_path) {
+        Ok(b) => match String::from_utf8(b) {
+            Ok(t) => t,
+            Err(_) => {
+                let d = Diagnostic::new(Code::MalformedDdd, format!("`{}` is not UTF-8 text", ddd_path.display()));
+                emit(&[d], sources, format);
+                return Err(());
+            }
+        },
+        Err(e) => {
+            let d = Diagnostic::new(Code::Unreadable, format!("cannot read `{}`: {e}", ddd_path.display()));
+            emit(&[d], sources, format);
+            return Err(());
+        }
+    };
+    let ddd_file = sources.add(ddd_path.display().to_string(), text.clone());
+    let deployment = match crate::ddd::from_xml(&text) {
+        Ok(d) => d,
+        Err(errs) => {
+            let diags: Vec<Diagnostic> = errs
+                .iter()
+                .map(|e| {
+                    Diagnostic::new(Code::MalformedDdd, e.message.clone()).primary(
+                        ddd_file,
+                        crate::syntax::ast::Span::new(e.span.start, e.span.end),
+                        "here",
+                    )
+                })
+                .collect();
+            emit(&diags, sources, format);
+            return Err(());
+        }
+    };
+    let world = match crate::eval::bind(program, &deployment) {
+        Ok(w) => w,
+        Err(errs) => {
+            let diags: Vec<Diagnostic> = errs
+                .into_iter()
+                .map(|m| {
+                    Diagnostic::new(Code::DddMismatch, m).note(format!(
+                        "`{}` was not written for this goal, or the goal changed since",
+                        ddd_path.display()
+                    ))
+                })
+                .collect();
+            emit(&diags, sources, format);
+            return Err(());
+        }
+    };
+    Ok((deployment, world))
 }

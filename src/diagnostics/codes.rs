@@ -105,6 +105,7 @@ codes! {
     SolverGaveUp = "E0802", Error, "the solver gave up";
     GroundingTooLarge = "E0803", Error, "grounding too large";
     SolverOverflow = "E0804", Error, "integer too large for the solver";
+    BadFailure = "E0805", Error, "a failure or added host that does not fit the deployment";
     Internal = "E0901", Error, "internal error";
     // ---- warnings ----
     UnusedVariable = "W0001", Warning, "variable never used";

@@ -94,6 +94,28 @@ pub enum Node {
     Reach(SlotId, SlotId),
     /// Every two present slots of the component reach each other.
     StronglyConnected(CompId),
+    /// The host is available (only in groundings with
+    /// [`Extra::host_lits`]; otherwise hosts in the grounding are up).
+    HostUp(HostId),
+}
+
+/// A channel asked for by [`Extra::chans`]: from (slot, port), to (slot,
+/// port), directed.
+pub type ExtraChan = ((Slot, PortId), (Slot, PortId), bool);
+
+/// Additions to a grounding for re-solving (`resolve`, `whatif`).
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    /// Give each host an availability literal ([`Node::HostUp`]): host
+    /// quantifiers range over the hosts that are up, and a slot can only be
+    /// present on a host that is up. Lets one solver session answer "what if
+    /// this host failed" under assumptions.
+    pub host_lits: bool,
+    /// Channels to have a variable for even where the channel scope would
+    /// leave them out (the channels of a running deployment), as (from
+    /// (slot, port), to (slot, port), directed). Requests naming a slot the
+    /// grounding does not have are ignored.
+    pub chans: Vec<ExtraChan>,
 }
 
 /// Which port pairs get channel variables.
@@ -159,6 +181,8 @@ pub struct Ground {
     pub sparse_left_out: bool,
     /// Implied counting facts (see [`bounds`]).
     pub facts: Vec<bounds::CountFact>,
+    /// Whether hosts have availability literals ([`Extra::host_lits`]).
+    pub host_lits: bool,
     slots_on: HashMap<(CompId, HostId), Vec<SlotId>>,
     chan_index: HashMap<(End, End), ChanId>,
     between: HashMap<(SlotId, SlotId), Vec<ChanId>>,
@@ -182,6 +206,7 @@ impl Ground {
             max_instances: vec![],
             sparse_left_out: false,
             facts: vec![],
+            host_lits: false,
             slots_on: HashMap::new(),
             chan_index: HashMap::new(),
             between: HashMap::new(),
@@ -219,7 +244,19 @@ pub fn lower(
     scope: ChannelScope,
     limits: Limits,
 ) -> Result<Ground, LowerError> {
+    lower_with(program, available, scope, limits, &Extra::default())
+}
+
+/// [`lower`], with the additions re-solving needs.
+pub fn lower_with(
+    program: &Program,
+    available: &[HostId],
+    scope: ChannelScope,
+    limits: Limits,
+    extra: &Extra,
+) -> Result<Ground, LowerError> {
     let mut g = Ground {
+        host_lits: extra.host_lits,
         scope,
         hosts: available.to_vec(),
         slots_by_comp: vec![vec![]; program.components.len()],
@@ -305,6 +342,23 @@ pub fn lower(
                 g.between.entry((x.min(y), x.max(y))).or_default().push(id);
             }
         }
+    }
+    for &((sa, pa), (sb, pb), directed) in &extra.chans {
+        let find = |s: Slot, g: &Ground| g.slots_on(s.comp, s.host).get(s.k as usize).copied();
+        let (Some(x), Some(y)) = (find(sa, &g), find(sb, &g)) else { continue };
+        if x == y {
+            continue;
+        }
+        let (from, to) = (End { slot: x, port: pa }, End { slot: y, port: pb });
+        let key = norm(from, to);
+        if g.chan_index.contains_key(&key) {
+            continue;
+        }
+        let id = g.chans.len() as ChanId;
+        g.chans.push(ChanVar { from, to, directed });
+        g.chan_index.insert(key, id);
+        let (x, y) = (from.slot, to.slot);
+        g.between.entry((x.min(y), x.max(y))).or_default().push(id);
     }
     g.facts = bounds::derive(program, available.len());
     // Clauses.
@@ -577,6 +631,7 @@ impl Ground {
     fn guard(&mut self, v: Val) -> Result<NodeId, LowerError> {
         match v {
             Val::Slot(s) => self.intern(Node::Present(s)),
+            Val::Host(h) if self.host_lits => self.intern(Node::HostUp(h)),
             Val::Host(_) => self.konst(true),
         }
     }

@@ -32,11 +32,19 @@ pub struct GroundState<'g> {
     root_count: Vec<u32>,
     /// Channels at each slot.
     slot_chans: Vec<Vec<ChanId>>,
+    /// Hosts that are down (only meaningful with [`Ground::host_lits`]).
+    down: Vec<super::HostId>,
 }
 
 impl<'g> GroundState<'g> {
     /// Evaluates every node under the given present slots and channels.
     pub fn new(g: &'g Ground, slots: &[SlotId], chans: &[ChanId]) -> Self {
+        Self::with_down(g, slots, chans, &[])
+    }
+
+    /// [`GroundState::new`] with some hosts down: their [`Node::HostUp`]
+    /// literals are false (groundings with host literals only).
+    pub fn with_down(g: &'g Ground, slots: &[SlotId], chans: &[ChanId], down: &[super::HostId]) -> Self {
         let n = g.nodes.len();
         let mut present = vec![false; g.slots.len()];
         for &s in slots {
@@ -59,7 +67,7 @@ impl<'g> GroundState<'g> {
                 Node::And(v) | Node::Or(v) => v.iter().for_each(|&x| parents[x as usize].push((id, 1))),
                 Node::Pb { terms, .. } => terms.iter().for_each(|&(x, c)| parents[x as usize].push((id, c))),
                 Node::Reach(..) | Node::StronglyConnected(_) => reach_nodes.push(id),
-                Node::Const(_) => {}
+                Node::Const(_) | Node::HostUp(_) => {}
             }
         }
         let mut root_count = vec![0u32; n];
@@ -85,6 +93,7 @@ impl<'g> GroundState<'g> {
             false_clauses: 0,
             root_count,
             slot_chans,
+            down: down.to_vec(),
         };
         // Children have smaller ids than their parents: one pass in id order.
         for i in 0..n {
@@ -110,6 +119,7 @@ impl<'g> GroundState<'g> {
     fn compute(&self, id: NodeId) -> (bool, i64) {
         match &self.g.nodes[id as usize] {
             Node::Const(b) => (*b, 0),
+            Node::HostUp(h) => (!self.down.contains(h), 0),
             Node::Present(s) => (self.present[*s as usize], 0),
             Node::Chan(c) => (self.chans[*c as usize], 0),
             Node::Not(a) => (!self.val[*a as usize], 0),
@@ -268,12 +278,22 @@ impl<'g> GroundState<'g> {
     /// parsimonious in the sense of language.md §6. Deterministic: channels
     /// then slots, in index order, repeated to a fixpoint.
     pub fn make_parsimonious(&mut self) -> usize {
+        self.make_parsimonious_except(&Default::default(), &Default::default())
+    }
+
+    /// [`GroundState::make_parsimonious`], never removing the given slots
+    /// and channels (the kept parts of a re-solved deployment).
+    pub fn make_parsimonious_except(
+        &mut self,
+        keep_slots: &std::collections::BTreeSet<SlotId>,
+        keep_chans: &std::collections::BTreeSet<ChanId>,
+    ) -> usize {
         let mut passes = 0;
         loop {
             passes += 1;
             let mut changed = false;
             for c in 0..self.chans.len() as ChanId {
-                if !self.chans[c as usize] {
+                if !self.chans[c as usize] || keep_chans.contains(&c) {
                     continue;
                 }
                 let snap = self.reach_snapshot();
@@ -285,7 +305,7 @@ impl<'g> GroundState<'g> {
                 }
             }
             for s in 0..self.present.len() as SlotId {
-                if !self.present[s as usize] {
+                if !self.present[s as usize] || keep_slots.contains(&s) {
                     continue;
                 }
                 let snap = self.reach_snapshot();

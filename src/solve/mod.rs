@@ -33,6 +33,7 @@
 
 pub mod explain;
 pub mod output;
+pub mod resolve;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -364,6 +365,8 @@ struct Session<'g> {
     slot_chans: Vec<Vec<ChanId>>,
     cut_rounds: std::cell::Cell<usize>,
     reach_memo: HashMap<NodeId, bool>,
+    /// Availability literal of each host, when the grounding has them.
+    host_up: HashMap<usize, Bool>,
 }
 
 fn i32_of(x: i64) -> Result<i32, SolveError> {
@@ -391,6 +394,11 @@ impl<'g> Session<'g> {
             slot_chans: crate::lower::state::slot_channels(g),
             cut_rounds: std::cell::Cell::new(0),
             reach_memo: HashMap::new(),
+            host_up: if g.host_lits {
+                g.hosts.iter().map(|&h| (h, Bool::new_const(format!("up!{h}")))).collect()
+            } else {
+                HashMap::new()
+            },
         };
         s.structure()?;
         s.compute_polarity();
@@ -406,9 +414,20 @@ impl<'g> Session<'g> {
         Ok(s)
     }
 
+    /// The availability literal of a host (true when hosts have none).
+    fn host_up(&self, h: usize) -> Bool {
+        self.host_up.get(&h).cloned().unwrap_or_else(|| Bool::from_bool(true))
+    }
+
     /// The rules every configuration obeys (language.md §6).
     fn structure(&mut self) -> Result<(), SolveError> {
         let g = self.g;
+        // An instance runs only on a host that is up.
+        if g.host_lits {
+            for (i, slot) in g.slots.iter().enumerate() {
+                self.solver.assert(self.present[i].implies(self.host_up(slot.host)));
+            }
+        }
         for (i, c) in g.chans.iter().enumerate() {
             let ends = Bool::and(&[&self.present[c.from.slot as usize], &self.present[c.to.slot as usize]]);
             self.solver.assert(self.chans[i].implies(&ends));
@@ -546,6 +565,7 @@ impl<'g> Session<'g> {
         let b = match self.g.node(n).clone() {
             Node::Const(b) => Bool::from_bool(b),
             Node::Present(s) => self.present[s as usize].clone(),
+            Node::HostUp(h) => self.host_up(h),
             Node::Chan(c) => self.chans[c as usize].clone(),
             Node::Not(a) => self.node(a)?.not(),
             Node::And(v) => {

@@ -3,7 +3,7 @@
 //! channel ends in the order language.md §6 fixes, variadic indices numbered
 //! from 0 per instance port.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::Solution;
 use crate::check::ir::{Direction, Program, Value};
@@ -76,19 +76,49 @@ pub fn skeleton(program: &Program, hosts: &[usize], info: &GoalInfo) -> Deployme
 
 /// Builds the canonical DDD of a solution.
 pub fn to_deployment(program: &Program, g: &Ground, sol: &Solution, info: &GoalInfo) -> Deployment {
-    let mut d = skeleton(program, &g.hosts, info);
+    to_deployment_with(program, &g.hosts, g, sol, info, &HashMap::new(), &HashSet::new())
+}
+
+/// [`to_deployment`] for a re-solved configuration: only `hosts` are listed
+/// (those that are up), the slots in `fixed` keep the ids they had, and new
+/// instances get ids that are neither fixed nor in `taken` (the old DDD's).
+pub fn to_deployment_with(
+    program: &Program,
+    hosts: &[usize],
+    g: &Ground,
+    sol: &Solution,
+    info: &GoalInfo,
+    fixed: &HashMap<SlotId, String>,
+    taken: &HashSet<String>,
+) -> Deployment {
+    let mut d = skeleton(program, hosts, info);
     // Instance ids: numbered per (component, host) in slot order.
     let mut per: HashMap<(usize, usize), Vec<SlotId>> = HashMap::new();
     for &s in &sol.slots {
         let slot = g.slots[s as usize];
         per.entry((slot.comp, slot.host)).or_default().push(s);
     }
+    let mut used: HashSet<String> = taken.iter().cloned().chain(fixed.values().cloned()).collect();
     let mut ids: HashMap<SlotId, String> = HashMap::new();
-    for ((c, h), slots) in &per {
-        let (cn, hn) = (&program.components[*c].name, &program.hosts[*h].name);
-        for (i, s) in slots.iter().enumerate() {
-            let k = if slots.len() == 1 { None } else { Some(i as u32 + 1) };
-            ids.insert(*s, ddd::instance_id(cn, hn, k));
+    let mut groups: Vec<_> = per.into_iter().collect();
+    groups.sort();
+    for ((c, h), mut slots) in groups {
+        slots.sort();
+        let (cn, hn) = (&program.components[c].name, &program.hosts[h].name);
+        let single = slots.len() == 1;
+        for s in slots {
+            if let Some(id) = fixed.get(&s) {
+                ids.insert(s, id.clone());
+                continue;
+            }
+            let plain = ddd::instance_id(cn, hn, None);
+            let id = if single && !used.contains(&plain) {
+                plain
+            } else {
+                (1..).map(|k| ddd::instance_id(cn, hn, Some(k))).find(|id| !used.contains(id)).unwrap_or(plain)
+            };
+            used.insert(id.clone());
+            ids.insert(s, id);
         }
     }
     let host_pos: HashMap<usize, usize> = g.hosts.iter().enumerate().map(|(i, &h)| (h, i)).collect();

@@ -1,0 +1,619 @@
+//! Re-solving a running deployment after failures (`deladas resolve`) and
+//! failure analysis (`deladas whatif`).
+//!
+//! The goal is grounded once over every host the scenario may use, with an
+//! availability literal per host ([`crate::lower::Extra::host_lits`]): a
+//! failed host is an assumption (`¬up(h)`), not a rebuilt encoding, so one
+//! session answers every "what if" case. The running deployment becomes
+//! *pins*: each surviving instance is the first free slot of its component on
+//! its host, and each of its channels gets a channel variable even where the
+//! channel scope would leave it out.
+//!
+//! **Optimal re-solve** is lexicographic: (1) keep the most surviving
+//! instance→host bindings, then (2) the most surviving channels, then (3)
+//! start the fewest new instances. Each level is solved exactly by a bounded
+//! search over one pseudo-Boolean bound on the level's literals, asserted
+//! under a fresh assumption literal:
+//!
+//! * an *upper bound* comes from counting (the implied facts of
+//!   `lower::bounds` over one integer per component, with the pins as lower
+//!   bounds, maximised by Z3's `Optimize`; the facts follow from the
+//!   clauses, so no configuration beats the bound) and from the number of
+//!   pins; the bound itself is tried first, which settles the common case —
+//!   a failure that costs only what counting says it must — in one check;
+//! * otherwise a binary search between the best model found and the bound:
+//!   "at least k" satisfiable raises the lower end to the model's value,
+//!   unsatisfiable lowers the upper end to k − 1. When the ends meet, the
+//!   value is the optimum: the upper end is proven by an unsatisfiable check
+//!   (or by counting), the lower end by a model.
+//!
+//! Earlier levels are kept as hard bounds while later ones are optimised.
+//! The paper's *progressive* strategy (pin every survivor, drop pins one by
+//! one in deployment order until a configuration exists) is kept for
+//! comparison.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use z3::ast::{Bool, Int};
+use z3::{Optimize, SatResult};
+
+use super::{in_fresh_context, Session, Solution, SolveError};
+use crate::check::ir::{CompId, HostId, PortId, Program};
+use crate::lower::state::GroundState;
+use crate::lower::{self, ChanId, ChannelScope, Extra, Ground, Limits, Slot, SlotId};
+
+/// An instance of the running deployment, bound to the goal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OldInstance {
+    /// Its DDD id (`Router@h3`).
+    pub id: String,
+    pub comp: CompId,
+    pub host: HostId,
+}
+
+/// A channel of the running deployment: (instance index, port) ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OldChannel {
+    pub from: (usize, PortId),
+    pub to: (usize, PortId),
+    pub directed: bool,
+}
+
+/// The running deployment, as instances and channels of the goal's components.
+#[derive(Debug, Clone, Default)]
+pub struct Running {
+    pub instances: Vec<OldInstance>,
+    pub channels: Vec<OldChannel>,
+}
+
+/// What happened since the deployment was made.
+#[derive(Debug, Clone, Default)]
+pub struct Scenario {
+    /// Every host the new configuration may use or that failed: the old
+    /// deployment's hosts and the added ones, in declaration order.
+    pub hosts: Vec<HostId>,
+    /// Hosts that failed (a subset of `hosts`).
+    pub down: Vec<HostId>,
+    /// Indices of instances that failed on a live host (restarted in place
+    /// when the goal allows).
+    pub failed_instances: Vec<usize>,
+}
+
+impl Scenario {
+    /// The hosts that are up.
+    pub fn up(&self) -> Vec<HostId> {
+        self.hosts.iter().copied().filter(|h| !self.down.contains(h)).collect()
+    }
+}
+
+/// How to re-solve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Lexicographically optimal (the default).
+    Optimal,
+    /// The paper's: pin every survivor, drop pins in deployment order until
+    /// a configuration exists.
+    Progressive,
+}
+
+/// One level of the objective, as far as it was settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Level {
+    /// The value reached.
+    pub value: usize,
+    /// The best value any configuration can reach, as far as proven: equal
+    /// to `value` when the level is optimal.
+    pub bound: usize,
+}
+
+impl Level {
+    /// Whether `value` is proven optimal.
+    pub fn optimal(&self) -> bool {
+        self.value == self.bound
+    }
+}
+
+/// A re-solved configuration.
+#[derive(Debug)]
+pub struct Resolved {
+    pub ground: Ground,
+    pub solution: Solution,
+    /// The old instance each kept slot continues.
+    pub kept: HashMap<SlotId, usize>,
+    /// Old channels kept (indices into `Running::channels`).
+    pub kept_channels: Vec<usize>,
+    /// Instances that could be kept: old instances on hosts that are up and
+    /// within the goal's slots.
+    pub surviving: usize,
+    /// Channels that could be kept: both ends survive.
+    pub surviving_channels: usize,
+    /// (1) bindings kept, (2) channels kept (as upper bounds: maximised),
+    /// (3) new instances (`bound` is the proven lower bound: minimised).
+    pub levels: [Level; 3],
+    pub strategy: Strategy,
+}
+
+/// How re-solving ended.
+#[derive(Debug)]
+pub enum ResolveOutcome {
+    Resolved(Box<Resolved>),
+    /// No configuration exists on the hosts that are up.
+    Impossible,
+    /// The solver gave up before finding any configuration.
+    Unknown(String),
+}
+
+/// The old instances each slot stands for: instances on hosts that are up,
+/// numbered per (component, host) by id.
+fn pins(g: &Ground, running: &Running, down: &[HostId]) -> HashMap<SlotId, usize> {
+    let mut groups: HashMap<(CompId, HostId), Vec<usize>> = HashMap::new();
+    for (i, inst) in running.instances.iter().enumerate() {
+        if !down.contains(&inst.host) {
+            groups.entry((inst.comp, inst.host)).or_default().push(i);
+        }
+    }
+    let mut out = HashMap::new();
+    for ((c, h), mut v) in groups {
+        v.sort_by(|&a, &b| id_order(&running.instances[a].id).cmp(&id_order(&running.instances[b].id)));
+        for (k, i) in v.into_iter().enumerate() {
+            if let Some(&s) = g.slots_on(c, h).get(k) {
+                out.insert(s, i);
+            }
+        }
+    }
+    out
+}
+
+/// `C@h` before `C@h#1` before `C@h#2` …, then anything else by text.
+fn id_order(id: &str) -> (u32, String) {
+    match id.rsplit_once('#').and_then(|(_, k)| k.parse::<u32>().ok()) {
+        Some(k) => (k, id.to_string()),
+        None => (0, id.to_string()),
+    }
+}
+
+/// The grounding additions for a running deployment: host literals, and a
+/// channel variable for every old channel.
+fn extra(running: &Running) -> Extra {
+    let mut per: HashMap<(CompId, HostId), Vec<usize>> = HashMap::new();
+    for (i, inst) in running.instances.iter().enumerate() {
+        per.entry((inst.comp, inst.host)).or_default().push(i);
+    }
+    let mut slot_of: HashMap<usize, Slot> = HashMap::new();
+    for ((c, h), mut v) in per {
+        v.sort_by(|&a, &b| id_order(&running.instances[a].id).cmp(&id_order(&running.instances[b].id)));
+        for (k, i) in v.into_iter().enumerate() {
+            slot_of.insert(i, Slot { comp: c, host: h, k: k as u32 });
+        }
+    }
+    let chans = running
+        .channels
+        .iter()
+        .filter_map(|ch| {
+            let (a, b) = (slot_of.get(&ch.from.0)?, slot_of.get(&ch.to.0)?);
+            Some(((*a, ch.from.1), (*b, ch.to.1), ch.directed))
+        })
+        .collect();
+    Extra { host_lits: true, chans }
+}
+
+/// Re-solves `program` for `scenario`, starting from `running`.
+pub fn resolve(
+    program: &Program,
+    running: &Running,
+    scenario: &Scenario,
+    strategy: Strategy,
+    timeout: Option<Duration>,
+) -> Result<ResolveOutcome, SolveError> {
+    in_fresh_context(|| {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let ground = ground_for(program, running, &scenario.hosts)?;
+        let mut r = Resolver::new(program, &ground, running)?;
+        r.resolve(scenario, strategy, deadline)
+    })
+}
+
+/// For each case (a set of hosts that fail together), whether the goal
+/// survives and the most surviving bindings a repair keeps. One grounding and
+/// one solver session serve every case: a case is a set of assumptions.
+pub fn whatif(
+    program: &Program,
+    running: &Running,
+    hosts: &[HostId],
+    cases: &[Vec<HostId>],
+    timeout_per_case: Option<Duration>,
+) -> Result<Vec<Survival>, SolveError> {
+    in_fresh_context(|| {
+        let ground = ground_for(program, running, hosts)?;
+        let mut r = Resolver::new(program, &ground, running)?;
+        cases.iter().map(|down| r.survives(down, timeout_per_case.map(|t| Instant::now() + t))).collect()
+    })
+}
+
+fn ground_for(program: &Program, running: &Running, hosts: &[HostId]) -> Result<Ground, SolveError> {
+    Ok(lower::lower_with(program, hosts, ChannelScope::Sparse, Limits::default(), &extra(running))?)
+}
+
+/// One solver session over a grounding with host literals and a running
+/// deployment's channels.
+pub(crate) struct Resolver<'a> {
+    program: &'a Program,
+    g: &'a Ground,
+    running: &'a Running,
+    s: Session<'a>,
+    /// Channel variable of each old channel, when it has one.
+    old_chan: Vec<Option<ChanId>>,
+    /// Slot of each old instance, when the grounding has one.
+    old_slot: HashMap<usize, SlotId>,
+    fresh: usize,
+}
+
+impl<'a> Resolver<'a> {
+    pub(crate) fn new(program: &'a Program, g: &'a Ground, running: &'a Running) -> Result<Self, SolveError> {
+        let s = Session::new(g)?;
+        let all = pins(g, running, &[]);
+        let old_slot: HashMap<usize, SlotId> = all.iter().map(|(&s, &i)| (i, s)).collect();
+        let ends: HashMap<(lower::End, lower::End), ChanId> =
+            g.chans.iter().enumerate().map(|(i, c)| ((c.from, c.to), i as ChanId)).collect();
+        let old_chan = running
+            .channels
+            .iter()
+            .map(|ch| {
+                let (a, b) = (old_slot.get(&ch.from.0)?, old_slot.get(&ch.to.0)?);
+                let (x, y) = (lower::End { slot: *a, port: ch.from.1 }, lower::End { slot: *b, port: ch.to.1 });
+                ends.get(&(x, y)).or_else(|| ends.get(&(y, x))).copied()
+            })
+            .collect();
+        Ok(Resolver { program, g, running, s, old_chan, old_slot, fresh: 0 })
+    }
+
+    /// Assumptions fixing which hosts are up.
+    fn host_assumptions(&self, down: &[HostId]) -> Vec<Bool> {
+        self.g
+            .hosts
+            .iter()
+            .map(|&h| if down.contains(&h) { self.s.host_up(h).not() } else { self.s.host_up(h) })
+            .collect()
+    }
+
+    /// A fresh literal that implies "at least `k` of `lits`".
+    fn bound_lit(&mut self, lits: &[Bool], k: usize) -> Result<Bool, SolveError> {
+        self.fresh += 1;
+        let b = Bool::new_const(format!("bound!{}", self.fresh));
+        let terms: Vec<(&Bool, i32)> = lits.iter().map(|l| (l, 1)).collect();
+        let f = if k == 0 {
+            Bool::from_bool(true)
+        } else if terms.is_empty() {
+            Bool::from_bool(false)
+        } else {
+            Bool::pb_ge(&terms, super::i32_of(k as i64)?)
+        };
+        self.s.solver.assert(b.implies(&f));
+        Ok(b)
+    }
+
+    fn check(&mut self, assumptions: &[Bool], deadline: Option<Instant>) -> SatResult {
+        self.s.check(assumptions, false, deadline)
+    }
+
+    fn count_true(&self, sol: &Solution, lits: &[usize], chans: bool) -> usize {
+        let set: BTreeSet<u32> =
+            if chans { sol.chans.iter().copied().collect() } else { sol.slots.iter().copied().collect() };
+        lits.iter().filter(|&&x| set.contains(&(x as u32))).count()
+    }
+
+    /// Optimises the number of present slots (or existing channels, with
+    /// `chans`) among `items` under the assumptions `base`: the most when
+    /// `maximise`, else the fewest, knowing no configuration does better
+    /// than `bound`. Returns the level, a literal that keeps it, and the
+    /// best configuration; `Ok(None)` when `base` itself is unsatisfiable.
+    #[allow(clippy::too_many_arguments)]
+    fn optimise(
+        &mut self,
+        base: &[Bool],
+        items: &[usize],
+        chans: bool,
+        maximise: bool,
+        bound: usize,
+        deadline: Option<Instant>,
+    ) -> Result<Step, SolveError> {
+        let lits: Vec<Bool> =
+            items.iter().map(|&i| if chans { self.s.chans[i].clone() } else { self.s.present[i].clone() }).collect();
+        // Work on "at least k" of `goal` literals: the items themselves, or
+        // their negations when minimising.
+        let goal: Vec<Bool> = if maximise { lits } else { lits.iter().map(|l| l.not()).collect() };
+        let n = items.len();
+        let value_of = |sol: &Solution, me: &Self| {
+            let c = me.count_true(sol, items, chans);
+            if maximise {
+                c
+            } else {
+                n - c
+            }
+        };
+        let mut hi = if maximise { bound.min(n) } else { n - bound.min(n) };
+        // The bound first: it is usually reached.
+        let top = self.bound_lit(&goal, hi)?;
+        let mut a = base.to_vec();
+        a.push(top.clone());
+        let (mut lo, mut best, mut best_lit) = match self.check(&a, deadline) {
+            SatResult::Sat => {
+                let sol = self.s.extract();
+                let v = value_of(&sol, self).max(hi);
+                (v, sol, top)
+            }
+            SatResult::Unknown => return Ok(Step::Unknown(self.reason())),
+            SatResult::Unsat => {
+                hi = hi.saturating_sub(1);
+                match self.check(base, deadline) {
+                    SatResult::Sat => {}
+                    SatResult::Unsat => return Ok(Step::Unsat),
+                    SatResult::Unknown => return Ok(Step::Unknown(self.reason())),
+                }
+                let sol = self.s.extract();
+                let v = value_of(&sol, self);
+                let lit = self.bound_lit(&goal, v)?;
+                (v, sol, lit)
+            }
+        };
+        let mut settled = true;
+        while lo < hi {
+            let k = (lo + hi).div_ceil(2);
+            let lit = self.bound_lit(&goal, k)?;
+            let mut a = base.to_vec();
+            a.push(lit.clone());
+            match self.check(&a, deadline) {
+                SatResult::Sat => {
+                    best = self.s.extract();
+                    lo = value_of(&best, self).max(k);
+                    best_lit = lit;
+                }
+                SatResult::Unsat => hi = k - 1,
+                SatResult::Unknown => {
+                    settled = false;
+                    break;
+                }
+            }
+        }
+        let hi = if settled { lo } else { hi };
+        let level = if maximise { Level { value: lo, bound: hi } } else { Level { value: n - lo, bound: n - hi } };
+        Ok(Step::Done { level, keep: best_lit, best })
+    }
+
+    fn reason(&self) -> String {
+        self.s.solver.get_reason_unknown().unwrap_or_else(|| "unknown".into())
+    }
+
+    /// Re-solves for one scenario.
+    pub(crate) fn resolve(
+        &mut self,
+        scenario: &Scenario,
+        strategy: Strategy,
+        deadline: Option<Instant>,
+    ) -> Result<ResolveOutcome, SolveError> {
+        let pinned = pins(self.g, self.running, &scenario.down);
+        let mut pin_slots: Vec<(usize, SlotId)> = pinned.iter().map(|(&s, &i)| (i, s)).collect();
+        pin_slots.sort();
+        let pin_items: Vec<usize> = pin_slots.iter().map(|&(_, s)| s as usize).collect();
+        let hosts = self.host_assumptions(&scenario.down);
+        let up = scenario.up();
+        // Old channels whose ends both survive.
+        let chan_items: Vec<usize> = self
+            .running
+            .channels
+            .iter()
+            .zip(&self.old_chan)
+            .filter_map(|(ch, c)| {
+                let c = (*c)?;
+                let ends_pinned =
+                    [ch.from.0, ch.to.0].iter().all(|i| self.old_slot.get(i).is_some_and(|s| pinned.contains_key(s)));
+                ends_pinned.then_some(c as usize)
+            })
+            .collect();
+        let (solution, levels) = match strategy {
+            Strategy::Progressive => match self.progressive(&hosts, &pin_items, deadline)? {
+                Step::Done { best, .. } => {
+                    let kept = self.count_true(&best, &pin_items, false);
+                    let kc = self.count_true(&best, &chan_items, true);
+                    let new = best.slots.len() - kept;
+                    let lv = |v| Level { value: v, bound: v };
+                    (best, [lv(kept), lv(kc), lv(new)])
+                }
+                Step::Unsat => return Ok(ResolveOutcome::Impossible),
+                Step::Unknown(r) => return Ok(ResolveOutcome::Unknown(r)),
+            },
+            Strategy::Optimal => {
+                // (1) Bindings: counting bounds how many can be kept.
+                let mut per_comp = vec![0usize; self.program.components.len()];
+                for &(i, _) in &pin_slots {
+                    per_comp[self.running.instances[i].comp] += 1;
+                }
+                let ub = counting_max_kept(self.program, up.len(), &per_comp).unwrap_or(pin_items.len());
+                let (l1, keep1, _) = match self.optimise(&hosts, &pin_items, false, true, ub, deadline)? {
+                    Step::Done { level, keep, best } => (level, keep, best),
+                    Step::Unsat => return Ok(ResolveOutcome::Impossible),
+                    Step::Unknown(r) => return Ok(ResolveOutcome::Unknown(r)),
+                };
+                // (2) Channels, keeping (1).
+                let mut base = hosts.clone();
+                base.push(keep1);
+                let (l2, keep2, _) = match self.optimise(&base, &chan_items, true, true, chan_items.len(), deadline)? {
+                    Step::Done { level, keep, best } => (level, keep, best),
+                    Step::Unsat => {
+                        return Err(SolveError::Lower(lower::LowerError::Internal("level 2 lost its model".into())))
+                    }
+                    Step::Unknown(r) => return Ok(ResolveOutcome::Unknown(r)),
+                };
+                // (3) New instances, keeping (1) and (2): fewest present
+                // slots outside the pins.
+                base.push(keep2);
+                let pin_set: BTreeSet<usize> = pin_items.iter().copied().collect();
+                let others: Vec<usize> = (0..self.g.slots.len()).filter(|s| !pin_set.contains(s)).collect();
+                let lb = counting_min_total(self.program, up.len(), &per_comp, l1.value)
+                    .map_or(0, |t| t.saturating_sub(l1.value));
+                let (l3, best) = match self.optimise(&base, &others, false, false, lb, deadline)? {
+                    Step::Done { level, best, .. } => (level, best),
+                    Step::Unsat => {
+                        return Err(SolveError::Lower(lower::LowerError::Internal("level 3 lost its model".into())))
+                    }
+                    Step::Unknown(r) => return Ok(ResolveOutcome::Unknown(r)),
+                };
+                (best, [l1, l2, l3])
+            }
+        };
+        // The model must satisfy the ground goal on the hosts that are up.
+        let mut state = GroundState::with_down(self.g, &solution.slots, &solution.chans, &scenario.down);
+        if !state.all_clauses_hold() {
+            return Err(SolveError::Lower(lower::LowerError::Internal(format!(
+                "the re-solved configuration violates ground clauses {:?}",
+                state.false_clauses()
+            ))));
+        }
+        // Parsimony for what is new: kept instances and channels stay.
+        let kept_slots: BTreeSet<SlotId> = solution.slots.iter().copied().filter(|s| pinned.contains_key(s)).collect();
+        let chan_set: BTreeSet<usize> = chan_items.iter().copied().collect();
+        let kept_chans: BTreeSet<ChanId> =
+            solution.chans.iter().copied().filter(|&c| chan_set.contains(&(c as usize))).collect();
+        state.make_parsimonious_except(&kept_slots, &kept_chans);
+        let (slots, chans) = state.parts();
+        let solution = Solution { slots, chans };
+        let kept: HashMap<SlotId, usize> =
+            solution.slots.iter().filter_map(|s| pinned.get(s).map(|&i| (*s, i))).collect();
+        let chan_pos: HashMap<ChanId, usize> =
+            self.old_chan.iter().enumerate().filter_map(|(i, c)| c.map(|c| (c, i))).collect();
+        let mut kept_channels: Vec<usize> = solution.chans.iter().filter_map(|c| chan_pos.get(c).copied()).collect();
+        kept_channels.sort();
+        let mut levels = levels;
+        levels[2].value = solution.slots.len() - kept.len();
+        levels[2].bound = levels[2].bound.min(levels[2].value);
+        Ok(ResolveOutcome::Resolved(Box::new(Resolved {
+            ground: self.g.clone(),
+            solution,
+            kept,
+            kept_channels,
+            surviving: pin_items.len(),
+            surviving_channels: chan_items.len(),
+            levels,
+            strategy,
+        })))
+    }
+
+    /// The paper's strategy: every surviving binding pinned; while there is
+    /// no configuration, drop the first pin still in force.
+    fn progressive(&mut self, hosts: &[Bool], pins: &[usize], deadline: Option<Instant>) -> Result<Step, SolveError> {
+        for dropped in 0..=pins.len() {
+            let mut a = hosts.to_vec();
+            a.extend(pins[dropped..].iter().map(|&s| self.s.present[s].clone()));
+            match self.check(&a, deadline) {
+                SatResult::Sat => {
+                    let best = self.s.extract();
+                    return Ok(Step::Done { level: Level { value: 0, bound: 0 }, keep: Bool::from_bool(true), best });
+                }
+                SatResult::Unsat => {}
+                SatResult::Unknown => return Ok(Step::Unknown(self.reason())),
+            }
+        }
+        Ok(Step::Unsat)
+    }
+
+    /// Whether the goal can be met with `down` failed, and the most
+    /// surviving bindings any configuration keeps then (level 1 only).
+    pub(crate) fn survives(&mut self, down: &[HostId], deadline: Option<Instant>) -> Result<Survival, SolveError> {
+        let pinned = pins(self.g, self.running, down);
+        let mut pin_items: Vec<usize> = pinned.keys().map(|&s| s as usize).collect();
+        pin_items.sort();
+        let hosts = self.host_assumptions(down);
+        let up = self.g.hosts.iter().filter(|h| !down.contains(h)).count();
+        let mut per_comp = vec![0usize; self.program.components.len()];
+        for &i in pinned.values() {
+            per_comp[self.running.instances[i].comp] += 1;
+        }
+        let ub = counting_max_kept(self.program, up, &per_comp).unwrap_or(pin_items.len());
+        Ok(match self.optimise(&hosts, &pin_items, false, true, ub, deadline)? {
+            Step::Done { level, .. } => Survival::Survives { kept: level, surviving: pin_items.len() },
+            Step::Unsat => Survival::Fatal,
+            Step::Unknown(r) => Survival::Unknown(r),
+        })
+    }
+}
+
+/// One optimisation step's result.
+enum Step {
+    Done { level: Level, keep: Bool, best: Solution },
+    Unsat,
+    Unknown(String),
+}
+
+/// Whether a goal survives a failure (see [`Resolver::survives`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Survival {
+    /// A configuration exists; the best keeps `kept.value` of `surviving`
+    /// bindings.
+    Survives {
+        kept: Level,
+        surviving: usize,
+    },
+    /// No configuration exists: a single point of failure.
+    Fatal,
+    Unknown(String),
+}
+
+/// The counting model: one integer per component, the implied facts of
+/// `lower::bounds` over `hosts` hosts, and `kept_c ≤ n_c`, `kept_c ≤ pins_c`.
+fn counting_model(program: &Program, hosts: usize, pins: &[usize]) -> (Optimize, Vec<Int>, Vec<Int>) {
+    let opt = Optimize::new();
+    let zero = Int::from_i64(0);
+    let n: Vec<Int> = (0..program.components.len()).map(|c| Int::new_const(format!("n{c}"))).collect();
+    let k: Vec<Int> = (0..program.components.len()).map(|c| Int::new_const(format!("k{c}"))).collect();
+    for c in 0..n.len() {
+        opt.assert(n[c].ge(&zero));
+        opt.assert(k[c].ge(&zero));
+        opt.assert(k[c].le(&n[c]));
+        opt.assert(k[c].le(Int::from_i64(pins[c] as i64)));
+    }
+    for f in lower::bounds::derive(program, hosts) {
+        let terms: Vec<Int> = f.terms.iter().map(|&(c, a)| &n[c] * Int::from_i64(a)).collect();
+        if terms.is_empty() {
+            continue;
+        }
+        opt.assert(super::fact_formula(&Int::add(&terms), f.op, f.k));
+    }
+    let mut p = z3::Params::new();
+    p.set_u32("timeout", 2000);
+    opt.set_params(&p);
+    (opt, n, k)
+}
+
+fn int_value(opt: &Optimize, x: &Int) -> Option<i64> {
+    opt.get_model()?.eval(x, true)?.as_i64()
+}
+
+/// The most pins any configuration can keep, by counting alone (`None`
+/// when counting says nothing or gives up).
+fn counting_max_kept(program: &Program, hosts: usize, pins: &[usize]) -> Option<usize> {
+    let (opt, _, k) = counting_model(program, hosts, pins);
+    let total = if k.is_empty() { Int::from_i64(0) } else { Int::add(&k) };
+    opt.maximize(&total);
+    match opt.check(&[]) {
+        SatResult::Sat => int_value(&opt, &total).map(|v| v.max(0) as usize),
+        SatResult::Unsat => Some(0),
+        SatResult::Unknown => None,
+    }
+}
+
+/// The fewest instances in all of any configuration that keeps `kept` pins,
+/// by counting alone.
+fn counting_min_total(program: &Program, hosts: usize, pins: &[usize], kept: usize) -> Option<usize> {
+    let (opt, n, k) = counting_model(program, hosts, pins);
+    if k.is_empty() {
+        return Some(0);
+    }
+    opt.assert(Int::add(&k).ge(Int::from_i64(kept as i64)));
+    let total = Int::add(&n);
+    opt.minimize(&total);
+    match opt.check(&[]) {
+        SatResult::Sat => int_value(&opt, &total).map(|v| v.max(0) as usize),
+        _ => None,
+    }
+}
