@@ -116,6 +116,10 @@ pub struct Extra {
     /// (slot, port), to (slot, port), directed). Requests naming a slot the
     /// grounding does not have are ignored.
     pub chans: Vec<ExtraChan>,
+    /// With [`ChannelScope::Local`]: hosts whose slots get channel
+    /// variables to every host, not only nearby ones (the hosts a failure
+    /// disturbed, whose instances may need partners anywhere).
+    pub wide_hosts: Vec<HostId>,
 }
 
 /// Which port pairs get channel variables.
@@ -318,9 +322,10 @@ pub fn lower_with(
     let nh = available.len();
     let near = |x: SlotId, y: SlotId, g: &Ground| match scope {
         ChannelScope::Local(r) => {
-            let (i, j) = (host_pos[&g.slots[x as usize].host], host_pos[&g.slots[y as usize].host]);
+            let (hx, hy) = (g.slots[x as usize].host, g.slots[y as usize].host);
+            let (i, j) = (host_pos[&hx], host_pos[&hy]);
             let d = i.abs_diff(j);
-            d.min(nh - d) <= r
+            d.min(nh - d) <= r || extra.wide_hosts.contains(&hx) || extra.wide_hosts.contains(&hy)
         }
         _ => true,
     };

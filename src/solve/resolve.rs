@@ -195,7 +195,29 @@ fn extra(running: &Running) -> Extra {
             Some(((*a, ch.from.1), (*b, ch.to.1), ch.directed))
         })
         .collect();
-    Extra { host_lits: true, chans }
+    Extra { host_lits: true, chans, wide_hosts: vec![] }
+}
+
+/// The hosts a scenario disturbs: those running an instance that had a
+/// channel to an instance that is gone (on a failed host, or failed
+/// itself), those of failed instances, and added hosts.
+fn disturbed(running: &Running, scenario: &Scenario, added: &[HostId]) -> Vec<HostId> {
+    let gone = |i: usize| scenario.down.contains(&running.instances[i].host) || scenario.failed_instances.contains(&i);
+    let mut out: BTreeSet<HostId> = added.iter().copied().collect();
+    for &i in &scenario.failed_instances {
+        out.insert(running.instances[i].host);
+    }
+    for ch in &running.channels {
+        let (a, b) = (ch.from.0, ch.to.0);
+        if gone(a) && !gone(b) {
+            out.insert(running.instances[b].host);
+        }
+        if gone(b) && !gone(a) {
+            out.insert(running.instances[a].host);
+        }
+    }
+    out.retain(|h| !scenario.down.contains(h));
+    out.into_iter().collect()
 }
 
 /// Re-solves `program` for `scenario`, starting from `running`.
@@ -208,9 +230,73 @@ pub fn resolve(
 ) -> Result<ResolveOutcome, SolveError> {
     in_fresh_context(|| {
         let deadline = timeout.map(|t| Instant::now() + t);
+        let debug = std::env::var_os("DELADAS_DEBUG").is_some();
+        // Large goals first try channels between nearby hosts, and from the
+        // disturbed hosts to any host. A configuration found that way is a
+        // real one, and it is optimal when every level reached the bound
+        // that counting (or the number of survivors) gives, which holds
+        // whatever the channel scope; otherwise the exact scope decides.
+        let up = scenario.up().len();
+        if up * up * program.components.len().max(1) > super::LOCAL_THRESHOLD && up > 4 * super::LOCAL_RADIUS {
+            let added: Vec<HostId> =
+                scenario.hosts.iter().copied().filter(|h| !running.instances.iter().any(|i| i.host == *h)).collect();
+            let mut extra = extra(running);
+            extra.wide_hosts = disturbed(running, scenario, &added);
+            let t = Instant::now();
+            let ground = lower::lower_with(
+                program,
+                &scenario.hosts,
+                ChannelScope::Local(super::LOCAL_RADIUS),
+                Limits::default(),
+                &extra,
+            )?;
+            let tg = t.elapsed();
+            let mut r = Resolver::new(program, &ground, running)?;
+            let ts = t.elapsed();
+            let out = r.resolve(scenario, strategy, deadline)?;
+            if debug {
+                eprintln!("resolve: local grounding {tg:?}, session {:?}", ts - tg);
+            }
+            if debug {
+                eprintln!(
+                    "resolve: local scope ({} channels, {} wide hosts) in {:?}: {}",
+                    ground.chans.len(),
+                    extra.wide_hosts.len(),
+                    t.elapsed(),
+                    match &out {
+                        ResolveOutcome::Resolved(_) if r.unsat_steps == 0 => "settled by bounds",
+                        ResolveOutcome::Resolved(_) => "not settled by bounds",
+                        _ => "no configuration",
+                    }
+                );
+            }
+            if let ResolveOutcome::Resolved(res) = out {
+                if r.unsat_steps == 0 {
+                    return Ok(ResolveOutcome::Resolved(res));
+                }
+            }
+        }
+        let t = Instant::now();
         let ground = ground_for(program, running, &scenario.hosts)?;
+        if debug {
+            eprintln!(
+                "resolve: grounded {} slots, {} channels in {:?}",
+                ground.slots.len(),
+                ground.chans.len(),
+                t.elapsed()
+            );
+        }
+        let t = Instant::now();
         let mut r = Resolver::new(program, &ground, running)?;
-        r.resolve(scenario, strategy, deadline)
+        if debug {
+            eprintln!("resolve: session in {:?}", t.elapsed());
+        }
+        let t = Instant::now();
+        let out = r.resolve(scenario, strategy, deadline);
+        if debug {
+            eprintln!("resolve: optimised in {:?}, {} cut rounds", t.elapsed(), r.s.cut_rounds.get());
+        }
+        out
     })
 }
 
@@ -247,6 +333,9 @@ pub(crate) struct Resolver<'a> {
     /// Slot of each old instance, when the grounding has one.
     old_slot: HashMap<usize, SlotId>,
     fresh: usize,
+    /// Checks that came back unsatisfiable while optimising: bounds proven
+    /// by the solver, valid only for the grounding's channel scope.
+    unsat_steps: usize,
 }
 
 impl<'a> Resolver<'a> {
@@ -265,7 +354,7 @@ impl<'a> Resolver<'a> {
                 ends.get(&(x, y)).or_else(|| ends.get(&(y, x))).copied()
             })
             .collect();
-        Ok(Resolver { program, g, running, s, old_chan, old_slot, fresh: 0 })
+        Ok(Resolver { program, g, running, s, old_chan, old_slot, fresh: 0, unsat_steps: 0 })
     }
 
     /// Assumptions fixing which hosts are up.
@@ -316,6 +405,7 @@ impl<'a> Resolver<'a> {
         chans: bool,
         maximise: bool,
         bound: usize,
+        hint: &[Bool],
         deadline: Option<Instant>,
     ) -> Result<Step, SolveError> {
         let lits: Vec<Bool> =
@@ -333,11 +423,30 @@ impl<'a> Resolver<'a> {
             }
         };
         let mut hi = if maximise { bound.min(n) } else { n - bound.min(n) };
-        // The bound first: it is usually reached.
+        // The bound first: it is usually reached. Within the neighbourhood
+        // `hint` first (most of the old deployment fixed by assumptions: a
+        // small search); an unsatisfiable answer there proves nothing, so
+        // the whole space is tried next.
         let top = self.bound_lit(&goal, hi)?;
         let mut a = base.to_vec();
         a.push(top.clone());
-        let (mut lo, mut best, mut best_lit) = match self.check(&a, deadline) {
+        let t = Instant::now();
+        let mut r = SatResult::Unsat;
+        if !hint.is_empty() {
+            let mut h = a.clone();
+            h.extend(hint.iter().cloned());
+            r = self.check(&h, deadline);
+            if std::env::var_os("DELADAS_DEBUG").is_some() {
+                eprintln!("resolve: at least {hi} of {n} near the old deployment: {r:?} in {:?}", t.elapsed());
+            }
+        }
+        if r != SatResult::Sat {
+            r = self.check(&a, deadline);
+        }
+        if std::env::var_os("DELADAS_DEBUG").is_some() && hint.is_empty() {
+            eprintln!("resolve: at least {hi} of {n} (the bound): {r:?} in {:?}", t.elapsed());
+        }
+        let (mut lo, mut best, mut best_lit) = match r {
             SatResult::Sat => {
                 let sol = self.s.extract();
                 let v = value_of(&sol, self).max(hi);
@@ -345,6 +454,7 @@ impl<'a> Resolver<'a> {
             }
             SatResult::Unknown => return Ok(Step::Unknown(self.reason())),
             SatResult::Unsat => {
+                self.unsat_steps += 1;
                 hi = hi.saturating_sub(1);
                 match self.check(base, deadline) {
                     SatResult::Sat => {}
@@ -363,13 +473,21 @@ impl<'a> Resolver<'a> {
             let lit = self.bound_lit(&goal, k)?;
             let mut a = base.to_vec();
             a.push(lit.clone());
-            match self.check(&a, deadline) {
+            let t = Instant::now();
+            let r = self.check(&a, deadline);
+            if std::env::var_os("DELADAS_DEBUG").is_some() {
+                eprintln!("resolve: at least {k} of {n}: {r:?} in {:?}", t.elapsed());
+            }
+            match r {
                 SatResult::Sat => {
                     best = self.s.extract();
                     lo = value_of(&best, self).max(k);
                     best_lit = lit;
                 }
-                SatResult::Unsat => hi = k - 1,
+                SatResult::Unsat => {
+                    self.unsat_steps += 1;
+                    hi = k - 1
+                }
                 SatResult::Unknown => {
                     settled = false;
                     break;
@@ -412,7 +530,7 @@ impl<'a> Resolver<'a> {
             })
             .collect();
         let (solution, levels) = match strategy {
-            Strategy::Progressive => match self.progressive(&hosts, &pin_items, deadline)? {
+            Strategy::Progressive => match self.progressive(&hosts, &pin_items, up.len(), deadline)? {
                 Step::Done { best, .. } => {
                     let kept = self.count_true(&best, &pin_items, false);
                     let kc = self.count_true(&best, &chan_items, true);
@@ -430,7 +548,14 @@ impl<'a> Resolver<'a> {
                     per_comp[self.running.instances[i].comp] += 1;
                 }
                 let ub = counting_max_kept(self.program, up.len(), &per_comp).unwrap_or(pin_items.len());
-                let (l1, keep1, _) = match self.optimise(&hosts, &pin_items, false, true, ub, deadline)? {
+                // The neighbourhood: pins away from the disturbed hosts stay.
+                let disturbed = disturbed(self.running, scenario, &self.added(scenario));
+                let hint: Vec<Bool> = pin_slots
+                    .iter()
+                    .filter(|&&(_, sl)| !disturbed.contains(&self.g.slots[sl as usize].host))
+                    .map(|&(_, sl)| self.s.present[sl as usize].clone())
+                    .collect();
+                let (l1, keep1, best1) = match self.optimise(&hosts, &pin_items, false, true, ub, &hint, deadline)? {
                     Step::Done { level, keep, best } => (level, keep, best),
                     Step::Unsat => return Ok(ResolveOutcome::Impossible),
                     Step::Unknown(r) => return Ok(ResolveOutcome::Unknown(r)),
@@ -438,13 +563,21 @@ impl<'a> Resolver<'a> {
                 // (2) Channels, keeping (1).
                 let mut base = hosts.clone();
                 base.push(keep1);
-                let (l2, keep2, _) = match self.optimise(&base, &chan_items, true, true, chan_items.len(), deadline)? {
-                    Step::Done { level, keep, best } => (level, keep, best),
-                    Step::Unsat => {
-                        return Err(SolveError::Lower(lower::LowerError::Internal("level 2 lost its model".into())))
-                    }
-                    Step::Unknown(r) => return Ok(ResolveOutcome::Unknown(r)),
-                };
+                // Later levels: near the kept pins of the best so far.
+                let hint: Vec<Bool> = best1
+                    .slots
+                    .iter()
+                    .filter(|s| pinned.contains_key(s))
+                    .map(|&s| self.s.present[s as usize].clone())
+                    .collect();
+                let (l2, keep2, _) =
+                    match self.optimise(&base, &chan_items, true, true, chan_items.len(), &hint, deadline)? {
+                        Step::Done { level, keep, best } => (level, keep, best),
+                        Step::Unsat => {
+                            return Err(SolveError::Lower(lower::LowerError::Internal("level 2 lost its model".into())))
+                        }
+                        Step::Unknown(r) => return Ok(ResolveOutcome::Unknown(r)),
+                    };
                 // (3) New instances, keeping (1) and (2): fewest present
                 // slots outside the pins.
                 base.push(keep2);
@@ -452,7 +585,7 @@ impl<'a> Resolver<'a> {
                 let others: Vec<usize> = (0..self.g.slots.len()).filter(|s| !pin_set.contains(s)).collect();
                 let lb = counting_min_total(self.program, up.len(), &per_comp, l1.value)
                     .map_or(0, |t| t.saturating_sub(l1.value));
-                let (l3, best) = match self.optimise(&base, &others, false, false, lb, deadline)? {
+                let (l3, best) = match self.optimise(&base, &others, false, false, lb, &hint, deadline)? {
                     Step::Done { level, best, .. } => (level, best),
                     Step::Unsat => {
                         return Err(SolveError::Lower(lower::LowerError::Internal("level 3 lost its model".into())))
@@ -475,7 +608,11 @@ impl<'a> Resolver<'a> {
         let chan_set: BTreeSet<usize> = chan_items.iter().copied().collect();
         let kept_chans: BTreeSet<ChanId> =
             solution.chans.iter().copied().filter(|&c| chan_set.contains(&(c as usize))).collect();
+        let t = Instant::now();
         state.make_parsimonious_except(&kept_slots, &kept_chans);
+        if std::env::var_os("DELADAS_DEBUG").is_some() {
+            eprintln!("resolve: parsimony in {:?}", t.elapsed());
+        }
         let (slots, chans) = state.parts();
         let solution = Solution { slots, chans };
         let kept: HashMap<SlotId, usize> =
@@ -501,8 +638,26 @@ impl<'a> Resolver<'a> {
 
     /// The paper's strategy: every surviving binding pinned; while there is
     /// no configuration, drop the first pin still in force.
-    fn progressive(&mut self, hosts: &[Bool], pins: &[usize], deadline: Option<Instant>) -> Result<Step, SolveError> {
+    fn progressive(
+        &mut self,
+        hosts: &[Bool],
+        pins: &[usize],
+        up: usize,
+        deadline: Option<Instant>,
+    ) -> Result<Step, SolveError> {
+        let slot_inst: HashMap<SlotId, usize> = self.old_slot.iter().map(|(&i, &s)| (s, i)).collect();
         for dropped in 0..=pins.len() {
+            // Counting refutes most pin sets at once (a pigeonhole argument
+            // that search alone is slow to find).
+            let mut per_comp = vec![0usize; self.program.components.len()];
+            for &s in &pins[dropped..] {
+                if let Some(&i) = slot_inst.get(&(s as SlotId)) {
+                    per_comp[self.running.instances[i].comp] += 1;
+                }
+            }
+            if counting_max_kept(self.program, up, &per_comp).is_some_and(|m| m < pins.len() - dropped) {
+                continue;
+            }
             let mut a = hosts.to_vec();
             a.extend(pins[dropped..].iter().map(|&s| self.s.present[s].clone()));
             match self.check(&a, deadline) {
@@ -510,11 +665,16 @@ impl<'a> Resolver<'a> {
                     let best = self.s.extract();
                     return Ok(Step::Done { level: Level { value: 0, bound: 0 }, keep: Bool::from_bool(true), best });
                 }
-                SatResult::Unsat => {}
+                SatResult::Unsat => self.unsat_steps += 1,
                 SatResult::Unknown => return Ok(Step::Unknown(self.reason())),
             }
         }
         Ok(Step::Unsat)
+    }
+
+    /// Hosts of the scenario that ran nothing in the old deployment.
+    fn added(&self, scenario: &Scenario) -> Vec<HostId> {
+        scenario.hosts.iter().copied().filter(|h| !self.running.instances.iter().any(|i| i.host == *h)).collect()
     }
 
     /// Whether the goal can be met with `down` failed, and the most
@@ -530,7 +690,7 @@ impl<'a> Resolver<'a> {
             per_comp[self.running.instances[i].comp] += 1;
         }
         let ub = counting_max_kept(self.program, up, &per_comp).unwrap_or(pin_items.len());
-        Ok(match self.optimise(&hosts, &pin_items, false, true, ub, deadline)? {
+        Ok(match self.optimise(&hosts, &pin_items, false, true, ub, &[], deadline)? {
             Step::Done { level, .. } => Survival::Survives { kept: level, surviving: pin_items.len() },
             Step::Unsat => Survival::Fatal,
             Step::Unknown(r) => Survival::Unknown(r),
