@@ -945,6 +945,16 @@ fn check_explained(text: &str, stats: &RefCell<Stats>, scratch: &Scratch) -> Res
             }
         }
     }
+    // The hosts the goal needs are the hosts of the (checked) host repair.
+    if let Some(n) = conflict.hosts_needed {
+        let added = repairs.iter().find_map(|r| match r {
+            Repair::AddHosts { count, .. } => Some(*count),
+            _ => None,
+        });
+        if added != Some(n - program.hosts.len()) {
+            return Err(format!("{n} hosts needed, but the host repair is {repairs:?}"));
+        }
+    }
     // Dropping a conflicting clause is a repair exactly when the goal
     // without it is satisfiable.
     for &c in clauses {
@@ -1194,6 +1204,7 @@ constraintset g = constraintset {
 ";
     let (text, _) = explain_text_and_json("onehost", one);
     assert!(!text.contains("on 1 hosts"), "plural for one host:\n{text}");
+    assert!(text.contains("note: 1 host is available: `h1`; the goal needs at least 2 hosts like them"), "{text}");
     assert!(text.contains("at most 1 per host on 1 host"), "{text}");
     let none = "\
 component W(code = \"w.xml\", ports = {p})

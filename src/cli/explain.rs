@@ -217,11 +217,15 @@ pub(super) fn explanation(
         } else {
             "no host is available"
         });
-    } else if uses_hosts || conflict.facts.is_empty() {
+    } else if uses_hosts || conflict.facts.is_empty() || conflict.hosts_needed.is_some() {
         let names: Vec<String> = available.iter().take(6).map(|&h| format!("`{}`", program.hosts[h].name)).collect();
         let more = if available.len() > 6 { format!(", … ({} in all)", available.len()) } else { String::new() };
+        let needed = match conflict.hosts_needed {
+            Some(n) => format!("; the goal needs at least {n} hosts like them"),
+            None => String::new(),
+        };
         d = d.note(format!(
-            "{} {} available: {}{more}",
+            "{} {} available: {}{more}{needed}",
             available.len(),
             plural(available.len(), "host is", "hosts are"),
             names.join(", ")

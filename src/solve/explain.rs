@@ -111,6 +111,10 @@ pub struct Conflict {
     /// Grounded illustrations (at most [`MAX_ILLUSTRATIONS`]).
     pub illustrations: Vec<Illustration>,
     pub observations: Vec<Observation>,
+    /// When every available host is alike for the goal (the same values of
+    /// the attributes it reads): the fewest hosts the goal needs, shown by
+    /// the repair search (fewer fail, this many like them succeed).
+    pub hosts_needed: Option<usize>,
 }
 
 /// A change that makes the goal satisfiable.
@@ -481,6 +485,7 @@ fn explain_in_context(program: &Program, available: &[usize], budget: Duration) 
                 statically_false: true,
                 illustrations: vec![],
                 observations: vec![],
+                hosts_needed: None,
             };
             let mut r = Repairs::new(program, available, deadline);
             let repairs = r.search(&conflict)?;
@@ -547,10 +552,12 @@ fn explain_in_context(program: &Program, available: &[usize], budget: Duration) 
         statically_false: false,
         illustrations: vec![],
         observations,
+        hosts_needed: None,
     };
     let mut r = Repairs::new(program, available, deadline);
     let repairs = r.search(&conflict)?;
     conflict.illustrations = illustrate(program, &conflict, &r.models);
+    conflict.hosts_needed = r.hosts_needed;
     Ok(Explained::Unsatisfiable { conflict, repairs, repairs_complete: r.complete })
 }
 
@@ -774,6 +781,8 @@ struct Repairs<'p> {
     complete: bool,
     /// Configurations of the goal with one clause dropped: (clause, goal, model).
     models: Vec<(usize, Program, Box<Model>)>,
+    /// See [`Conflict::hosts_needed`].
+    hosts_needed: Option<usize>,
 }
 
 /// Largest sets of clauses tried as a correction.
@@ -786,7 +795,7 @@ const MAX_HOST_KINDS: usize = 4;
 impl<'p> Repairs<'p> {
     fn new(program: &'p Program, available: &'p [usize], deadline: Instant) -> Self {
         let deadline = deadline.min(Instant::now() + REPAIR_TOTAL);
-        Repairs { program, available, deadline, complete: true, models: vec![] }
+        Repairs { program, available, deadline, complete: true, models: vec![], hosts_needed: None }
     }
 
     fn variant(&mut self, q: &Program, hosts: &[usize], parsimony: bool) -> Result<Verdict, SolveError> {
@@ -978,7 +987,9 @@ impl<'p> Repairs<'p> {
             return Ok(self.least(limit, &make)?.map(|n| Repair::DeclareHosts(n as usize)).into_iter().collect());
         }
         let mut best: Option<(u32, HostId)> = None;
-        for like in host_kinds(p, self.available).into_iter().take(MAX_HOST_KINDS) {
+        let kinds = host_kinds(p, self.available);
+        let complete_before = self.complete;
+        for &like in kinds.iter().take(MAX_HOST_KINDS) {
             let cap = match best {
                 Some((1, _)) => break,
                 Some((n, _)) => n - 1,
@@ -1002,6 +1013,9 @@ impl<'p> Repairs<'p> {
             if Instant::now() >= self.deadline {
                 break;
             }
+        }
+        if let (Some((n, _)), [_], true) = (best, kinds.as_slice(), complete_before && self.complete) {
+            self.hosts_needed = Some(self.available.len() + n as usize);
         }
         Ok(best.map(|(n, like)| Repair::AddHosts { like, count: n as usize }).into_iter().collect())
     }
