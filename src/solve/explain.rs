@@ -529,7 +529,7 @@ fn explain_in_context(program: &Program, available: &[usize], budget: Duration) 
         facts.retain(|f| f.resources.iter().all(|r| !matches!(r, Resource::Placement(_)) || res.contains(r)));
     } else {
         // The search found it: is the number of slots (maxperhost × hosts) part of it?
-        for c in placement_candidates(&q, &res) {
+        for c in placement_candidates(&q, available.len(), &res) {
             let mut q2 = q.clone();
             q2.components[c].maxperhost = q2.components[c].maxperhost * 2 + 2;
             if let Verdict::Sat(_) = search.verdict(&q2)? {
@@ -564,7 +564,7 @@ fn explain_in_context(program: &Program, available: &[usize], budget: Duration) 
 /// Components whose number of slots may take part in a conflict the search
 /// found: those the clauses mention, unless a folded `maxinstances` bounds
 /// them instead, and only while raising `maxperhost` stays small.
-fn placement_candidates(q: &Program, res: &[Resource]) -> Vec<CompId> {
+fn placement_candidates(q: &Program, hosts: usize, res: &[Resource]) -> Vec<CompId> {
     let mut comps = BTreeSet::new();
     for c in &q.clauses {
         mentioned(q, &c.formula, &mut comps);
@@ -575,7 +575,7 @@ fn placement_candidates(q: &Program, res: &[Resource]) -> Vec<CompId> {
             let comp = &q.components[c];
             !res.contains(&Resource::Placement(c))
                 && !comp.maxinstances.is_some_and(|m| m < comp.maxperhost)
-                && q.hosts.len() * (comp.maxperhost as usize * 2 + 2) <= 256
+                && hosts * (comp.maxperhost as usize * 2 + 2) <= 256
         })
         .collect()
 }
@@ -661,30 +661,25 @@ fn observe(program: &Program, available: &[usize], pieces: &[Piece]) -> Vec<Obse
     let reach = component_reach(program);
     for (i, p) in pieces.iter().enumerate() {
         let mut found = vec![];
-        walk(
-            &p.formula,
-            &mut |f| match &f.kind {
-                FormulaKind::Cmp(CmpOp::Eq, a, b) => {
-                    for (x, y) in [(a, b), (b, a)] {
-                        if let (TermKind::HostAttr(_, attr), Some(v)) = (&x.kind, y.constant()) {
-                            let any = available.iter().any(|&h| program.hosts[h].attr(attr) == Some(&v));
-                            if !any {
-                                found.push(Observation::NoHostWith { piece: i, attr: attr.clone(), value: v });
-                            }
+        positive_atoms(&p.formula, &mut |f| match &f.kind {
+            FormulaKind::Cmp(CmpOp::Eq, a, b) => {
+                for (x, y) in [(a, b), (b, a)] {
+                    if let (TermKind::HostAttr(_, attr), Some(v)) = (&x.kind, y.constant()) {
+                        if !available.iter().any(|&h| program.hosts[h].attr(attr) == Some(&v)) {
+                            found.push(Observation::NoHostWith { piece: i, attr: attr.clone(), value: v });
                         }
                     }
                 }
-                FormulaKind::Reachable(a, b) => {
-                    if let (Sort::Instance(x), Sort::Instance(y)) = (program.vars[*a].sort, program.vars[*b].sort) {
-                        if x != y && !reach[x].contains(&y) {
-                            found.push(Observation::NoPath { piece: i, from: x, to: y });
-                        }
+            }
+            FormulaKind::Reachable(a, b) => {
+                if let (Sort::Instance(x), Sort::Instance(y)) = (program.vars[*a].sort, program.vars[*b].sort) {
+                    if x != y && !reach[x].contains(&y) {
+                        found.push(Observation::NoPath { piece: i, from: x, to: y });
                     }
                 }
-                _ => {}
-            },
-            &mut |_| {},
-        );
+            }
+            _ => {}
+        });
         for o in found {
             if !out.contains(&o) {
                 out.push(o);
@@ -692,6 +687,19 @@ fn observe(program: &Program, available: &[usize], pieces: &[Piece]) -> Vec<Obse
         }
     }
     out
+}
+
+/// The atoms of `f` that must hold for it to hold somewhere: under `and`,
+/// `or`, quantifiers and on the right of `implies` (not under `not`, on the
+/// left of `implies`, or inside a count's condition).
+fn positive_atoms(f: &Formula, on: &mut dyn FnMut(&Formula)) {
+    match &f.kind {
+        FormulaKind::And(v) | FormulaKind::Or(v) => v.iter().for_each(|g| positive_atoms(g, on)),
+        FormulaKind::Implies(_, b) => positive_atoms(b, on),
+        FormulaKind::Quant { body, .. } => positive_atoms(body, on),
+        FormulaKind::Not(_) => {}
+        _ => on(f),
+    }
 }
 
 /// For each component, the components a path of channels can lead to from
