@@ -17,10 +17,10 @@
 //!   resource, and with only the reported ones), minimal (dropping any clause
 //!   or lifting any reported limit makes it satisfiable), labelled exactly by
 //!   the CLI, and confirmed by brute force where that is tractable; every
-//!   repair offered repairs. 60 cases by default (`DELADAS_EXPLAIN_CASES`),
-//!   fixed seed (`DELADAS_PROPTEST_SEED` picks another); a conflict that
-//!   needs an unreported `maxinstances` (a known bug) is counted, not failed,
-//!   unless `DELADAS_EXPLAIN_STRICT` is set. Statistics with `--nocapture`.
+//!   repair offered repairs. The same holds for the parts of clauses it
+//!   reports (`Conflict::pieces`). 60 cases by default
+//!   (`DELADAS_EXPLAIN_CASES`), fixed seed (`DELADAS_PROPTEST_SEED` picks
+//!   another). Statistics with `--nocapture`.
 //! * **Known weaknesses** are `#[ignore = "bug: …"]` tests with a minimal
 //!   goal each.
 //!
@@ -40,7 +40,7 @@ use deladas::check::ir::{Domain, Formula, FormulaKind, Program, Sort, Term, Term
 use deladas::check::{check_loaded, load, RealFs};
 use deladas::eval::brute::{enumerate, BruteResult, Limits as BruteLimits};
 use deladas::lower::bounds::Resource;
-use deladas::solve::explain::{explain, Conflict, Explained, Repair};
+use deladas::solve::explain::{explain, Conflict, Explained, Piece, Repair};
 use deladas::solve::{solve, Options, Outcome, Quiet};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
@@ -420,8 +420,8 @@ const COMPS: [&str; 3] = ["A", "B", "C"];
 /// One generated goal: components with one port `p` each (single, `p[2]` or
 /// `p[]`), 1–4 hosts in zones "a"/"b", and 2–5 clauses drawn from
 /// templates (counts, per-host counts, wiring with `connectsto`, bounds on
-/// `connectedto`, zone filters, reachability, mesh, and stdlib uses, top
-/// level or as a clause).
+/// `connectedto`, zone filters, reachability, mesh, conjunctions under
+/// `forall`, and stdlib uses, top level or as a clause).
 fn generate(data: &[u32]) -> String {
     let mut ch = Choices { data, pos: 0 };
     let ncomp = 1 + ch.pick(3);
@@ -471,6 +471,24 @@ fn generate(data: &[u32]) -> String {
                     format!("forall {i} x, y in deployment (x != y implies x.p connectsto y.p)")
                 }
             }
+            11 => match ch.pick(3) {
+                // Conjunctions under `forall` (and `implies`): explain tracks each part.
+                0 => format!(
+                    "forall host h in deployment (card(instancesof {i} in h) <= {}  card(instancesof {j} in h) >= {})",
+                    ch.pick(3),
+                    ch.pick(2)
+                ),
+                1 => format!(
+                    "forall {i} x in deployment (hostof(x).zone = \"{}\"  exists {j} y in deployment ({}x.p connectsto y.p))",
+                    ["a", "b"][ch.pick(2)],
+                    if same { "x != y  " } else { "" }
+                ),
+                _ => format!(
+                    "forall {i} x in deployment (x = x implies (hostof(x).zone = \"{}\" and card({j} y connectedto x) <= {}))",
+                    ["a", "b"][ch.pick(2)],
+                    ch.pick(2)
+                ),
+            },
             13 => {
                 format!("card(instancesof {i} in deployment) + card(instancesof {j} in deployment) <= {}", ch.pick(5))
             }
@@ -651,89 +669,142 @@ const BRUTE: BruteLimits = BruteLimits { max_candidates: 1 << 15 };
 /// fewer added.
 fn apply_repair(p: &Program, r: &Repair) -> (Program, Option<Program>) {
     let mut q = p.clone();
-    match *r {
+    match r {
         Repair::DropClause(c) => {
-            q.clauses.remove(c);
+            q.clauses.remove(*c);
         }
-        Repair::RaiseCapacity(c, i) => {
-            let port = &mut q.components[c].ports[i];
-            port.capacity = port.capacity.map(|k| k + 1);
+        Repair::DropClauses(cs) => {
+            q.clauses = (0..p.clauses.len()).filter(|i| !cs.contains(i)).map(|i| p.clauses[i].clone()).collect();
+        }
+        Repair::RaiseCapacity(c, i, to) => {
+            let port = &mut q.components[*c].ports[*i];
+            port.capacity = Some(*to);
             port.variadic = true;
         }
-        Repair::RaiseMaxPerHost(c) => q.components[c].maxperhost += 1,
-        Repair::RaiseMaxInstances(c) => {
-            q.components[c].maxinstances = q.components[c].maxinstances.map(|k| k + 1);
-        }
+        Repair::RaiseMaxPerHost(c, to) => q.components[*c].maxperhost = *to,
+        Repair::RaiseMaxInstances(c, to) => q.components[*c].maxinstances = Some(*to),
         Repair::AddHosts { like, count } => {
             let with = |n: usize| {
                 let mut q = p.clone();
                 for k in 0..n {
-                    let mut h = p.hosts[like].clone();
+                    let mut h = p.hosts[*like].clone();
                     h.name = format!("{}_clone{}", h.name, k + 1);
                     q.hosts.push(h);
                 }
                 q
             };
-            return (with(count), Some(with(count - 1)));
+            return (with(*count), Some(with(count - 1)));
+        }
+        Repair::DeclareHosts(count) => {
+            let with = |n: usize| {
+                let mut q = p.clone();
+                for k in 0..n {
+                    q.hosts.push(deladas::check::ir::Host {
+                        name: format!("new{}", k + 1),
+                        loc: Default::default(),
+                        attrs: vec![],
+                    });
+                }
+                q
+            };
+            return (with(*count), Some(with(count - 1)));
         }
     }
     (q, None)
 }
 
-/// `maxinstances` limits the grounding folds into the number of slots
-/// (`hosts × min(maxperhost, maxinstances) <= maxinstances`): the solver has
-/// no assumption for them, so no conflict can name them.
-fn hidden_maxinstances(p: &Program) -> Vec<Resource> {
-    let hosts = p.hosts.len() as u64;
-    (0..p.components.len())
-        .filter(|&c| {
-            let comp = &p.components[c];
-            comp.maxinstances.is_some_and(|m| hosts * u64::from(m.min(comp.maxperhost)) <= u64::from(m))
+/// The goal made of these pieces (parts of clauses, as `explain` tracks
+/// them); with `keep`, every port capacity and `maxinstances` not in it is
+/// lifted.
+fn pieces_program(p: &Program, pieces: &[Piece], keep: Option<&[Resource]>) -> Program {
+    let mut q = restrict(p, &[], keep);
+    q.clauses = pieces
+        .iter()
+        .map(|pc| deladas::check::ir::Clause {
+            formula: pc.formula.clone(),
+            origin: p.clauses[pc.clause].origin.clone(),
         })
-        .map(Resource::MaxInstances)
-        .collect()
+        .collect();
+    q
 }
 
-/// Whether known bugs fail the property instead of being counted.
-fn strict() -> bool {
-    std::env::var("DELADAS_EXPLAIN_STRICT").is_ok()
-}
+/// Secondary labels that tie a primary label to a clause (the others name
+/// resources).
+const CLAUSE_SECONDARIES: [&str; 3] =
+    ["the pattern's clause", "this part of the pattern's clause", "in this clause; its other parts are not needed"];
 
-/// The clause indices the CLI's JSON labels as primary (a use site maps
-/// through its "the pattern's clause" secondary label).
+/// The clause indices the CLI's JSON labels as primary. A label at a `use`
+/// stands for the clauses of the pattern its secondary labels ("the
+/// pattern's clause") point into; a label on a part of a clause is followed
+/// by a secondary label on the whole clause.
 fn labelled_clauses(p: &Program, d: &Value) -> Result<Vec<usize>, String> {
     let ls = labels(d);
+    let span = |s: deladas::check::ir::Span| (s.start as usize, s.end as usize);
+    let inside =
+        |outer: deladas::check::ir::Span, l: &JLabel| outer.start as usize <= l.start && l.end <= outer.end as usize;
     let mut out = vec![];
     for (k, l) in ls.iter().enumerate() {
         if !l.primary {
             continue;
         }
-        let span = |s: deladas::check::ir::Span| (s.start as usize, s.end as usize);
-        let found: Vec<usize> = if l.message.starts_with("through this use of") {
-            let Some(next) = ls.get(k + 1).filter(|n| !n.primary && n.message == "the pattern's clause") else {
+        let followers: Vec<&JLabel> = ls[k + 1..]
+            .iter()
+            .take_while(|n| !n.primary)
+            .filter(|n| CLAUSE_SECONDARIES.contains(&n.message.as_str()))
+            .collect();
+        if l.message.starts_with("through this use of") {
+            if followers.is_empty() {
                 return Err(format!("a use-site label without the pattern's clause after it: {ls:#?}"));
-            };
-            (0..p.clauses.len())
-                .filter(|&i| {
-                    let o = &p.clauses[i].origin;
-                    o.use_site.map(|u| span(u.span)) == Some((l.start, l.end))
-                        && span(o.loc.span) == (next.start, next.end)
-                })
-                .collect()
+            }
+            for pat in followers {
+                let found: Vec<usize> = (0..p.clauses.len())
+                    .filter(|&i| {
+                        let o = &p.clauses[i].origin;
+                        match o.use_site {
+                            // A top-level use: the pattern's clause, or a part of it.
+                            Some(u) => span(u.span) == (l.start, l.end) && inside(o.loc.span, pat),
+                            // A use written as a clause.
+                            None => span(o.loc.span) == (l.start, l.end),
+                        }
+                    })
+                    .collect();
+                match found.as_slice() {
+                    [i] => out.push(*i),
+                    _ => return Err(format!("use label {l:?} with {pat:?} matches clauses {found:?}")),
+                }
+            }
         } else {
-            (0..p.clauses.len())
+            // A whole clause, or a part of one: then the clause carries an
+            // "in this clause" label.
+            let exact: Vec<usize> = (0..p.clauses.len())
                 .filter(|&i| {
-                    let o = &p.clauses[i].origin;
-                    o.use_site.is_none() && span(o.loc.span) == (l.start, l.end)
+                    p.clauses[i].origin.use_site.is_none() && span(p.clauses[i].origin.loc.span) == (l.start, l.end)
                 })
-                .collect()
-        };
-        match found.as_slice() {
-            [i] => out.push(*i),
-            _ => return Err(format!("primary label {l:?} matches clauses {found:?}")),
+                .collect();
+            let found: Vec<usize> = if !exact.is_empty() {
+                exact
+            } else {
+                (0..p.clauses.len())
+                    .filter(|&i| {
+                        let o = &p.clauses[i].origin;
+                        o.use_site.is_none()
+                            && inside(o.loc.span, l)
+                            && ls.iter().any(|w| {
+                                !w.primary
+                                    && w.message.starts_with("in this clause")
+                                    && (w.start, w.end) == span(o.loc.span)
+                            })
+                    })
+                    .collect()
+            };
+            match found.as_slice() {
+                [i] => out.push(*i),
+                _ => return Err(format!("primary label {l:?} matches clauses {found:?}")),
+            }
         }
     }
     out.sort();
+    out.dedup();
     Ok(out)
 }
 
@@ -748,10 +819,8 @@ struct Stats {
     brute_confirmed: usize,
     brute_too_large: usize,
     not_minimal: usize,
-    /// Goals whose conflict needs a `maxinstances` it does not report (known bug).
-    maxinstances_hidden: Vec<String>,
-    /// Goals whose reported placement bound was not needed.
-    placement_unneeded: Vec<String>,
+    /// Goals whose conflict names parts of clauses.
+    with_parts: usize,
     slowest: Duration,
     slowest_goal: String,
 }
@@ -800,19 +869,34 @@ fn check_explained(text: &str, stats: &RefCell<Stats>, scratch: &Scratch) -> Res
     }
     let with_reported = restrict(&program, clauses, Some(resources));
     if verdict(&with_reported)? != Verdict::Unsat {
-        // Known bug (`bug_maxinstances_folded_into_slots_is_never_named`): a
-        // `maxinstances` that the grounding turns into fewer slots is never
-        // reported. Keeping those limits too must restore the conflict.
-        let hidden: Vec<Resource> = hidden_maxinstances(&program);
-        let mut keep = resources.clone();
-        keep.extend(hidden.iter().copied());
-        if hidden.is_empty() || strict() || verdict(&restrict(&program, clauses, Some(&keep)))? != Verdict::Unsat {
-            return Err(format!(
-                "the reported clauses {clauses:?} with only the reported resources {resources:?} are satisfiable"
-            ));
-        }
-        stats.borrow_mut().maxinstances_hidden.push(text.to_string());
+        return Err(format!(
+            "the reported clauses {clauses:?} with only the reported resources {resources:?} are satisfiable"
+        ));
     }
+    // The reported pieces (parts of clauses) are unsatisfiable on their own,
+    // with only the reported resources, and each is needed.
+    // (When every piece is a whole clause, this is the check above and (b).)
+    let parts = conflict.pieces.iter().any(|p| !p.whole);
+    let with_pieces = pieces_program(&program, &conflict.pieces, Some(resources));
+    if parts && verdict(&with_pieces)? != Verdict::Unsat {
+        return Err(format!("the reported pieces are satisfiable: {:#?}", conflict.pieces));
+    }
+    if parts && *minimal && conflict.pieces.len() > 1 {
+        for k in 0..conflict.pieces.len() {
+            let mut rest = conflict.pieces.clone();
+            let gone = rest.remove(k);
+            match verdict(&pieces_program(&program, &rest, None))? {
+                Verdict::Sat => {}
+                v => return Err(format!("not minimal: without piece {gone:?}, the rest is {v:?}")),
+            }
+        }
+    }
+    for p in &conflict.pieces {
+        if !clauses.contains(&p.clause) {
+            return Err(format!("a piece of clause {} outside the conflict {clauses:?}", p.clause));
+        }
+    }
+    stats.borrow_mut().with_parts += parts as usize;
     // Brute force agrees where it can.
     match enumerate(&for_brute(&with_all), &BRUTE) {
         BruteResult::NotFound { .. } => stats.borrow_mut().brute_confirmed += 1,
@@ -861,6 +945,16 @@ fn check_explained(text: &str, stats: &RefCell<Stats>, scratch: &Scratch) -> Res
             }
         }
     }
+    // The hosts the goal needs are the hosts of the (checked) host repair.
+    if let Some(n) = conflict.hosts_needed {
+        let added = repairs.iter().find_map(|r| match r {
+            Repair::AddHosts { count, .. } => Some(*count),
+            _ => None,
+        });
+        if added != Some(n - program.hosts.len()) {
+            return Err(format!("{n} hosts needed, but the host repair is {repairs:?}"));
+        }
+    }
     // Dropping a conflicting clause is a repair exactly when the goal
     // without it is satisfiable.
     for &c in clauses {
@@ -871,13 +965,14 @@ fn check_explained(text: &str, stats: &RefCell<Stats>, scratch: &Scratch) -> Res
         }
     }
     // A reported placement bound (maxperhost × hosts) is needed: with room
-    // for every count the generator asks for, the conflict goes away.
+    // for every count the generator asks for, the reported pieces are
+    // satisfiable.
     for r in resources {
         if let Resource::Placement(c) = *r {
-            let mut q = restrict(&program, clauses, Some(resources));
+            let mut q = pieces_program(&program, &conflict.pieces, Some(resources));
             q.components[c].maxperhost = 9;
             if verdict(&q)? != Verdict::Sat {
-                stats.borrow_mut().placement_unneeded.push(text.to_string());
+                return Err(format!("the reported placement bound of component {c} is not needed"));
             }
         }
     }
@@ -892,7 +987,8 @@ fn check_explained(text: &str, stats: &RefCell<Stats>, scratch: &Scratch) -> Res
     if &labelled != clauses {
         return Err(format!("the CLI labels clauses {labelled:?}, the library reports {clauses:?}"));
     }
-    let resource_labels = labels(&d).iter().filter(|l| !l.primary && l.message != "the pattern's clause").count();
+    let resource_labels =
+        labels(&d).iter().filter(|l| !l.primary && !CLAUSE_SECONDARIES.contains(&l.message.as_str())).count();
     if resource_labels != resources.len() {
         return Err(format!("the CLI labels {resource_labels} resources, the library reports {resources:?}"));
     }
@@ -953,8 +1049,8 @@ fn explained_conflicts_are_unsatisfiable_minimal_and_labelled_exactly() {
     println!(
         "explain: {} unsatisfiable goals ({} satisfiable ones rejected) in {:.1?}; conflict sizes 1..5+: {:?}; \
          {} with resources, {} through a use, {} statically false, {} not shown minimal; \
-         brute force confirmed {}, {} too large; {} with an unneeded placement bound; \
-         {} with an unreported maxinstances (known bug); slowest {:.1?}:\n{}",
+         brute force confirmed {}, {} too large; \
+         {} naming parts of clauses; slowest {:.1?}:\n{}",
         s.unsat,
         s.sat_rejected,
         started.elapsed(),
@@ -965,14 +1061,10 @@ fn explained_conflicts_are_unsatisfiable_minimal_and_labelled_exactly() {
         s.not_minimal,
         s.brute_confirmed,
         s.brute_too_large,
-        s.placement_unneeded.len(),
-        s.maxinstances_hidden.len(),
+        s.with_parts,
         s.slowest,
         s.slowest_goal,
     );
-    if let Some(g) = s.placement_unneeded.first() {
-        println!("a reported placement bound that is not needed:\n{g}");
-    }
     assert!(
         s.conflict_sizes.iter().filter(|&&n| n >= 2).count() * 4 >= s.unsat,
         "too few multi-clause conflicts: {s:?}"
@@ -981,8 +1073,8 @@ fn explained_conflicts_are_unsatisfiable_minimal_and_labelled_exactly() {
 }
 
 // ---------------------------------------------------------------------------
-// Known bugs and weak messages: each test asserts what an operator should
-// see, and is ignored until src/ is fixed.
+// Specific situations: what an operator should see (each was once a known
+// weakness; `tests/explain/` has a snapshot of most of them too).
 
 /// Runs `explain` on goal text in a scratch file: (text output, JSON diagnostic).
 fn explain_text_and_json(name: &str, goal: &str) -> (String, Value) {
@@ -998,13 +1090,11 @@ fn explain_text_and_json(name: &str, goal: &str) -> (String, Value) {
 /// Two `C` are needed (each needs another), `maxperhost = 2` allows them on
 /// the one host, `maxinstances = 1` forbids them. The grounding folds
 /// `maxinstances` into the number of slots (`min(maxperhost, maxinstances)`
-/// per host), so the solver has no assumption for it: the conflict names two
-/// clauses and no resource, the note blames the hosts, and the one real
-/// repair (`maxinstances = 2`) is never tried. The same happens with
+/// per host), so the solver has no assumption literal for it; `explain`
+/// tests it by lifting, names it, and repairs it. The same with
 /// `maxinstances = 0` and an `exists` clause.
 #[test]
-#[ignore = "bug: a maxinstances folded into the slots (one host, or maxinstances = 0) is never named in the conflict nor repaired"]
-fn bug_maxinstances_folded_into_slots_is_never_named() {
+fn maxinstances_folded_into_slots_is_named_and_repaired() {
     let goal = "\
 component C(code = \"c.xml\", ports = {p[]}, maxperhost = 2, maxinstances = 1)
 host h1 = host(zone = \"a\")
@@ -1016,10 +1106,14 @@ constraintset g = constraintset {
     let (text, d) = explain_text_and_json("mi1", goal);
     let ls = labels(&d);
     assert!(
-        ls.iter().any(|l| !l.primary && l.message.contains("maxinstances")),
+        ls.iter().any(|l| !l.primary && l.message == "at most 1 instance of `C` (`maxinstances = 1`)"),
         "the conflict needs `maxinstances = 1` but does not name it:\n{text}"
     );
-    assert!(text.contains("`maxinstances = 2` on `C`"), "the repair is missing:\n{text}");
+    assert!(!ls.iter().any(|l| l.message.contains("per host")), "the hosts are not the limit:\n{text}");
+    assert!(
+        text.contains("help: `maxinstances = 2` on `C` makes this goal satisfiable"),
+        "the repair is missing:\n{text}"
+    );
 
     let goal0 = "\
 component W(code = \"w.xml\", ports = {p}, maxinstances = 0)
@@ -1030,19 +1124,17 @@ constraintset g = constraintset {
 ";
     let (text, d) = explain_text_and_json("mi0", goal0);
     assert!(
-        labels(&d).iter().any(|l| !l.primary && l.message.contains("maxinstances")),
+        labels(&d).iter().any(|l| !l.primary && l.message.contains("`maxinstances = 0`")),
         "`maxinstances = 0` is the whole reason, and it is not named:\n{text}"
     );
+    assert!(text.contains("`maxinstances = 1` on `W`"), "the repair is missing:\n{text}");
 }
 
-/// A `use` written as a clause inside a constraintset becomes one clause
-/// whose origin is the `use` expression: the label says "this clause
-/// conflicts" (not "through this use of `client_server`") and no secondary
-/// label shows which of the pattern's clauses conflicts. A top-level `use`
-/// gets both (see `pattern_use.deladas`).
+/// A `use` written as a clause inside a constraintset is one clause in
+/// force (the conjunction of the pattern's clauses): the `use` is the
+/// primary label, and the pattern's clauses that conflict are secondary.
 #[test]
-#[ignore = "bug: a `use` as a clause is labelled like a plain clause, without the pattern's clause as secondary"]
-fn bug_use_as_a_clause_has_no_pattern_label() {
+fn use_as_a_clause_is_labelled_as_a_use() {
     let goal = "\
 import \"patterns\"
 component C(code = \"c.xml\", ports = {up}, maxperhost = 3)
@@ -1057,24 +1149,26 @@ constraintset g = constraintset {
 ";
     let (text, d) = explain_text_and_json("useclause", goal);
     let ls = labels(&d);
-    assert!(
-        ls.iter().any(|l| l.primary && l.message.contains("through this use of `client_server`")),
-        "the use site is not labelled as a use:\n{text}"
-    );
-    assert!(
-        ls.iter().any(|l| !l.primary && l.file.contains("patterns") && l.message == "the pattern's clause"),
-        "the pattern's conflicting clause is not shown:\n{text}"
-    );
+    let uses: Vec<&JLabel> =
+        ls.iter().filter(|l| l.primary && l.message.starts_with("through this use of `client_server`")).collect();
+    assert_eq!(uses.len(), 1, "the use site is labelled once, as a use:\n{text}");
+    assert_eq!(&goal[uses[0].start..uses[0].end], "use client_server(C, S, up, down, 1)");
+    // Both of the pattern's clauses are needed (every C needs an S; each S
+    // serves one C; at most 2 S for 3 C).
+    let pattern: Vec<&JLabel> = ls
+        .iter()
+        .filter(|l| !l.primary && l.file.contains("patterns") && l.message == "the pattern's clause")
+        .collect();
+    assert_eq!(pattern.len(), 2, "the pattern's conflicting clauses are shown:\n{text}");
+    assert!(ls.iter().any(|l| !l.primary && l.message.contains("`maxinstances = 2`")), "{text}");
+    assert!(text.contains("help: dropping the `use` of `client_server` at line 9"), "{text}");
 }
 
-/// Three distinct instances on two hosts with `maxperhost = 1`: the solver
-/// (not counting) finds the conflict, and the placement bound that causes it
-/// is not labelled (`Resource::Placement` only comes from the counting
-/// precheck). The label says "cannot hold with the resources" without naming
-/// one.
+/// Three distinct instances on two hosts with `maxperhost = 1`: the search
+/// (not counting) finds the conflict; raising `maxperhost` repairs it, so
+/// the placement bound is named.
 #[test]
-#[ignore = "bug: weak message: a placement bound (maxperhost × hosts) is named only when counting finds the conflict"]
-fn weak_placement_not_named_when_the_search_finds_the_conflict() {
+fn placement_is_named_when_the_search_finds_the_conflict() {
     let goal = "\
 component W(code = \"w.xml\", ports = {p})
 host h1 = host(zone = \"a\")
@@ -1089,17 +1183,18 @@ constraintset g = constraintset {
 ";
     let (text, d) = explain_text_and_json("three", goal);
     assert!(
-        labels(&d).iter().any(|l| !l.primary && l.message.contains("per host on 2 hosts")),
+        labels(&d).iter().any(|l| !l.primary && l.message == "at most 1 per host on 2 hosts"),
         "the placement bound is not named:\n{text}"
     );
+    assert!(text.contains("this clause cannot hold with the resources"), "{text}");
+    assert!(text.contains("help: `maxperhost = 2` on `W`"), "{text}");
+    assert!(text.contains("help: adding one more host like `h1`"), "{text}");
 }
 
-/// Host counts: "at most 1 per host on 1 hosts"; with no host at all, "0
-/// hosts are available: " followed by nothing, and no repair (adding hosts
-/// is only tried by cloning the first available one).
+/// Host counts read well for one host and for none; a goal without hosts
+/// is told to declare one.
 #[test]
-#[ignore = "bug: weak message: `on 1 hosts`; `0 hosts are available: ` with an empty list and no repair"]
-fn weak_host_count_wording() {
+fn host_counts_are_worded_for_one_and_none() {
     let one = "\
 component W(code = \"w.xml\", ports = {p})
 host h1 = host(zone = \"a\")
@@ -1109,6 +1204,8 @@ constraintset g = constraintset {
 ";
     let (text, _) = explain_text_and_json("onehost", one);
     assert!(!text.contains("on 1 hosts"), "plural for one host:\n{text}");
+    assert!(text.contains("note: 1 host is available: `h1`; the goal needs at least 2 hosts like them"), "{text}");
+    assert!(text.contains("at most 1 per host on 1 host"), "{text}");
     let none = "\
 component W(code = \"w.xml\", ports = {p})
 constraintset g = constraintset {
@@ -1117,73 +1214,79 @@ constraintset g = constraintset {
 ";
     let (text, d) = explain_text_and_json("nohost", none);
     assert!(!notes(&d).iter().any(|n| n.trim_end().ends_with("available:")), "an empty host list:\n{text}");
-    assert!(text.contains("help: "), "no repair suggested for a goal with no host:\n{text}");
+    assert!(!text.contains("0 hosts") && !text.contains("on no host"), "{text}");
+    assert!(text.contains("no host is available: the goal declares none"), "{text}");
+    assert!(text.contains("help: declaring a host (e.g. `host h1 = host()`)"), "no host repair:\n{text}");
 }
 
-/// The counting note gives each fact a reason, but the placement reason is
-/// "(maxperhost times the hosts, or maxinstances)" whichever it is, and the
-/// capacity reason "every instance needs a channel to one that takes a
-/// bounded number" names neither component nor the bound.
+/// Each counting fact says where it comes from: which limit (maxperhost ×
+/// hosts, or maxinstances), which components and which port.
 #[test]
-#[ignore = "bug: weak message: counting reasons do not say which limit (maxperhost × hosts vs maxinstances) or which components"]
-fn weak_counting_reasons_are_generic() {
+fn counting_reasons_name_the_limit_and_components() {
     let o = deladas(&["explain", "tests/explain/too_few_hosts.deladas"]);
     let text = stderr(&o);
     let line = text.lines().find(|l| l.contains("#Store <= 3")).unwrap_or_else(|| panic!("{text}"));
-    assert!(!line.contains("or maxinstances"), "Store has no maxinstances; say `maxperhost 1 × 3 hosts`:\n{line}");
+    assert!(line.contains("(`maxperhost = 1` on `Store` × 3 hosts)"), "{line}");
     let o = deladas(&["explain", "tests/explain/acceptance.deladas"]);
     let text = stderr(&o);
     let line = text.lines().find(|l| l.contains("#Client <= 2·#Server")).unwrap_or_else(|| panic!("{text}"));
-    assert!(line.contains("Server") && line.contains("Client") && line.contains("down"), "{line}");
-    assert!(!line.contains("every instance needs a channel to one that takes a bounded number"), "{line}");
-}
-
-/// An attribute filter that leaves no host: the two clauses are labelled,
-/// but nothing says why they conflict (no available host has zone "eu"),
-/// and the only host-related note lists host names without their zones.
-#[test]
-#[ignore = "bug: weak message: an attribute filter that matches no host is not explained (no note names the value)"]
-fn weak_attribute_filter_is_not_explained() {
-    let o = deladas(&["explain", "tests/explain/attribute_filter.deladas", "--format", "json"]);
-    let d = json_diag(&o);
-    assert!(notes(&d).iter().any(|n| n.contains("\"eu\"")), "no note says no host is in zone \"eu\": {d:#}");
-}
-
-/// A repair for a clause that came through a `use` reads "dropping the
-/// clause at line 9 (constraintset `replicate`)": line 9 is the `use`, and
-/// the operator can only drop (or change) the use, not one clause of it.
-#[test]
-#[ignore = "bug: weak message: a repair for a pattern clause says `dropping the clause at line N` where line N is a `use`"]
-fn weak_repair_for_a_use_talks_about_a_clause() {
-    let o = deladas(&["explain", "tests/explain/pattern_use.deladas"]);
-    let text = stderr(&o);
-    let help = text.lines().find(|l| l.contains("help: dropping")).unwrap_or_else(|| panic!("{text}"));
-    // ("clause" contains "use": look for the word.)
     assert!(
-        help.contains(" use ") || help.contains("`use"),
-        "the repair should talk about the `use` of `replicate`: {help}"
+        line.contains(
+            "every `Client` needs a channel to a `Server` (line 13), and port `down` of `Server` holds at most 2"
+        ),
+        "{line}"
     );
 }
 
-/// Directed ports make `reachable(k, s)` impossible (Sink has only input
-/// ports), but nothing in the explanation mentions directions: the three
-/// clauses are labelled and that is all.
+/// An attribute filter that leaves no host: a note names the value no host
+/// has and the values they have; the illustration shows an instance on a
+/// host of the wrong zone.
 #[test]
-#[ignore = "bug: weak message: an unreachable requirement caused by port directions does not name the directions"]
-fn weak_unreachable_does_not_name_directions() {
-    let o = deladas(&["explain", "tests/explain/unreachable.deladas", "--format", "json"]);
+fn attribute_filter_names_the_value_no_host_has() {
+    let o = deladas(&["explain", "tests/explain/attribute_filter.deladas", "--format", "json"]);
     let d = json_diag(&o);
-    let all: Vec<String> = labels(&d).iter().map(|l| l.message.clone()).chain(notes(&d)).collect();
-    assert!(all.iter().any(|m| m.contains("input") || m.contains("output")), "{all:#?}");
+    let ns = notes(&d);
+    assert!(
+        ns.iter().any(|n| n.starts_with("note: no available host has zone \"eu\"")
+            && n.contains("\"us\"")
+            && n.contains("\"ap\"")),
+        "no note says no host is in zone \"eu\": {ns:#?}"
+    );
+    assert!(
+        ns.iter().any(|n| n.contains("for Db d = Db@h") && n.contains("is \"us\"")),
+        "no grounded illustration: {ns:#?}"
+    );
 }
 
-/// More hosts are only tried as clones of the first available host. Three
-/// `Db` must run in zone "eu", only `h2` is in "eu": two more hosts like
-/// `h2` repair the goal, but clones of `h1` (zone "us") never do, so no
-/// host repair is offered at all.
+/// A repair for a clause that came through a `use` talks about the use (the
+/// operator drops or changes the use, not one clause of the pattern).
 #[test]
-#[ignore = "bug: weak message: the host repair only clones the first available host, even when another host would do"]
-fn weak_host_repair_only_clones_the_first_host() {
+fn repair_for_a_use_talks_about_the_use() {
+    let o = deladas(&["explain", "tests/explain/pattern_use.deladas"]);
+    let text = stderr(&o);
+    let help = text.lines().find(|l| l.contains("help: dropping")).unwrap_or_else(|| panic!("{text}"));
+    assert!(help.contains("dropping the `use` of `replicate` at line 9"), "{help}");
+}
+
+/// Directed ports make `reachable(k, s)` impossible (Sink has only input
+/// ports): a note says so, naming the ports and their directions.
+#[test]
+fn unreachable_names_the_port_directions() {
+    let o = deladas(&["explain", "tests/explain/unreachable.deladas", "--format", "json"]);
+    let d = json_diag(&o);
+    let ns = notes(&d);
+    let note = ns
+        .iter()
+        .find(|n| n.starts_with("note: no path of channels can lead from a `Sink` to a `Sensor`"))
+        .unwrap_or_else(|| panic!("{ns:#?}"));
+    assert!(note.contains("`in[]: input`") && note.contains("`out: output`"), "{note}");
+}
+
+/// More hosts are tried as clones of each kind of host (by the attributes
+/// the goal reads): three `Db` must run in zone "eu", only `h2` is in "eu",
+/// so two more hosts like `h2` repair the goal (clones of `h1` never do).
+#[test]
+fn host_repair_clones_the_host_that_helps() {
     let goal = "\
 component Db(code = \"db.xml\", ports = {p})
 host h1 = host(zone = \"us\")
@@ -1194,7 +1297,72 @@ constraintset residency = constraintset {
 }
 ";
     let (text, _) = explain_text_and_json("clone", goal);
-    assert!(text.contains("adding 2 more hosts like `h2`"), "no host repair offered:\n{text}");
+    assert!(text.contains("adding 2 more hosts like `h2` makes this goal satisfiable (fewer do not)"), "{text}");
+    assert!(!text.contains("like `h1`"), "{text}");
+}
+
+/// A clause whose body is a conjunction under `forall`: only the part that
+/// conflicts is the primary label, its clause a secondary one; the library
+/// reports the part, and the goal made of the reported parts is
+/// unsatisfiable while the rest of the clause is not needed.
+#[test]
+fn a_part_of_a_clause_is_labelled_with_its_clause() {
+    let file = "tests/explain/part_of_clause.deladas";
+    let src = std::fs::read_to_string(root().join(file)).unwrap();
+    let o = deladas(&["explain", file, "--format", "json"]);
+    assert_eq!(code(&o), 1, "{}", show(&o));
+    let ls = labels(&json_diag(&o));
+    let prim: Vec<&str> = ls.iter().filter(|l| l.primary).map(|l| &src[l.start..l.end]).collect();
+    assert_eq!(prim, ["card(instancesof Db in h) = 0", "card(instancesof Db in deployment) >= 1"], "{ls:#?}");
+    let clause = ls.iter().find(|l| !l.primary && l.message.starts_with("in this clause")).expect("the clause");
+    assert!(src[clause.start..clause.end].starts_with("forall host h in deployment ("), "{clause:?}");
+    let program = program_of(&src).unwrap();
+    let avail: Vec<usize> = (0..program.hosts.len()).collect();
+    let Explained::Unsatisfiable { conflict, .. } = explain(&program, &avail, Duration::from_secs(30)).unwrap() else {
+        panic!("unsatisfiable")
+    };
+    assert_eq!(conflict.clauses, vec![0, 1]);
+    assert_eq!(conflict.pieces.len(), 2);
+    assert!(!conflict.pieces[0].whole && conflict.pieces[1].whole, "{:#?}", conflict.pieces);
+    assert!(conflict.minimal);
+    assert_eq!(verdict(&pieces_program(&program, &conflict.pieces, None)).unwrap(), Verdict::Unsat);
+}
+
+/// Two independent conflicts: no single clause dropped repairs the goal, so
+/// the repair is the smallest set of clauses to drop, one from each.
+#[test]
+fn two_conflicts_need_a_correction_set_of_two() {
+    let file = "tests/explain/two_conflicts.deladas";
+    let src = std::fs::read_to_string(root().join(file)).unwrap();
+    let program = program_of(&src).unwrap();
+    let avail: Vec<usize> = (0..program.hosts.len()).collect();
+    let Explained::Unsatisfiable { repairs, repairs_complete, .. } =
+        explain(&program, &avail, Duration::from_secs(30)).unwrap()
+    else {
+        panic!("unsatisfiable")
+    };
+    assert!(repairs_complete);
+    assert!(!repairs.iter().any(|r| matches!(r, Repair::DropClause(_))), "{repairs:?}");
+    let sets: Vec<&Vec<usize>> = repairs
+        .iter()
+        .filter_map(|r| match r {
+            Repair::DropClauses(v) => Some(v),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sets.len(), 4, "one clause of each conflict, every way: {repairs:?}");
+    for v in sets {
+        assert_eq!(v.len(), 2);
+        assert!(v[0] < 2 && v[1] >= 2, "one clause from each conflict: {v:?}");
+        let (fixed, _) = apply_repair(&program, &Repair::DropClauses(v.clone()));
+        assert_eq!(verdict(&fixed).unwrap(), Verdict::Sat);
+    }
+    let o = deladas(&["explain", file]);
+    assert!(
+        stderr(&o).contains("help: dropping the clauses at lines 8 and 10 together makes the goal satisfiable"),
+        "{}",
+        show(&o)
+    );
 }
 
 /// Found by the property test as its slowest case: four hosts, Bs with a
