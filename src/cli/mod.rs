@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::check;
 
 mod explain;
+mod roles;
 use crate::diagnostics::{render, Diagnostic, Sources};
 use explain::{cmd_explain, explain_and_emit};
 
@@ -120,6 +121,20 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutFormat::Xml)]
         format: OutFormat,
     },
+    /// MDCD cluster and role assignment for the goal's `upgrade` declarations.
+    Roles {
+        /// The goal file (`.deladas`), with `upgrade` declarations.
+        file: PathBuf,
+        /// The deployment (a DDD, `.ddd.xml`).
+        #[arg(long)]
+        deployment: PathBuf,
+        /// Write the role document here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// How to write the role document (with `json`, diagnostics are a JSON array on stdout).
+        #[arg(long, value_enum, default_value_t = roles::RoleFormat::Xml)]
+        format: roles::RoleFormat,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -142,6 +157,9 @@ pub fn main() -> i32 {
         }
         Command::Solve { file, output, count, any, timeout, format } => {
             cmd_solve(&file, output.as_deref(), count as usize, any, timeout, format)
+        }
+        Command::Roles { file, deployment, output, format } => {
+            roles::cmd_roles(&file, &deployment, output.as_deref(), format)
         }
     }
 }
@@ -400,60 +418,14 @@ pub(super) fn self_check(
 }
 
 fn cmd_verify(file: &std::path::Path, ddd_path: &std::path::Path, format: DiagFormat) -> i32 {
-    use crate::diagnostics::Code;
     let (mut sources, checked) = match load_checked(file, format) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let program = &checked.program;
-    let text = match std::fs::read(ddd_path) {
-        Ok(b) => match String::from_utf8(b) {
-            Ok(t) => t,
-            Err(_) => {
-                let d = Diagnostic::new(Code::MalformedDdd, format!("`{}` is not UTF-8 text", ddd_path.display()));
-                emit(&[d], &sources, format);
-                return EXIT_BAD_INPUT;
-            }
-        },
-        Err(e) => {
-            let d = Diagnostic::new(Code::Unreadable, format!("cannot read `{}`: {e}", ddd_path.display()));
-            emit(&[d], &sources, format);
-            return EXIT_BAD_INPUT;
-        }
-    };
-    let ddd_file = sources.add(ddd_path.display().to_string(), text.clone());
-    let deployment = match crate::ddd::from_xml(&text) {
-        Ok(d) => d,
-        Err(errs) => {
-            let diags: Vec<Diagnostic> = errs
-                .iter()
-                .map(|e| {
-                    Diagnostic::new(Code::MalformedDdd, e.message.clone()).primary(
-                        ddd_file,
-                        crate::syntax::ast::Span::new(e.span.start, e.span.end),
-                        "here",
-                    )
-                })
-                .collect();
-            emit(&diags, &sources, format);
-            return EXIT_BAD_INPUT;
-        }
-    };
-    let world = match crate::eval::bind(program, &deployment) {
-        Ok(w) => w,
-        Err(errs) => {
-            let diags: Vec<Diagnostic> = errs
-                .into_iter()
-                .map(|m| {
-                    Diagnostic::new(Code::DddMismatch, m).note(format!(
-                        "`{}` was not written for this goal, or the goal changed since",
-                        ddd_path.display()
-                    ))
-                })
-                .collect();
-            emit(&diags, &sources, format);
-            return EXIT_BAD_INPUT;
-        }
+    let world = match load_deployment(program, &mut sources, ddd_path, format) {
+        Ok((_, w)) => w,
+        Err(code) => return code,
     };
     let violations = crate::eval::all_violations(program, &world);
     let diags: Vec<Diagnostic> = violations.iter().map(|v| v.to_diagnostic()).collect();
@@ -471,5 +443,66 @@ fn cmd_verify(file: &std::path::Path, ddd_path: &std::path::Path, format: DiagFo
         EXIT_OK
     } else {
         EXIT_NO
+    }
+}
+
+/// Reads the DDD at `ddd_path` and binds it to a checked goal. An unreadable
+/// file (E0009), a malformed DDD (E0704, pointing into it) or one that does
+/// not match the goal (E0703) is reported here; `Err(exit code)` then.
+pub(super) fn load_deployment(
+    program: &crate::check::ir::Program,
+    sources: &mut Sources,
+    ddd_path: &std::path::Path,
+    format: DiagFormat,
+) -> Result<(crate::ddd::Deployment, crate::eval::World), i32> {
+    use crate::diagnostics::Code;
+    let text = match std::fs::read(ddd_path) {
+        Ok(b) => match String::from_utf8(b) {
+            Ok(t) => t,
+            Err(_) => {
+                let d = Diagnostic::new(Code::MalformedDdd, format!("`{}` is not UTF-8 text", ddd_path.display()));
+                emit(&[d], sources, format);
+                return Err(EXIT_BAD_INPUT);
+            }
+        },
+        Err(e) => {
+            let d = Diagnostic::new(Code::Unreadable, format!("cannot read `{}`: {e}", ddd_path.display()));
+            emit(&[d], sources, format);
+            return Err(EXIT_BAD_INPUT);
+        }
+    };
+    let ddd_file = sources.add(ddd_path.display().to_string(), text.clone());
+    let deployment = match crate::ddd::from_xml(&text) {
+        Ok(d) => d,
+        Err(errs) => {
+            let diags: Vec<Diagnostic> = errs
+                .iter()
+                .map(|e| {
+                    Diagnostic::new(Code::MalformedDdd, e.message.clone()).primary(
+                        ddd_file,
+                        crate::syntax::ast::Span::new(e.span.start, e.span.end),
+                        "here",
+                    )
+                })
+                .collect();
+            emit(&diags, sources, format);
+            return Err(EXIT_BAD_INPUT);
+        }
+    };
+    match crate::eval::bind(program, &deployment) {
+        Ok(w) => Ok((deployment, w)),
+        Err(errs) => {
+            let diags: Vec<Diagnostic> = errs
+                .into_iter()
+                .map(|m| {
+                    Diagnostic::new(Code::DddMismatch, m).note(format!(
+                        "`{}` was not written for this goal, or the goal changed since",
+                        ddd_path.display()
+                    ))
+                })
+                .collect();
+            emit(&diags, sources, format);
+            Err(EXIT_BAD_INPUT)
+        }
     }
 }
