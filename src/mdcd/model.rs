@@ -40,6 +40,7 @@ pub struct RoleDocument {
     pub format: u32,
     /// The goal's `upgrade` declarations, in declaration order.
     pub upgrades: Vec<UpgradeInfo>,
+    /// G_low, G_sdw and G_act with each member's component, version and host.
     pub groups: Groups,
     /// Channels with one end in G_low and the other in G_act, in the DDD's
     /// channel order. Their ports are unchanged ones by construction.
@@ -198,6 +199,7 @@ impl Role {
 pub struct Process {
     /// The process: an instance id, or a shadow's `<instance>~shadow`.
     pub instance: String,
+    /// Its group: the state machine (figure 2, 3 or 4 of the paper) it runs.
     pub role: Role,
     /// The processes it tells about each bump of its group's shared message
     /// counter: for G_low, the other G_low processes (`int_mSN_Glow`); for

@@ -194,22 +194,24 @@ fn place_shadows(
     }
     for &k in &others {
         let twin = pos(twin_host(low[k]));
-        let mut order: Vec<usize> = (0..hosts.len()).filter(|&p| Some(p) != twin).collect();
-        order.sort_by_key(|&p| (shadows[p], processes[p], p));
         if let Some(t) = twin {
             remaining[t] -= 1;
         }
-        // A feasible completion exists, so some host keeps one.
-        let mut chosen = order.first().copied();
-        for p in order {
-            shadows[p] += 1;
-            if feasible(cap, &shadows, &remaining) {
-                chosen = Some(p);
-                shadows[p] -= 1;
-                break;
+        let mut order: Vec<usize> = (0..hosts.len()).filter(|&p| Some(p) != twin).collect();
+        order.sort_by_key(|&p| (shadows[p], processes[p], p));
+        let look = Lookahead::new(cap, &shadows, &remaining);
+        let chosen = order.into_iter().find(|&p| {
+            let ok = look.allows(p, &remaining);
+            if cfg!(debug_assertions) {
+                let mut placed = shadows.clone();
+                placed[p] += 1;
+                debug_assert_eq!(ok, shadows[p] < cap && feasible(cap, &placed, &remaining), "look-ahead at host {p}");
             }
-            shadows[p] -= 1;
-        }
+            ok
+        });
+        // A feasible completion exists, so some host keeps one; the fallback
+        // (the emptiest eligible host) is never taken.
+        let chosen = chosen.or_else(|| (0..hosts.len()).filter(|&p| Some(p) != twin).min_by_key(|&p| shadows[p]));
         if let Some(p) = chosen {
             shadows[p] += 1;
             processes[p] += 1;
@@ -231,6 +233,55 @@ fn feasible(cap: usize, placed: &[usize], remaining: &[usize]) -> bool {
     let total_room: usize = room.iter().sum();
     let total: usize = remaining.iter().sum();
     total <= total_room && remaining.iter().zip(&room).all(|(&r, &own)| r == 0 || r <= total_room - own)
+}
+
+/// For each candidate host, whether one more shadow there keeps
+/// [`feasible`]`(cap, placed, remaining)` true and the host under the cap:
+/// the same test in constant time per host, from the room left, its total,
+/// and the two largest `remaining[s] + room[s]` (a placement on `p` lowers
+/// the total room by one, and `p`'s own term too).
+struct Lookahead {
+    room: Vec<usize>,
+    total_room: usize,
+    total_remaining: usize,
+    /// The two largest `(remaining[s] + room[s], s)` over sources with
+    /// shadows left (the first is the largest).
+    top: [Option<(usize, usize)>; 2],
+}
+
+impl Lookahead {
+    fn new(cap: usize, placed: &[usize], remaining: &[usize]) -> Lookahead {
+        let room: Vec<usize> = placed.iter().map(|&n| cap.saturating_sub(n)).collect();
+        let mut top: [Option<(usize, usize)>; 2] = [None, None];
+        for (s, (&r, &own)) in remaining.iter().zip(&room).enumerate() {
+            if r == 0 {
+                continue;
+            }
+            let key = Some((r + own, s));
+            if key > top[0] {
+                top = [key, top[0]];
+            } else if key > top[1] {
+                top[1] = key;
+            }
+        }
+        Lookahead { total_room: room.iter().sum(), total_remaining: remaining.iter().sum(), room, top }
+    }
+
+    fn allows(&self, p: usize, remaining: &[usize]) -> bool {
+        let own_room = self.room.get(p).copied().unwrap_or(0);
+        if own_room == 0 || self.total_remaining >= self.total_room {
+            return false;
+        }
+        let after = self.total_room - 1;
+        let others = match self.top {
+            [Some((v, s)), _] if s != p => v,
+            [_, Some((v, _))] => v,
+            _ => 0,
+        };
+        let r = remaining.get(p).copied().unwrap_or(0);
+        let own = if r > 0 { r + own_room - 1 } else { 0 };
+        others <= after && own <= after
+    }
 }
 
 fn document(
