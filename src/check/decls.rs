@@ -302,6 +302,7 @@ impl Checker<'_> {
             changes: vec![],
             shadow: Shadow::SameHost,
             loc: Loc::new(file, span),
+            change_locs: vec![],
         };
         let (mut has_code, mut has_changes) = (false, false);
         for e in &attrs.entries {
@@ -335,6 +336,7 @@ impl Checker<'_> {
                             Some(pid) => {
                                 if !up.changes.contains(&pid) {
                                     up.changes.push(pid);
+                                    up.change_locs.push(Loc::new(file, p.name.span));
                                 }
                             }
                             None => {

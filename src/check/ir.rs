@@ -173,7 +173,10 @@ pub struct Upgrade {
     /// Ports whose message interface changes.
     pub changes: Vec<PortId>,
     pub shadow: Shadow,
+    /// The whole declaration.
     pub loc: Loc,
+    /// Where each port of `changes` is named in the declaration (parallel).
+    pub change_locs: Vec<Loc>,
 }
 
 /// The sort of a variable: hosts, or instances of one component.

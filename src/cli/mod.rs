@@ -12,6 +12,7 @@ use crate::check;
 
 mod explain;
 mod resolve;
+mod roles;
 use crate::diagnostics::{render, Diagnostic, Sources};
 use explain::{cmd_explain, explain_and_emit};
 
@@ -170,6 +171,20 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutFormat::Xml)]
         format: OutFormat,
     },
+    /// MDCD cluster and role assignment for the goal's `upgrade` declarations.
+    Roles {
+        /// The goal file (`.deladas`), with `upgrade` declarations.
+        file: PathBuf,
+        /// The deployment (a DDD, `.ddd.xml`).
+        #[arg(long)]
+        deployment: PathBuf,
+        /// Write the role document here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// How to write the role document (with `json`, diagnostics are a JSON array on stdout).
+        #[arg(long, value_enum, default_value_t = roles::RoleFormat::Xml)]
+        format: roles::RoleFormat,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -218,6 +233,9 @@ pub fn main() -> i32 {
         }
         Command::Solve { file, output, count, any, timeout, format } => {
             cmd_solve(&file, output.as_deref(), count as usize, any, timeout, format)
+        }
+        Command::Roles { file, deployment, output, format } => {
+            roles::cmd_roles(&file, &deployment, output.as_deref(), format)
         }
     }
 }
@@ -481,8 +499,9 @@ fn cmd_verify(file: &std::path::Path, ddd_path: &std::path::Path, format: DiagFo
         Err(code) => return code,
     };
     let program = &checked.program;
-    let Ok((_, world)) = load_bound_ddd(program, &mut sources, ddd_path, format) else {
-        return EXIT_BAD_INPUT;
+    let world = match load_deployment(program, &mut sources, ddd_path, format) {
+        Ok((_, w)) => w,
+        Err(code) => return code,
     };
     let violations = crate::eval::all_violations(program, &world);
     let diags: Vec<Diagnostic> = violations.iter().map(|v| v.to_diagnostic()).collect();
@@ -503,14 +522,15 @@ fn cmd_verify(file: &std::path::Path, ddd_path: &std::path::Path, format: DiagFo
     }
 }
 
-/// Reads a DDD and binds it to the goal, printing diagnostics (E0704
-/// malformed, E0703 mismatch); `Err(())` after printing them.
-pub(super) fn load_bound_ddd(
+/// Reads the DDD at `ddd_path` and binds it to a checked goal. An unreadable
+/// file (E0009), a malformed DDD (E0704, pointing into it) or one that does
+/// not match the goal (E0703) is reported here; `Err(exit code)` then.
+pub(super) fn load_deployment(
     program: &crate::check::ir::Program,
     sources: &mut Sources,
     ddd_path: &std::path::Path,
     format: DiagFormat,
-) -> Result<(crate::ddd::Deployment, crate::eval::World), ()> {
+) -> Result<(crate::ddd::Deployment, crate::eval::World), i32> {
     use crate::diagnostics::Code;
     let text = match std::fs::read(ddd_path) {
         Ok(b) => match String::from_utf8(b) {
@@ -518,13 +538,13 @@ pub(super) fn load_bound_ddd(
             Err(_) => {
                 let d = Diagnostic::new(Code::MalformedDdd, format!("`{}` is not UTF-8 text", ddd_path.display()));
                 emit(&[d], sources, format);
-                return Err(());
+                return Err(EXIT_BAD_INPUT);
             }
         },
         Err(e) => {
             let d = Diagnostic::new(Code::Unreadable, format!("cannot read `{}`: {e}", ddd_path.display()));
             emit(&[d], sources, format);
-            return Err(());
+            return Err(EXIT_BAD_INPUT);
         }
     };
     let ddd_file = sources.add(ddd_path.display().to_string(), text.clone());
@@ -542,11 +562,11 @@ pub(super) fn load_bound_ddd(
                 })
                 .collect();
             emit(&diags, sources, format);
-            return Err(());
+            return Err(EXIT_BAD_INPUT);
         }
     };
-    let world = match crate::eval::bind(program, &deployment) {
-        Ok(w) => w,
+    match crate::eval::bind(program, &deployment) {
+        Ok(w) => Ok((deployment, w)),
         Err(errs) => {
             let diags: Vec<Diagnostic> = errs
                 .into_iter()
@@ -558,8 +578,7 @@ pub(super) fn load_bound_ddd(
                 })
                 .collect();
             emit(&diags, sources, format);
-            return Err(());
+            Err(EXIT_BAD_INPUT)
         }
-    };
-    Ok((deployment, world))
+    }
 }

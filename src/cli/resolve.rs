@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{emit, load_bound_ddd, lower_error, self_check, write_out, DiagFormat, TermProgress};
+use super::{emit, load_deployment, lower_error, self_check, write_out, DiagFormat, TermProgress};
 use super::{EXIT_BAD_INPUT, EXIT_NO, EXIT_OK, EXIT_UNKNOWN};
 use crate::check::ir::Program;
 use crate::diagnostics::{did_you_mean, Code, Diagnostic, Sources};
@@ -101,9 +101,7 @@ fn load(file: &Path, from: &Path, add_hosts: &[String], format: DiagFormat) -> R
         emit(&checked.diags, &sources, format);
     }
     let program = checked.program;
-    let Ok((old, world)) = load_bound_ddd(&program, &mut sources, from, format) else {
-        return Err(EXIT_BAD_INPUT);
-    };
+    let (old, world) = load_deployment(&program, &mut sources, from, format)?;
     let mut added: Vec<usize> = vec![];
     let mut errors = vec![];
     let base = original.len() as u32;

@@ -19,7 +19,7 @@ mod dot;
 mod model;
 mod read;
 mod write;
-mod xml;
+pub(crate) mod xml;
 
 pub use dot::to_dot;
 pub use model::{

@@ -71,6 +71,27 @@ struct Open {
 /// is pushed to `errs`; returns `None` when the document could not be read to
 /// its end (the tree would be incomplete) or has no root element.
 pub(crate) fn parse(text: &str, errs: &mut Vec<DddError>) -> Option<Elem> {
+    parse_document(text, &DDD, errs)
+}
+
+/// What kind of document is being read, for the messages: the role document
+/// of `crate::mdcd` uses this layer too.
+pub(crate) struct Dialect {
+    /// The document kind with its article: `a DDD`.
+    pub name: &'static str,
+    /// The root element's name.
+    pub root: &'static str,
+    /// The root element's namespace.
+    pub namespace: &'static str,
+    /// What its elements are called: `DDD elements`.
+    pub elements: &'static str,
+}
+
+const DDD: Dialect =
+    Dialect { name: "a DDD", root: "deployment", namespace: super::NAMESPACE, elements: "DDD elements" };
+
+/// [`parse`] for any [`Dialect`].
+pub(crate) fn parse_document(text: &str, dialect: &Dialect, errs: &mut Vec<DddError>) -> Option<Elem> {
     if let Some((pos, c)) = text.char_indices().find(|&(_, c)| !is_xml_char(c)) {
         errs.push(DddError::new(
             text,
@@ -158,10 +179,10 @@ pub(crate) fn parse(text: &str, errs: &mut Vec<DddError>) -> Option<Elem> {
                     Some(o) => o..o + trimmed.len(),
                     None => span,
                 };
-                text_error(text, tspan, &mut stack, &mut outside_text_reported, errs);
+                text_error(text, tspan, &mut stack, &mut outside_text_reported, dialect, errs);
             }
             Event::GeneralRef(_) | Event::CData(_) => {
-                text_error(text, span, &mut stack, &mut outside_text_reported, errs);
+                text_error(text, span, &mut stack, &mut outside_text_reported, dialect, errs);
             }
             Event::Decl(_) => {
                 if before != base {
@@ -183,14 +204,14 @@ pub(crate) fn parse(text: &str, errs: &mut Vec<DddError>) -> Option<Elem> {
                             errs.push(DddError::new(
                                 text,
                                 span.clone(),
-                                format!("XML version \"{version}\" is not supported; a DDD is XML 1.0"),
+                                format!("XML version \"{version}\" is not supported; {} is XML 1.0", dialect.name),
                             ));
                         }
                         if let Some(enc) = encoding.filter(|e| !e.eq_ignore_ascii_case("utf-8")) {
                             errs.push(DddError::new(
                                 text,
                                 span,
-                                format!("encoding \"{enc}\" is not supported; a DDD is UTF-8"),
+                                format!("encoding \"{enc}\" is not supported; {} is UTF-8", dialect.name),
                             ));
                         }
                     }
@@ -204,7 +225,7 @@ pub(crate) fn parse(text: &str, errs: &mut Vec<DddError>) -> Option<Elem> {
             Event::DocType(_) => errs.push(DddError::new(
                 text,
                 span,
-                "a DDD must not contain a document type declaration (<!DOCTYPE …>)".to_string(),
+                format!("{} must not contain a document type declaration (<!DOCTYPE …>)", dialect.name),
             )),
             Event::Comment(_) => {}
             Event::Eof => break,
@@ -224,8 +245,8 @@ pub(crate) fn parse(text: &str, errs: &mut Vec<DddError>) -> Option<Elem> {
             text,
             0..next_boundary(text, 0),
             format!(
-                "not well-formed XML: the document has no root element; a DDD is a <deployment xmlns=\"{}\"> element",
-                super::NAMESPACE
+                "not well-formed XML: the document has no root element; {} is a <{} xmlns=\"{}\"> element",
+                dialect.name, dialect.root, dialect.namespace
             ),
         ));
     }
@@ -252,6 +273,7 @@ fn text_error(
     span: Range<usize>,
     stack: &mut [Open],
     outside_reported: &mut bool,
+    dialect: &Dialect,
     errs: &mut Vec<DddError>,
 ) {
     match stack.last_mut() {
@@ -262,8 +284,8 @@ fn text_error(
                     text,
                     span,
                     format!(
-                        "text inside <{}> is not allowed: DDD elements carry their data in attributes",
-                        open.elem.qname
+                        "text inside <{}> is not allowed: {} carry their data in attributes",
+                        open.elem.qname, dialect.elements
                     ),
                 ));
             }

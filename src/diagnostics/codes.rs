@@ -95,6 +95,10 @@ codes! {
     UpgradeUnknownPort = "E0602", Error, "`changes` names an unknown port";
     BadShadow = "E0603", Error, "unknown shadow placement";
     DuplicateUpgrade = "E0604", Error, "component upgraded twice";
+    // ---- roles (guarded upgrades on a deployment) ----
+    ChangedPortCrossesBoundary = "E0610", Error, "a changed port crosses the cluster boundary";
+    ClusterDisagreement = "E0611", Error, "a channel in the cluster changes on one end only";
+    NoHostForShadow = "E0612", Error, "no other host for a shadow";
     // ---- verify ----
     ViolatedClause = "E0701", Error, "a clause is violated by the deployment";
     StructuralViolation = "E0702", Error, "the deployment breaks a configuration rule";

@@ -1,5 +1,15 @@
 //! MDCD guarded upgrades (mdcd.md): the role document that `deladas roles`
 //! computes from a goal's `upgrade` declarations and a deployment, and that
 //! the runtime protocol and the simulator consume without recomputation.
+//!
+//! Submodules: `model` (the role document, its JSON form and its checks),
+//! `xml` (its XML form, `schema/roles.xsd`), `roles` (the computation: groups,
+//! shadows, boundary, per-process needs, and the boundary and agreement
+//! rules; pure, no I/O).
 
 pub mod model;
+pub mod roles;
+pub mod xml;
+
+pub use model::RoleDocument;
+pub use roles::{assign, Violation};
