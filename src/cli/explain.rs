@@ -52,7 +52,7 @@ pub(super) fn explain_and_emit(
 }
 
 /// Renders a conflict as one "goal is unsatisfiable" diagnostic.
-pub(super) fn explanation(
+pub(crate) fn explanation(
     program: &crate::check::ir::Program,
     sources: &Sources,
     available: &[usize],

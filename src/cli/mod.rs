@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::check;
 
-mod explain;
+pub(crate) mod explain;
+mod lsp;
 use crate::diagnostics::{render, Diagnostic, Sources};
 use explain::{cmd_explain, explain_and_emit};
 
@@ -120,6 +121,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutFormat::Xml)]
         format: OutFormat,
     },
+    /// Run the language server (LSP over stdin and stdout), for editors.
+    Lsp,
 }
 
 /// Runs the command line; returns the process exit code.
@@ -143,6 +146,7 @@ pub fn main() -> i32 {
         Command::Solve { file, output, count, any, timeout, format } => {
             cmd_solve(&file, output.as_deref(), count as usize, any, timeout, format)
         }
+        Command::Lsp => lsp::cmd_lsp(),
     }
 }
 
@@ -266,7 +270,7 @@ pub(super) fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<()
 }
 
 /// A diagnostic for a lowering failure.
-pub(super) fn lower_error(e: &crate::solve::SolveError, file: crate::diagnostics::FileId) -> Diagnostic {
+pub(crate) fn lower_error(e: &crate::solve::SolveError, file: crate::diagnostics::FileId) -> Diagnostic {
     use crate::diagnostics::Code;
     use crate::lower::LowerError;
     use crate::solve::SolveError;
