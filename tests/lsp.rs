@@ -222,7 +222,8 @@ fn td(uri: &str, text: &str, needle: &str, n: usize, delta: usize) -> Value {
 fn p2p_typo_is_one_diagnostic_with_a_hint_and_fixing_it_clears_it() {
     let dir = scratch("typo");
     let path = dir.join("p2p.deladas");
-    let good = p2p();
+    // The example as shipped, header comment included.
+    let good = std::fs::read_to_string(common::manifest().join("examples/p2p.deladas")).expect("the example");
     // A comment with characters of 2 (é), 3 (→) and 4 (😀) UTF-8 bytes, the
     // last one two UTF-16 units, before the typo on the same line.
     let bad = good.replace("c.out connectsto r.cin", "/* é → 😀 */ c.outt connectsto r.cin");
@@ -242,7 +243,9 @@ fn p2p_typo_is_one_diagnostic_with_a_hint_and_fixing_it_clears_it() {
     // The secondary label (where `Client` is declared) is related information.
     let rel = &d["relatedInformation"][0];
     assert_eq!(rel["location"]["uri"], uri.as_str());
-    assert_eq!(rel["location"]["range"], range_of(&bad, "Client", 0));
+    let client =
+        json!({"start": pos_of(&bad, "component Client", 0, 10), "end": pos_of(&bad, "component Client", 0, 16)});
+    assert_eq!(rel["location"]["range"], client);
 
     // Fix it with an incremental change replacing just `outt`.
     c.notify(
@@ -620,4 +623,119 @@ fn outline_and_semantic_tokens() {
     assert_eq!(kind_at("\"http", 0).map(|k| k.1), Some("string"));
     assert_eq!(kind_at("// goal", 0), Some((7, "comment")));
     assert_eq!(c.shutdown(), 0);
+}
+
+/// Half-typed text: every feature answers (no error reply, no crash) at
+/// every cut of the P2P example and of the standard library, as an editor
+/// sends them while a file is typed from top to bottom.
+#[test]
+fn every_feature_answers_on_half_typed_text() {
+    let stdlib = std::fs::read_to_string(common::manifest().join("stdlib/patterns.deladas")).expect("stdlib");
+    let mut c = Client::initialized();
+    let uri = "file:///nonexistent/typing.deladas";
+    c.open(uri, "");
+    c.diagnostics(uri, |_| true);
+    let mut version = 1;
+    for source in [p2p(), stdlib] {
+        let cuts: Vec<usize> = (0..source.len()).step_by(37).filter(|&i| source.is_char_boundary(i)).collect();
+        for cut in cuts {
+            let text = &source[..cut];
+            version += 1;
+            c.change_full(uri, version, text);
+            let end = pos(text, cut);
+            let mut half = cut / 2;
+            while !text.is_char_boundary(half) {
+                half -= 1;
+            }
+            let mid = pos(text, half);
+            let at = |p: &Value| json!({"textDocument": {"uri": uri}, "position": p});
+            for (method, params) in [
+                ("textDocument/completion", at(&end)),
+                ("textDocument/hover", at(&mid)),
+                ("textDocument/definition", at(&mid)),
+                (
+                    "textDocument/references",
+                    json!({"textDocument": {"uri": uri}, "position": mid, "context": {"includeDeclaration": true}}),
+                ),
+                ("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}})),
+                ("textDocument/semanticTokens/full", json!({"textDocument": {"uri": uri}})),
+            ] {
+                let r = c.request(method, params);
+                assert!(r.get("error").is_none(), "`{method}` at cut {cut} failed: {r}\n--- text ---\n{text}");
+            }
+        }
+        // Drain the diagnostics published on the way.
+        c.backlog.clear();
+    }
+    assert_eq!(c.shutdown(), 0);
+}
+
+/// The symbol index behind navigation: on every example and library file,
+/// each indexed name is written exactly where it is recorded, every
+/// declaration it points to is itself indexed, and every variable use leads
+/// to a binder of the same name.
+#[test]
+fn the_symbol_index_points_at_names_as_written() {
+    use deladas::check::index::SymbolKind;
+    let mut files: Vec<PathBuf> = vec![];
+    for dir in ["examples", "stdlib", "tests/ui/pass"] {
+        for e in std::fs::read_dir(common::manifest().join(dir)).expect("folder") {
+            let p = e.expect("entry").path();
+            if p.extension().is_some_and(|x| x == "deladas") {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.len() >= 5, "{files:?}");
+    for f in files {
+        let (sources, checked) = deladas::check::check_path(&f);
+        let idx = &checked.index;
+        assert!(!idx.occurrences.is_empty(), "{}: nothing indexed", f.display());
+        for o in &idx.occurrences {
+            let written = &sources.text(o.loc.file)[o.loc.span.range()];
+            assert_eq!(written, o.name, "{}: {o:?}", f.display());
+            let def = idx.occurrences.iter().find(|d| d.loc == o.def && d.is_def());
+            let def = def.unwrap_or_else(|| panic!("{}: no declaration for {o:?}", f.display()));
+            // A port argument of `use` is written as the port's name.
+            assert_eq!(def.name, o.name, "{}: {o:?}", f.display());
+            assert_eq!(def.kind, o.kind, "{}: {o:?}", f.display());
+            if o.kind == SymbolKind::Variable {
+                assert!(idx.var(o.def).is_some(), "{}: no binder for {o:?}", f.display());
+            }
+        }
+        // Every component, host and port declared in the root file is indexed as a declaration.
+        for c in &checked.program.components {
+            assert!(idx.occurrences.iter().any(|o| o.loc == c.loc && o.is_def()), "{}: {}", f.display(), c.name);
+            for p in &c.ports {
+                assert!(idx.occurrences.iter().any(|o| o.loc == p.loc && o.is_def()), "{}: {}", f.display(), p.name);
+            }
+        }
+    }
+}
+
+/// The TextMate grammar for editors without semantic tokens highlights
+/// exactly the language's keywords (language.md §2), as the lexer knows them.
+#[test]
+fn the_textmate_grammar_knows_every_keyword() {
+    let path = common::manifest().join("editors/vscode/syntaxes/deladas.tmLanguage.json");
+    let g: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("grammar")).expect("valid JSON");
+    assert_eq!(g["scopeName"], "source.deladas");
+    let mut words: Vec<String> = vec![];
+    for p in g["repository"]["keywords"]["patterns"].as_array().expect("keyword patterns") {
+        let m = p["match"].as_str().expect("match");
+        let inner = m.trim_start_matches("\\b(").trim_end_matches(")\\b");
+        words.extend(inner.split('|').map(str::to_string));
+    }
+    words.sort();
+    words.dedup();
+    let spec = "component host constraintset forall exists in deployment card instancesof connectsto connectedto \
+                reachable hostof on and or not implies true false import use upgrade where sum input output external";
+    let mut want: Vec<String> = spec.split_whitespace().map(str::to_string).collect();
+    want.sort();
+    assert_eq!(words, want);
+    for w in &words {
+        let lexed = deladas::syntax::lexer::lex(w);
+        assert_eq!(lexed.tokens.len(), 1, "{w}");
+        assert_eq!(lexed.tokens[0].0.keyword(), Some(w.as_str()), "the lexer does not take `{w}` as a keyword");
+    }
 }
