@@ -85,11 +85,22 @@ pub struct Files {
     pub root: FileId,
     /// Resolved imports: importing file, span of the path, imported file.
     pub imports: Vec<(FileId, Span, FileId)>,
+    /// Line starts of each file, computed when first needed.
+    lines: Vec<std::sync::OnceLock<Vec<usize>>>,
 }
 
 impl Files {
+    /// The line index of a file (built once).
+    pub fn lines(&self, file: FileId) -> LineIndex<'_> {
+        let text = self.sources.text(file);
+        match self.lines.get(file) {
+            Some(cell) => LineIndex::with_starts(text, cell.get_or_init(|| super::convert::line_starts(text))),
+            None => LineIndex::new(text),
+        }
+    }
+
     pub fn range(&self, file: FileId, span: Span) -> Range {
-        LineIndex::new(self.sources.text(file)).range(span)
+        self.lines(file).range(span)
     }
 
     pub fn location(&self, file: FileId, span: Span) -> Option<Location> {
@@ -231,7 +242,13 @@ impl Analysis {
             }
         }
         Analysis {
-            files: Files { sources: loaded.sources, uris, root, imports: loaded.imports },
+            files: Files {
+                lines: (0..loaded.sources.len()).map(|_| std::sync::OnceLock::new()).collect(),
+                sources: loaded.sources,
+                uris,
+                root,
+                imports: loaded.imports,
+            },
             parsed: loaded.files,
             checked,
             deps,

@@ -177,21 +177,32 @@ fn after_dot(a: &Analysis, dot: usize, offset: usize, fs: &Overlay<'_>, stdlib: 
         return vec![];
     }
     let name = &text[s..dot];
-    let base = base_from_index(a, s, name)
-        .or_else(|| {
-            // Type a placeholder after the dot and check again.
-            let mut t = String::with_capacity(text.len() + PLACEHOLDER.len());
-            t.push_str(&text[..offset]);
-            if offset == dot + 1 {
-                t.push_str(PLACEHOLDER);
-            }
-            t.push_str(&text[offset..]);
-            let uri = a.files.uris.get(a.files.root).cloned().flatten()?;
-            let path = a.parsed.first().and_then(|p| p.path.clone())?;
+    // The analysis the base was resolved in: the items come from it too (a
+    // pattern whose body is being typed is only known to the placeholder's).
+    let mut with_placeholder: Option<Analysis> = None;
+    let mut base = base_from_index(a, s, name);
+    if base.is_none() {
+        // Type a placeholder after the dot and check again.
+        let mut t = String::with_capacity(text.len() + PLACEHOLDER.len());
+        t.push_str(&text[..offset]);
+        if offset == dot + 1 {
+            t.push_str(PLACEHOLDER);
+        }
+        t.push_str(&text[offset..]);
+        let uri = a.files.uris.get(a.files.root).cloned().flatten();
+        let path = a.parsed.first().and_then(|p| p.path.clone());
+        if let (Some(uri), Some(path)) = (uri, path) {
             let b = Analysis::new(&uri, &path, &t, fs, stdlib);
-            base_from_index(&b, s, name)
-        })
-        .or_else(|| base_from_tokens(a, s, name));
+            base = base_from_index(&b, s, name);
+            if base.is_some() {
+                with_placeholder = Some(b);
+            }
+        }
+    }
+    if base.is_none() {
+        base = base_from_tokens(a, s, name);
+    }
+    let a = with_placeholder.as_ref().unwrap_or(a);
     match base {
         Some(Base::Component(c)) => {
             let Some(comp) = a.checked.program.components.get(c) else { return vec![] };
@@ -219,7 +230,7 @@ fn after_dot(a: &Analysis, dot: usize, offset: usize, fs: &Overlay<'_>, stdlib: 
             if let Some(info) = a.checked.patterns.iter().find(|i| i.name == pattern) {
                 if let Some((_, ports)) = info.required_ports.iter().find(|(n, _)| *n == param) {
                     for p in ports {
-                        if !v.iter().any(|i| i.label == *p) {
+                        if !v.iter().any(|i| i.label == *p) && p != PLACEHOLDER {
                             v.push(item(p, CompletionItemKind::PROPERTY, format!("port required of {param}")));
                         }
                     }

@@ -19,14 +19,24 @@ use crate::syntax::ast::Span;
 pub struct LineIndex<'a> {
     text: &'a str,
     /// Byte offset where each line starts; lines end at `\n`.
-    starts: Vec<usize>,
+    starts: std::borrow::Cow<'a, [usize]>,
+}
+
+/// Byte offsets where the lines of `text` start.
+pub fn line_starts(text: &str) -> Vec<usize> {
+    let mut starts = vec![0];
+    starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+    starts
 }
 
 impl<'a> LineIndex<'a> {
     pub fn new(text: &'a str) -> LineIndex<'a> {
-        let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { text, starts }
+        LineIndex { text, starts: std::borrow::Cow::Owned(line_starts(text)) }
+    }
+
+    /// An index over line starts computed before by [`line_starts`] on the same text.
+    pub fn with_starts(text: &'a str, starts: &'a [usize]) -> LineIndex<'a> {
+        LineIndex { text, starts: std::borrow::Cow::Borrowed(starts) }
     }
 
     /// The LSP position of a byte offset (clamped to the text, rounded down

@@ -289,21 +289,23 @@ impl Server {
     /// analysis (so uses in files that import this one are found when open).
     fn references(&self, doc: &Doc, offset: usize, include_decl: bool) -> Vec<Location> {
         let Some(o) = super::navigate::occurrence_at(&doc.analysis, offset) else { return vec![] };
-        let Some(target) = doc.analysis.files.location(o.def.file, o.def.span) else { return vec![] };
+        let Some(Some(target)) = doc.analysis.files.uris.get(o.def.file) else { return vec![] };
         let mut out: Vec<Location> = vec![];
+        let mut seen = std::collections::HashSet::new();
         for d in self.docs.values() {
-            let files = &d.analysis.files;
-            // The same declaration as this analysis sees it.
-            let def = d
-                .analysis
-                .checked
-                .index
-                .occurrences
-                .iter()
-                .find(|x| x.is_def() && files.location(x.def.file, x.def.span).is_some_and(|l| l == target));
+            let uris = &d.analysis.files.uris;
+            // The same declaration as this analysis sees it: same file, same place.
+            let def = d.analysis.checked.index.occurrences.iter().find(|x| {
+                x.is_def()
+                    && x.def.span == o.def.span
+                    && uris.get(x.def.file).is_some_and(|u| u.as_ref() == Some(target))
+            });
             if let Some(def) = def {
                 for l in super::navigate::references(&d.analysis, def.def, include_decl) {
-                    if !out.contains(&l) {
+                    let r = l.range;
+                    let key =
+                        (l.uri.as_str().to_string(), r.start.line, r.start.character, r.end.line, r.end.character);
+                    if seen.insert(key) {
                         out.push(l);
                     }
                 }
