@@ -437,6 +437,18 @@ fn completion_offers_ports_after_a_dot_and_names_elsewhere() {
     for w in ["forall", "card", "Client", "h1", "randc"] {
         assert!(l.contains(&w.to_string()), "{w} missing: {l:?}");
     }
+    // Inside a pattern being typed: the pattern's port parameters for an
+    // instance of a component parameter.
+    let pattern = "constraintset star2(component Hub, component Leaf, port hubport, port leafport) = constraintset {\n\
+                   \x20   forall Leaf leaf in deployment ( exists Hub hub in deployment ( hub.hubport connectsto leaf. ) )\n}\n";
+    let typed = format!("{text}\n{pattern}");
+    c.change_full(&uri, 5, &typed);
+    c.diagnostics(&uri, |d| !d.is_empty());
+    let at = typed.find("leaf. )").expect("the dot") + 5;
+    let items = c.call("textDocument/completion", json!({"textDocument": {"uri": uri}, "position": pos(&typed, at)}));
+    let mut l = labels(&items);
+    l.sort();
+    assert_eq!(l, ["hubport", "leafport"]);
     assert_eq!(c.shutdown(), 0);
 }
 
