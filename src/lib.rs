@@ -19,6 +19,7 @@ pub mod ddd;
 pub mod diagnostics;
 pub mod eval;
 pub mod lower;
+pub mod lsp;
 pub mod mdcd;
 pub mod solve;
 pub mod syntax;

@@ -190,7 +190,9 @@ impl Checker<'_> {
                 }
             },
         };
-        Some(Port { name: p.name.name.clone(), loc: Loc::new(file, p.name.span), variadic, capacity, direction })
+        let loc = Loc::new(file, p.name.span);
+        self.index.add(loc, super::index::SymbolKind::Port, &p.name.name, loc);
+        Some(Port { name: p.name.name.clone(), loc, variadic, capacity, direction })
     }
 
     pub(super) fn host(&mut self, file: FileId, name: &ast::Ident, attrs: &ast::AttrList) -> Host {
@@ -264,8 +266,16 @@ impl Checker<'_> {
 
     pub(super) fn upgrade(&mut self, file: FileId, component: &ast::Ident, attrs: &ast::AttrList, span: ast::Span) {
         self.duplicate_keys(file, attrs);
-        let comp = match self.globals.get(&component.name) {
-            Some((super::Global::Component(c), _)) => Some(*c),
+        let comp = match self.globals.get(&component.name).copied() {
+            Some((super::Global::Component(c), def)) => {
+                self.index.add(
+                    Loc::new(file, component.span),
+                    super::index::SymbolKind::Component,
+                    &component.name,
+                    def,
+                );
+                Some(c)
+            }
             _ => {
                 let names: Vec<&str> = self.prog.components.iter().map(|c| c.name.as_str()).collect();
                 let mut d = Diagnostic::new(
@@ -334,6 +344,13 @@ impl Checker<'_> {
                         let cdef = &self.prog.components[c];
                         match cdef.port(&p.name.name) {
                             Some(pid) => {
+                                let def = cdef.ports[pid].loc;
+                                self.index.add(
+                                    Loc::new(file, p.name.span),
+                                    super::index::SymbolKind::Port,
+                                    &p.name.name,
+                                    def,
+                                );
                                 if !up.changes.contains(&pid) {
                                     up.changes.push(pid);
                                     up.change_locs.push(Loc::new(file, p.name.span));

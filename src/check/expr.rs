@@ -1,6 +1,7 @@
 //! Checking formulas and terms: scopes, sorts, ports, attributes, and the
 //! static truth of clauses (for the "always true/false" warnings).
 
+use super::index::{SymbolKind, VarDef, VarSort};
 use super::ir::*;
 use super::{Binding, Checker, Global};
 use crate::diagnostics::{did_you_mean, Code, Diagnostic};
@@ -67,11 +68,31 @@ impl Checker<'_> {
             if let Some(p) = &param {
                 self.var_param.insert(v, p.clone());
             }
+            if self.frames.is_empty() {
+                let loc = self.loc(n.span);
+                let vsort = match (sort, &param) {
+                    (_, Some(p)) => VarSort::ComponentParam(p.clone()),
+                    (Sort::Host, None) => VarSort::Host,
+                    (Sort::Instance(c), None) => VarSort::Component(c),
+                };
+                self.index.add(loc, SymbolKind::Variable, &n.name, loc);
+                self.index.vars.push(VarDef { loc, name: n.name.clone(), sort: vsort });
+            }
             scope.push((n.name.clone(), v));
             ids.push(v);
         }
         self.scopes.push(scope);
         ids
+    }
+
+    /// Marks the index entries of variables whose sort did not resolve.
+    fn index_unknown_sorts(&mut self, ids: &[VarId]) {
+        for &v in ids {
+            let loc = self.prog.vars[v].loc;
+            if let Some(d) = self.index.vars.iter_mut().rev().find(|d| d.loc == loc) {
+                d.sort = VarSort::Unknown;
+            }
+        }
     }
 
     /// Closes a scope, warning about variables never used.
@@ -101,6 +122,7 @@ impl Checker<'_> {
                     return match b {
                         Binding::Component(c) => {
                             let c = *c;
+                            self.record_param(n);
                             Some((Sort::Instance(c), Some(n.name.clone())))
                         }
                         Binding::Invalid => None,
@@ -114,10 +136,11 @@ impl Checker<'_> {
                     };
                 }
                 match self.globals.get(&n.name).copied() {
-                    Some((Global::Component(c), _)) => {
+                    Some((Global::Component(c), def)) => {
                         if self.in_force && c < self.mentioned.len() {
                             self.mentioned[c] = true;
                         }
+                        self.record(n.span, SymbolKind::Component, &n.name, def);
                         Some((Sort::Instance(c), None))
                     }
                     Some((Global::Broken, _)) => None,
@@ -281,6 +304,7 @@ impl Checker<'_> {
                     }
                     let ids = self.push_scope(vars, Sort::Host, None);
                     self.poisoned.extend(ids.iter().copied());
+                    self.index_unknown_sorts(&ids);
                     let body_span = e.span;
                     let _ = self.clauses(body, body_span);
                     self.pop_scope(false);
@@ -467,6 +491,8 @@ impl Checker<'_> {
             self.unknown_name(vname);
             return None;
         };
+        let vdef = self.prog.vars[v].loc;
+        self.record(vname.span, SymbolKind::Variable, &vname.name, vdef);
         if self.poisoned.contains(&v) {
             return None;
         }
@@ -482,7 +508,21 @@ impl Checker<'_> {
             Some((Binding::Port(n), _)) => (n.clone(), Some(pname.name.clone())),
             _ => (pname.name.clone(), None),
         };
+        if via_param.is_some() {
+            self.record_param(pname);
+        }
         if let Some(p) = self.prog.components[c].port(&port_name) {
+            if !self.is_phantom(c) {
+                let def = self.prog.components[c].ports[p].loc;
+                match via_param.as_deref().and_then(|q| self.blame_arg(q)) {
+                    // The port argument of the user's `use` names this port.
+                    Some(arg) if !self.frames.is_empty() => {
+                        self.index.add(arg, SymbolKind::Port, &port_name, def);
+                    }
+                    _ if via_param.is_none() => self.record(pname.span, SymbolKind::Port, &port_name, def),
+                    _ => {}
+                }
+            }
             return Some((v, p));
         }
         if self.is_phantom(c) {
@@ -679,6 +719,8 @@ impl Checker<'_> {
 
     fn name_term(&mut self, n: &ast::Ident, loc: Loc) -> Term {
         if let Some(v) = self.lookup_var(&n.name) {
+            let def = self.prog.vars[v].loc;
+            self.record(n.span, SymbolKind::Variable, &n.name, def);
             if self.poisoned.contains(&v) {
                 return self.err_term(n.span);
             }
@@ -688,6 +730,7 @@ impl Checker<'_> {
             };
             return Term { kind: TermKind::Var(v), ty, loc };
         }
+        self.record_param(n);
         if let Some((b, _)) = self.env.get(&n.name) {
             let msg = match b {
                 Binding::Int(_) if self.generic => {
@@ -708,6 +751,7 @@ impl Checker<'_> {
             ));
             return self.err_term(n.span);
         }
+        self.record_global(n);
         match self.globals.get(&n.name).copied() {
             Some((Global::Host(h), _)) => Term { kind: TermKind::Host(h), ty: Type::Host, loc },
             Some((Global::Broken, _)) => self.err_term(n.span),
@@ -738,6 +782,9 @@ impl Checker<'_> {
     /// `x.attr`, `h.attr`, `hostof(x).attr`.
     fn field(&mut self, base: &ast::Expr, f: &ast::Ident, loc: Loc) -> Term {
         let b = self.term(base);
+        if matches!(self.env.get(&f.name), Some((Binding::Attr(_), _))) {
+            self.record_param(f);
+        }
         let attr = match self.env.get(&f.name) {
             // Generically, an attribute parameter names no attribute yet.
             Some((Binding::Attr(_), _)) if self.generic => return self.err_term(loc.span),
@@ -866,6 +913,7 @@ impl Checker<'_> {
     fn binder(&mut self, b: &ast::Binder) -> Option<Binder> {
         let Some((sort, param)) = self.sort(&b.sort) else {
             let ids = self.push_scope(std::slice::from_ref(&b.var), Sort::Host, None);
+            self.index_unknown_sorts(&ids);
             self.poisoned.extend(ids);
             if let Some(c) = &b.cond {
                 let _ = self.clauses(c, b.var.span);

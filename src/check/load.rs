@@ -53,6 +53,9 @@ pub struct Loaded {
     pub files: Vec<ParsedFile>,
     pub diags: Vec<Diagnostic>,
     pub root: Option<FileId>,
+    /// Every import that resolved: the importing file, the span of the
+    /// path string, and the file it loaded (for editor navigation).
+    pub imports: Vec<(FileId, Span, FileId)>,
 }
 
 /// Loads a goal file from disk.
@@ -271,10 +274,12 @@ impl Loader<'_> {
             );
             return;
         }
-        if self.done.iter().any(|(p, _)| *p == identity) {
+        if let Some((_, id)) = self.done.iter().find(|(p, _)| *p == identity) {
+            self.out.imports.push((from, span, *id));
             return;
         }
         if let Some(id) = self.add_file(name, bytes, path, Some((from, span))) {
+            self.out.imports.push((from, span, id));
             self.visit(id, identity);
         }
     }

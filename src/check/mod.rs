@@ -14,6 +14,7 @@
 
 mod decls;
 mod expr;
+pub mod index;
 pub mod ir;
 pub mod load;
 
@@ -22,6 +23,7 @@ use std::collections::HashMap;
 use crate::diagnostics::{Code, Diagnostic, FileId, Sources};
 use crate::syntax::ast::{self, DeclKind};
 pub use expr::static_truth;
+use index::SymbolKind;
 use ir::*;
 pub use load::{load, load_path, FileSystem, Loaded, RealFs};
 
@@ -33,6 +35,8 @@ pub struct Checked {
     /// The generic requirements of each pattern: the ports its body reads on
     /// each component parameter, for hover and docs.
     pub patterns: Vec<PatternInfo>,
+    /// Every name written in the loaded files, resolved (for the language server).
+    pub index: index::Index,
 }
 
 impl Checked {
@@ -81,7 +85,8 @@ pub fn check(loaded: &Loaded) -> Checked {
     let mut c = Checker::new();
     c.prog.root_file = loaded.root.unwrap_or(0);
     c.run(loaded);
-    Checked { program: c.prog, diags: c.diags, patterns: c.pattern_infos }
+    c.index.finish();
+    Checked { program: c.prog, diags: c.diags, patterns: c.pattern_infos, index: c.index }
 }
 
 /// A declaration in the one global namespace.
@@ -166,6 +171,8 @@ struct Checker<'a> {
     stdlib_files: Vec<FileId>,
     /// Cache for [`Checker::error_count`]: diagnostics scanned, errors among them.
     error_tally: std::cell::Cell<(usize, usize)>,
+    /// Names resolved so far, for editors.
+    index: index::Index,
 }
 
 impl<'a> Checker<'a> {
@@ -196,6 +203,7 @@ impl<'a> Checker<'a> {
             upgrade_names: vec![],
             false_in_pattern: Default::default(),
             host_attr_locs: HashMap::new(),
+            index: index::Index::default(),
         }
     }
 
@@ -343,8 +351,53 @@ impl<'a> Checker<'a> {
             self.diags.push(d);
             return false;
         }
+        let kind = match g {
+            Global::Component(_) => Some(SymbolKind::Component),
+            Global::Host(_) => Some(SymbolKind::Host),
+            Global::Constraintset(_) => Some(SymbolKind::Constraintset),
+            Global::Broken => None,
+        };
+        if let Some(kind) = kind {
+            self.index.add(loc, kind, &name.name, loc);
+        }
         self.globals.insert(name.name.clone(), (g, loc));
         true
+    }
+
+    /// Records a name written at `span` of the current file as meaning the
+    /// symbol declared at `def`; not while expanding a `use` (the pattern's
+    /// body was indexed by its generic check).
+    fn record(&mut self, span: ast::Span, kind: SymbolKind, name: &str, def: Loc) {
+        if self.frames.is_empty() {
+            self.index.add(Loc::new(self.file, span), kind, name, def);
+        }
+    }
+
+    /// Records the name `n` if it is a global declaration (component, host or constraintset).
+    fn record_global(&mut self, n: &ast::Ident) {
+        let kind = match self.globals.get(&n.name) {
+            Some((Global::Component(_), _)) => SymbolKind::Component,
+            Some((Global::Host(_), _)) => SymbolKind::Host,
+            Some((Global::Constraintset(_), _)) => SymbolKind::Constraintset,
+            _ => return,
+        };
+        if let Some((_, def)) = self.globals.get(&n.name).copied() {
+            self.record(n.span, kind, &n.name, def);
+        }
+    }
+
+    /// Records the name `n` if it is a pattern parameter in scope.
+    fn record_param(&mut self, n: &ast::Ident) -> bool {
+        if !self.generic {
+            return false;
+        }
+        match self.env.get(&n.name).map(|(_, l)| *l) {
+            Some(def) => {
+                self.record(n.span, SymbolKind::Parameter, &n.name, def);
+                true
+            }
+            None => false,
+        }
     }
 
     fn check_goal_set(&mut self, i: usize, in_force: bool) {
@@ -402,6 +455,13 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             }
+            self.index.add(loc, SymbolKind::Parameter, &p.name.name, loc);
+            self.index.params.push(index::ParamDef {
+                loc,
+                kind: p.kind.name.clone(),
+                name: p.name.name.clone(),
+                pattern: decl.name.name.clone(),
+            });
             let b = match p.kind.name.as_str() {
                 "component" => {
                     let id = self.prog.components.len();
@@ -489,6 +549,7 @@ impl<'a> Checker<'a> {
             }
             return vec![];
         };
+        self.record_global(&u.name);
         let (pfile, decl) = (self.sets[i].file, self.sets[i].decl);
         let name = &decl.name.name;
         // A cycle: the constraintset whose body is being checked, or one being
@@ -619,10 +680,13 @@ impl<'a> Checker<'a> {
         match (kind, a) {
             ("component", ast::UseArg::Name(n)) => {
                 if let Some((Binding::Component(c), _)) = self.env.get(&n.name) {
-                    return Some(Binding::Component(*c));
+                    let c = *c;
+                    self.record_param(n);
+                    return Some(Binding::Component(c));
                 }
                 match self.globals.get(&n.name).copied() {
-                    Some((Global::Component(c), _)) => {
+                    Some((Global::Component(c), def)) => {
+                        self.record(n.span, SymbolKind::Component, &n.name, def);
                         if self.in_force && c < self.mentioned.len() {
                             self.mentioned[c] = true;
                         }
@@ -637,17 +701,26 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
-            ("port", ast::UseArg::Name(n)) => match self.env.get(&n.name) {
-                Some((Binding::Port(q), _)) => Some(Binding::Port(q.clone())),
+            ("port", ast::UseArg::Name(n)) => match self.env.get(&n.name).cloned() {
+                Some((Binding::Port(q), _)) => {
+                    self.record_param(n);
+                    Some(Binding::Port(q))
+                }
                 _ => Some(Binding::Port(n.name.clone())),
             },
-            ("attribute", ast::UseArg::Name(n)) => match self.env.get(&n.name) {
-                Some((Binding::Attr(q), _)) => Some(Binding::Attr(q.clone())),
+            ("attribute", ast::UseArg::Name(n)) => match self.env.get(&n.name).cloned() {
+                Some((Binding::Attr(q), _)) => {
+                    self.record_param(n);
+                    Some(Binding::Attr(q))
+                }
                 _ => Some(Binding::Attr(n.name.clone())),
             },
             ("int", ast::UseArg::Int(v, _)) => Some(Binding::Int(*v)),
-            ("int", ast::UseArg::Name(n)) => match self.env.get(&n.name) {
-                Some((Binding::Int(v), _)) => Some(Binding::Int(*v)),
+            ("int", ast::UseArg::Name(n)) => match self.env.get(&n.name).cloned() {
+                Some((Binding::Int(v), _)) => {
+                    self.record_param(n);
+                    Some(Binding::Int(v))
+                }
                 _ => wrong(self, &format!("`{}`", n.name)),
             },
             // A parameter of an unknown kind (already reported): accept anything.

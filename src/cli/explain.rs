@@ -77,7 +77,7 @@ fn and_list(items: &[String]) -> String {
 }
 
 /// Renders a conflict as one "goal is unsatisfiable" diagnostic.
-pub(super) fn explanation(
+pub(crate) fn explanation(
     program: &crate::check::ir::Program,
     sources: &Sources,
     available: &[usize],

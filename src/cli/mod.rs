@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::check;
 
-mod explain;
+pub(crate) mod explain;
+mod lsp;
 mod resolve;
 mod roles;
 use crate::diagnostics::{render, Diagnostic, Sources};
@@ -185,6 +186,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = roles::RoleFormat::Xml)]
         format: roles::RoleFormat,
     },
+    /// Run the language server (LSP over stdin and stdout), for editors.
+    Lsp,
 }
 
 /// Runs the command line; returns the process exit code.
@@ -237,6 +240,7 @@ pub fn main() -> i32 {
         Command::Roles { file, deployment, output, format } => {
             roles::cmd_roles(&file, &deployment, output.as_deref(), format)
         }
+        Command::Lsp => lsp::cmd_lsp(),
     }
 }
 
@@ -360,7 +364,7 @@ pub(super) fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<()
 }
 
 /// A diagnostic for a lowering failure.
-pub(super) fn lower_error(e: &crate::solve::SolveError, file: crate::diagnostics::FileId) -> Diagnostic {
+pub(crate) fn lower_error(e: &crate::solve::SolveError, file: crate::diagnostics::FileId) -> Diagnostic {
     use crate::diagnostics::Code;
     use crate::lower::LowerError;
     use crate::solve::SolveError;
