@@ -24,8 +24,8 @@ use deladas::diagnostics::Code;
 const NOT_RUNNABLE: &[(&str, &str)] = &[
     (
         "E0702",
-        "`verify`'s DDD reader rejects a DDD that breaks its own declarations first (E0704); the rules break \
-         against the goal when hosts fail, in `resolve`, which the command line does not have yet",
+        "`verify`'s DDD reader rejects a DDD that breaks its own declarations first (E0704), and `resolve` \
+         checks its own output with the evaluator, so no command-line input reaches this check",
     ),
     ("E0901", "an internal error: no input triggers it on purpose"),
 ];

@@ -59,6 +59,8 @@ struct Loaded {
     added: Vec<usize>,
     /// SHA-256 of the goal file as it is on disk.
     sha256: String,
+    /// Length of the goal file's text (declarations after it were added).
+    original_len: u32,
 }
 
 fn bad(message: impl Into<String>) -> Diagnostic {
@@ -134,7 +136,7 @@ fn load(file: &Path, from: &Path, add_hosts: &[String], format: DiagFormat) -> R
     added.dedup();
     use sha2::Digest;
     let sha256 = sha2::Sha256::digest(original.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    Ok(Loaded { sources, program, old, world, added, sha256 })
+    Ok(Loaded { sources, program, old, world, added, sha256, original_len: base })
 }
 
 /// The running deployment in the solver's terms.
@@ -319,7 +321,7 @@ struct Plan {
     kept: Vec<PInst>,
     restarted: Vec<PInst>,
     /// With the reason: host failed, instance failed, no longer needed.
-    stopped: Vec<(PInst, &'static str)>,
+    stopped: Vec<(PInst, String)>,
     started: Vec<PInst>,
     moved: Vec<(PInst, PInst)>,
     chans_kept: Vec<PChan>,
@@ -327,6 +329,8 @@ struct Plan {
     chans_added: Vec<PChan>,
     failed_hosts: Vec<String>,
     added_hosts: Vec<String>,
+    /// Added hosts the goal file declares (`--add-host NAME`).
+    added_declared: Vec<String>,
     levels: [Level; 3],
     surviving: usize,
     surviving_channels: usize,
@@ -368,7 +372,7 @@ impl Plan {
                 } else {
                     "no longer needed"
                 };
-                stopped.push((pinst(i), why));
+                stopped.push((pinst(i), why.to_string()));
             }
         }
         let mut started: Vec<PInst> =
@@ -391,6 +395,14 @@ impl Plan {
                 true
             }
         });
+        // Say what took the place of an instance stopped on a live host.
+        for (st, why) in &mut stopped {
+            if why == "no longer needed" {
+                if let Some(n) = new.instances.iter().find(|n| n.host == st.host && !old_ids.contains(n.id.as_str())) {
+                    *why = format!("{} takes its place on {}", n.id, n.host);
+                }
+            }
+        }
         let mut k = 0;
         started.retain(|_| {
             k += 1;
@@ -414,6 +426,12 @@ impl Plan {
             chans_added,
             failed_hosts: scenario.down.iter().map(|&h| program.hosts[h].name.clone()).collect(),
             added_hosts: l.added.iter().map(|&h| program.hosts[h].name.clone()).collect(),
+            added_declared: l
+                .added
+                .iter()
+                .filter(|&&h| program.hosts[h].loc.span.start < l.original_len)
+                .map(|&h| program.hosts[h].name.clone())
+                .collect(),
             levels: r.levels,
             surviving: r.surviving,
             surviving_channels: r.surviving_channels,
@@ -515,6 +533,15 @@ impl Plan {
         for line in self.optimality() {
             s.push_str(&line);
             s.push('\n');
+        }
+        let undeclared: Vec<&String> = self.added_hosts.iter().filter(|h| !self.added_declared.contains(h)).collect();
+        if !undeclared.is_empty() {
+            let names: Vec<&str> = undeclared.iter().map(|h| h.as_str()).collect();
+            s.push_str(&format!(
+                "note: the goal file does not declare {}: add {} to it before `deladas verify` of the new DDD\n",
+                names.join(", "),
+                if names.len() == 1 { "its declaration" } else { "their declarations" }
+            ));
         }
         s
     }

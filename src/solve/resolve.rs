@@ -300,6 +300,31 @@ pub fn resolve(
     })
 }
 
+/// A long-running manager's view: one session over the exact (sparse)
+/// channel scope, kept across scenarios. Re-solves each scenario in turn in
+/// the same session and returns each outcome with the time it took (the
+/// grounding and the session's construction are not included; they happen
+/// once, before the first scenario).
+pub fn resolve_in_session(
+    program: &Program,
+    running: &Running,
+    hosts: &[HostId],
+    scenarios: &[Scenario],
+    strategy: Strategy,
+) -> Result<Vec<(ResolveOutcome, Duration)>, SolveError> {
+    in_fresh_context(|| {
+        let ground = ground_for(program, running, hosts)?;
+        let mut r = Resolver::new(program, &ground, running)?;
+        let mut out = vec![];
+        for sc in scenarios {
+            let t = Instant::now();
+            let o = r.resolve(sc, strategy, None)?;
+            out.push((o, t.elapsed()));
+        }
+        Ok(out)
+    })
+}
+
 /// For each case (a set of hosts that fail together), whether the goal
 /// survives and the most surviving bindings a repair keeps. One grounding and
 /// one solver session serve every case: a case is a set of assumptions.
@@ -406,6 +431,7 @@ impl<'a> Resolver<'a> {
         maximise: bool,
         bound: usize,
         hint: &[Bool],
+        known: Option<&Solution>,
         deadline: Option<Instant>,
     ) -> Result<Step, SolveError> {
         let lits: Vec<Bool> =
@@ -452,7 +478,22 @@ impl<'a> Resolver<'a> {
                 let v = value_of(&sol, self).max(hi);
                 (v, sol, top)
             }
-            SatResult::Unknown => return Ok(Step::Unknown(self.reason())),
+            SatResult::Unknown => {
+                // Out of time: a configuration already known (from an
+                // earlier level) stands, with this level unproven.
+                return Ok(match known {
+                    Some(sol) => {
+                        let v = value_of(sol, self);
+                        let level = if maximise {
+                            Level { value: v, bound: hi.max(v) }
+                        } else {
+                            Level { value: n - v, bound: n - hi.max(v) }
+                        };
+                        Step::Done { level, keep: Bool::from_bool(true), best: sol.clone() }
+                    }
+                    None => Step::Unknown(self.reason()),
+                });
+            }
             SatResult::Unsat => {
                 self.unsat_steps += 1;
                 hi = hi.saturating_sub(1);
@@ -550,16 +591,25 @@ impl<'a> Resolver<'a> {
                 let ub = counting_max_kept(self.program, up.len(), &per_comp).unwrap_or(pin_items.len());
                 // The neighbourhood: pins away from the disturbed hosts stay.
                 let disturbed = disturbed(self.running, scenario, &self.added(scenario));
-                let hint: Vec<Bool> = pin_slots
+                let calm = |sl: SlotId| !disturbed.contains(&self.g.slots[sl as usize].host);
+                let mut hint: Vec<Bool> = pin_slots
                     .iter()
-                    .filter(|&&(_, sl)| !disturbed.contains(&self.g.slots[sl as usize].host))
+                    .filter(|&&(_, sl)| calm(sl))
                     .map(|&(_, sl)| self.s.present[sl as usize].clone())
                     .collect();
-                let (l1, keep1, best1) = match self.optimise(&hosts, &pin_items, false, true, ub, &hint, deadline)? {
-                    Step::Done { level, keep, best } => (level, keep, best),
-                    Step::Unsat => return Ok(ResolveOutcome::Impossible),
-                    Step::Unknown(r) => return Ok(ResolveOutcome::Unknown(r)),
-                };
+                // … and so do their channels among themselves.
+                for &c in &chan_items {
+                    let ch = self.g.chans[c];
+                    if calm(ch.from.slot) && calm(ch.to.slot) {
+                        hint.push(self.s.chans[c].clone());
+                    }
+                }
+                let (l1, keep1, best1) =
+                    match self.optimise(&hosts, &pin_items, false, true, ub, &hint, None, deadline)? {
+                        Step::Done { level, keep, best } => (level, keep, best),
+                        Step::Unsat => return Ok(ResolveOutcome::Impossible),
+                        Step::Unknown(r) => return Ok(ResolveOutcome::Unknown(r)),
+                    };
                 // (2) Channels, keeping (1).
                 let mut base = hosts.clone();
                 base.push(keep1);
@@ -570,14 +620,22 @@ impl<'a> Resolver<'a> {
                     .filter(|s| pinned.contains_key(s))
                     .map(|&s| self.s.present[s as usize].clone())
                     .collect();
-                let (l2, keep2, _) =
-                    match self.optimise(&base, &chan_items, true, true, chan_items.len(), &hint, deadline)? {
-                        Step::Done { level, keep, best } => (level, keep, best),
-                        Step::Unsat => {
-                            return Err(SolveError::Lower(lower::LowerError::Internal("level 2 lost its model".into())))
-                        }
-                        Step::Unknown(r) => return Ok(ResolveOutcome::Unknown(r)),
-                    };
+                let (l2, keep2, best2) = match self.optimise(
+                    &base,
+                    &chan_items,
+                    true,
+                    true,
+                    chan_items.len(),
+                    &hint,
+                    Some(&best1),
+                    deadline,
+                )? {
+                    Step::Done { level, keep, best } => (level, keep, best),
+                    Step::Unsat => {
+                        return Err(SolveError::Lower(lower::LowerError::Internal("level 2 lost its model".into())))
+                    }
+                    Step::Unknown(r) => return Ok(ResolveOutcome::Unknown(r)),
+                };
                 // (3) New instances, keeping (1) and (2): fewest present
                 // slots outside the pins.
                 base.push(keep2);
@@ -585,7 +643,7 @@ impl<'a> Resolver<'a> {
                 let others: Vec<usize> = (0..self.g.slots.len()).filter(|s| !pin_set.contains(s)).collect();
                 let lb = counting_min_total(self.program, up.len(), &per_comp, l1.value)
                     .map_or(0, |t| t.saturating_sub(l1.value));
-                let (l3, best) = match self.optimise(&base, &others, false, false, lb, &hint, deadline)? {
+                let (l3, best) = match self.optimise(&base, &others, false, false, lb, &hint, Some(&best2), deadline)? {
                     Step::Done { level, best, .. } => (level, best),
                     Step::Unsat => {
                         return Err(SolveError::Lower(lower::LowerError::Internal("level 3 lost its model".into())))
@@ -690,7 +748,7 @@ impl<'a> Resolver<'a> {
             per_comp[self.running.instances[i].comp] += 1;
         }
         let ub = counting_max_kept(self.program, up, &per_comp).unwrap_or(pin_items.len());
-        Ok(match self.optimise(&hosts, &pin_items, false, true, ub, &[], deadline)? {
+        Ok(match self.optimise(&hosts, &pin_items, false, true, ub, &[], None, deadline)? {
             Step::Done { level, .. } => Survival::Survives { kept: level, surviving: pin_items.len() },
             Step::Unsat => Survival::Fatal,
             Step::Unknown(r) => Survival::Unknown(r),
