@@ -19,6 +19,14 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let unsat = args.iter().any(|a| a == "--unsat");
     let explain = args.iter().any(|a| a == "--explain");
+    if args.iter().any(|a| a == "--resolve") {
+        let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+        if sizes.is_empty() {
+            sizes = vec![6, 20, 50, 100, 200];
+        }
+        resolve_bench(&sizes, args.iter().any(|a| a == "--progressive"));
+        return;
+    }
     let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     if sizes.is_empty() {
         sizes = vec![6, 20, 50, 100, 200];
@@ -93,6 +101,102 @@ fn main() {
             stats.minimise_steps,
             t.elapsed().as_secs_f64(),
             peak_rss_kb() / 1024
+        );
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// The peers' resolve variant: the canonical deployment of N hosts loses
+/// host h1 (a router). Times, per N (median of 3): the optimal re-solve from
+/// scratch in process (grounding included), the same inside a session kept
+/// from the deployment (a long-running manager), the paper's progressive
+/// strategy, and a from-scratch `solve` of the reduced goal.
+fn resolve_bench(sizes: &[usize], progressive: bool) {
+    use deladas::solve::resolve::{self, OldChannel, OldInstance, ResolveOutcome, Running, Scenario, Strategy};
+    println!("| N | kept (optimal) | kept (progressive) | resolve s | in-session resolve s | progressive s | scratch solve s | ratio resolve/scratch | ratio in-session/scratch |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for &n in sizes {
+        let text = p2p(n, Variant::Satisfy);
+        let fs = deladas::check::load::RealFs;
+        let loaded = deladas::check::load(std::path::Path::new("p2p.deladas"), Some(&text), &fs);
+        let (_sources, checked) = deladas::check::check_loaded(loaded);
+        let program = &checked.program;
+        let ddd = deladas::bench_goals::p2p_canonical_ddd(n).expect("canonical");
+        let d = deladas::ddd::from_xml(&ddd).expect("reads");
+        let world = deladas::eval::bind(program, &d).expect("binds");
+        let running = Running {
+            instances: world
+                .instances
+                .iter()
+                .map(|i| OldInstance { id: i.id.clone(), comp: i.comp, host: i.host })
+                .collect(),
+            channels: world
+                .channels
+                .iter()
+                .map(|c| OldChannel {
+                    from: (c.from.inst, c.from.port),
+                    to: (c.to.inst, c.to.port),
+                    directed: c.directed,
+                })
+                .collect(),
+        };
+        let hosts: Vec<usize> = (0..program.hosts.len()).collect();
+        let failed = Scenario { hosts: hosts.clone(), down: vec![0], failed_instances: vec![] };
+        let kept_of = |o: &ResolveOutcome| match o {
+            ResolveOutcome::Resolved(r) => {
+                format!("{}{}", r.levels[0].value, if r.levels[0].optimal() { "" } else { "?" })
+            }
+            other => format!("{other:?}"),
+        };
+        let mut cold = vec![];
+        let mut kept = String::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let o = resolve::resolve(program, &running, &failed, Strategy::Optimal, None).expect("resolves");
+            cold.push(t.elapsed().as_secs_f64());
+            kept = kept_of(&o);
+        }
+        let mut warm = vec![];
+        for _ in 0..3 {
+            let calm = Scenario { hosts: hosts.clone(), down: vec![], failed_instances: vec![] };
+            let out =
+                resolve::resolve_in_session(program, &running, &hosts, &[calm, failed.clone()], Strategy::Optimal)
+                    .expect("resolves");
+            warm.push(out[1].1.as_secs_f64());
+        }
+        let (mut prog_t, mut prog_kept) = (f64::NAN, "-".to_string());
+        if progressive {
+            let t = Instant::now();
+            let o = resolve::resolve(
+                program,
+                &running,
+                &failed,
+                Strategy::Progressive,
+                Some(std::time::Duration::from_secs(120)),
+            )
+            .expect("resolves");
+            prog_t = t.elapsed().as_secs_f64();
+            prog_kept = kept_of(&o);
+        }
+        let mut scratch = vec![];
+        for _ in 0..3 {
+            let up: Vec<usize> = hosts[1..].to_vec();
+            let t = Instant::now();
+            let (o, _) =
+                deladas::solve::solve(program, &up, &deladas::solve::Options::default(), &mut deladas::solve::Quiet)
+                    .expect("solves");
+            assert!(matches!(o, deladas::solve::Outcome::Sat { .. }));
+            scratch.push(t.elapsed().as_secs_f64());
+        }
+        let (c, w, sc) = (median(cold), median(warm), median(scratch));
+        println!(
+            "| {n} | {kept} | {prog_kept} | {c:.3} | {w:.3} | {prog_t:.3} | {sc:.3} | {:.2} | {:.2} |",
+            c / sc,
+            w / sc
         );
     }
 }

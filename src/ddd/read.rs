@@ -104,6 +104,7 @@ const SECTIONS: [&str; 4] = ["hosts", "components", "instances", "channels"];
 /// Tracks first occurrences of names to report duplicates.
 struct Seen {
     what: &'static str,
+    /// Byte offset of each name's first occurrence.
     first_line: HashMap<String, usize>,
 }
 
@@ -179,14 +180,15 @@ impl<'t> Reader<'t> {
 
     /// Records `name` for the duplicate check; reports it if seen before.
     fn unique(&mut self, seen: &mut Seen, name: &str, span: Range<usize>, desc: &str) {
-        let line = self.line_of(span.start);
+        // Offsets are kept and turned into lines only for an error: counting
+        // lines for every element would make reading quadratic.
         match seen.first_line.get(name) {
             Some(first) => {
-                let first = *first;
+                let first = self.line_of(*first);
                 self.err(span, format!("{desc}: duplicate {} \"{name}\" (first on line {first})", seen.what));
             }
             None => {
-                seen.first_line.insert(name.to_string(), line);
+                seen.first_line.insert(name.to_string(), span.start);
             }
         }
     }

@@ -120,6 +120,14 @@ pub struct Extra {
     /// variables to every host, not only nearby ones (the hosts a failure
     /// disturbed, whose instances may need partners anywhere).
     pub wide_hosts: Vec<HostId>,
+    /// A neighbourhood: on these hosts every slot is fixed — present for the
+    /// listed slots, absent for the others — and so is every channel
+    /// between two fixed slots (present for the requested [`Extra::chans`],
+    /// absent otherwise). Fixed parts become constants, so the grounding
+    /// keeps only what can change. A restriction: a configuration found is
+    /// real, "none found" proves nothing.
+    pub fixed_hosts: Vec<HostId>,
+    pub fixed_present: Vec<Slot>,
 }
 
 /// Which port pairs get channel variables.
@@ -187,6 +195,10 @@ pub struct Ground {
     pub facts: Vec<bounds::CountFact>,
     /// Whether hosts have availability literals ([`Extra::host_lits`]).
     pub host_lits: bool,
+    /// Slots fixed by [`Extra::fixed_hosts`] (present or absent), per slot.
+    pub fixed_slots: Vec<Option<bool>>,
+    /// Channels fixed present by [`Extra::fixed_hosts`].
+    pub fixed_chans: std::collections::HashSet<ChanId>,
     slots_on: HashMap<(CompId, HostId), Vec<SlotId>>,
     chan_index: HashMap<(End, End), ChanId>,
     between: HashMap<(SlotId, SlotId), Vec<ChanId>>,
@@ -211,6 +223,8 @@ impl Ground {
             sparse_left_out: false,
             facts: vec![],
             host_lits: false,
+            fixed_slots: vec![],
+            fixed_chans: std::collections::HashSet::new(),
             slots_on: HashMap::new(),
             chan_index: HashMap::new(),
             between: HashMap::new(),
@@ -298,6 +312,15 @@ pub fn lower_with(
             }
         }
     }
+    // A neighbourhood's fixed slots.
+    g.fixed_slots = vec![None; g.slots.len()];
+    if !extra.fixed_hosts.is_empty() {
+        for (i, sl) in g.slots.iter().enumerate() {
+            if extra.fixed_hosts.contains(&sl.host) {
+                g.fixed_slots[i] = Some(extra.fixed_present.contains(sl));
+            }
+        }
+    }
     // Candidate channels.
     let scan = scan_program(program);
     g.reach_positive = scan.reach_positive;
@@ -336,6 +359,11 @@ pub fn lower_with(
                 if x == y || (ca == cb && pa == pb && x > y) || !near(x, y, &g) {
                     continue;
                 }
+                // Fixed in a neighbourhood: between two fixed slots, or at an absent one.
+                let (fx, fy) = (g.fixed_slots[x as usize], g.fixed_slots[y as usize]);
+                if (fx.is_some() && fy.is_some()) || fx == Some(false) || fy == Some(false) {
+                    continue;
+                }
                 let (from, to) = (End { slot: x, port: pa }, End { slot: y, port: pb });
                 let key = norm(from, to);
                 if g.chan_index.contains_key(&key) {
@@ -354,12 +382,19 @@ pub fn lower_with(
         if x == y {
             continue;
         }
+        let (fx, fy) = (g.fixed_slots[x as usize], g.fixed_slots[y as usize]);
+        if fx == Some(false) || fy == Some(false) {
+            continue;
+        }
         let (from, to) = (End { slot: x, port: pa }, End { slot: y, port: pb });
         let key = norm(from, to);
         if g.chan_index.contains_key(&key) {
             continue;
         }
         let id = g.chans.len() as ChanId;
+        if fx.is_some() && fy.is_some() {
+            g.fixed_chans.insert(id);
+        }
         g.chans.push(ChanVar { from, to, directed });
         g.chan_index.insert(key, id);
         let (x, y) = (from.slot, to.slot);
@@ -633,9 +668,21 @@ impl Ground {
         }
     }
 
+    /// A channel's node: a constant when a neighbourhood fixes it.
+    fn chan_node(&mut self, c: ChanId) -> Result<NodeId, LowerError> {
+        if self.fixed_chans.contains(&c) {
+            self.konst(true)
+        } else {
+            self.intern(Node::Chan(c))
+        }
+    }
+
     fn guard(&mut self, v: Val) -> Result<NodeId, LowerError> {
         match v {
-            Val::Slot(s) => self.intern(Node::Present(s)),
+            Val::Slot(s) => match self.fixed_slots.get(s as usize).copied().flatten() {
+                Some(b) => self.konst(b),
+                None => self.intern(Node::Present(s)),
+            },
             Val::Host(h) if self.host_lits => self.intern(Node::HostUp(h)),
             Val::Host(_) => self.konst(true),
         }
@@ -685,14 +732,14 @@ impl Ground {
                     return self.konst(false);
                 }
                 match self.chan_index.get(&norm(End { slot: x, port: *pa }, End { slot: y, port: *pb })) {
-                    Some(&c) => self.intern(Node::Chan(c)),
+                    Some(&c) => self.chan_node(c),
                     None => self.konst(false),
                 }
             }
             FormulaKind::Connected(a, b) => {
                 let (x, y) = (self.slot_of(env, *a)?, self.slot_of(env, *b)?);
                 let chans = self.between.get(&(x.min(y), x.max(y))).cloned().unwrap_or_default();
-                let lits = chans.into_iter().map(|c| self.intern(Node::Chan(c))).collect::<Result<Vec<_>, _>>()?;
+                let lits = chans.into_iter().map(|c| self.chan_node(c)).collect::<Result<Vec<_>, _>>()?;
                 self.or(lits)
             }
             FormulaKind::Reachable(a, b) => {

@@ -401,6 +401,15 @@ impl<'g> Session<'g> {
             },
         };
         s.structure()?;
+        // A neighbourhood's fixed parts (constants in the ground clauses).
+        for (i, f) in g.fixed_slots.iter().enumerate() {
+            if let Some(b) = f {
+                s.solver.assert(if *b { s.present[i].clone() } else { s.present[i].not() });
+            }
+        }
+        for &c in &g.fixed_chans {
+            s.solver.assert(&s.chans[c as usize]);
+        }
         s.compute_polarity();
         for (i, &root) in g.clauses.iter().enumerate() {
             let lit = Bool::new_const(format!("clause!{i}"));

@@ -176,6 +176,11 @@ fn id_order(id: &str) -> (u32, String) {
 /// The grounding additions for a running deployment: host literals, and a
 /// channel variable for every old channel.
 fn extra(running: &Running) -> Extra {
+    extra_and_slots(running).0
+}
+
+/// [`extra`], and the slot each old instance is pinned to.
+fn extra_and_slots(running: &Running) -> (Extra, HashMap<usize, Slot>) {
     let mut per: HashMap<(CompId, HostId), Vec<usize>> = HashMap::new();
     for (i, inst) in running.instances.iter().enumerate() {
         per.entry((inst.comp, inst.host)).or_default().push(i);
@@ -195,7 +200,7 @@ fn extra(running: &Running) -> Extra {
             Some(((*a, ch.from.1), (*b, ch.to.1), ch.directed))
         })
         .collect();
-    Extra { host_lits: true, chans, wide_hosts: vec![] }
+    (Extra { host_lits: true, chans, ..Extra::default() }, slot_of)
 }
 
 /// The hosts a scenario disturbs: those running an instance that had a
@@ -236,12 +241,42 @@ pub fn resolve(
         // real one, and it is optimal when every level reached the bound
         // that counting (or the number of survivors) gives, which holds
         // whatever the channel scope; otherwise the exact scope decides.
+        // First the neighbourhood of the damage: everything on the calm
+        // hosts stays as it is (constants in the grounding), only the
+        // disturbed and added hosts change. Accepted on the same condition.
+        let added: Vec<HostId> =
+            scenario.hosts.iter().copied().filter(|h| !running.instances.iter().any(|i| i.host == *h)).collect();
+        let wide = disturbed(running, scenario, &added);
+        if strategy == Strategy::Optimal && !running.instances.is_empty() {
+            let t = Instant::now();
+            let (mut extra, slot_of) = extra_and_slots(running);
+            extra.fixed_hosts = scenario.up().into_iter().filter(|h| !wide.contains(h) && !added.contains(h)).collect();
+            extra.fixed_present = (0..running.instances.len())
+                .filter(|&i| extra.fixed_hosts.contains(&running.instances[i].host))
+                .filter_map(|i| slot_of.get(&i).copied())
+                .collect();
+            let ground = lower::lower_with(program, &scenario.hosts, ChannelScope::Sparse, Limits::default(), &extra)?;
+            let mut r = Resolver::new(program, &ground, running)?;
+            let out = r.resolve(scenario, strategy, deadline)?;
+            let settled = r.unsat_steps == 0 && matches!(out, ResolveOutcome::Resolved(_));
+            if debug {
+                eprintln!(
+                    "resolve: neighbourhood ({} fixed hosts, {} channels, {} nodes) in {:?}: {}",
+                    extra.fixed_hosts.len(),
+                    ground.chans.len(),
+                    ground.nodes.len(),
+                    t.elapsed(),
+                    if settled { "settled by bounds" } else { "not settled" }
+                );
+            }
+            if settled {
+                return Ok(out);
+            }
+        }
         let up = scenario.up().len();
         if up * up * program.components.len().max(1) > super::LOCAL_THRESHOLD && up > 4 * super::LOCAL_RADIUS {
-            let added: Vec<HostId> =
-                scenario.hosts.iter().copied().filter(|h| !running.instances.iter().any(|i| i.host == *h)).collect();
             let mut extra = extra(running);
-            extra.wide_hosts = disturbed(running, scenario, &added);
+            extra.wide_hosts = wide.clone();
             let t = Instant::now();
             let ground = lower::lower_with(
                 program,
@@ -255,7 +290,12 @@ pub fn resolve(
             let ts = t.elapsed();
             let out = r.resolve(scenario, strategy, deadline)?;
             if debug {
-                eprintln!("resolve: local grounding {tg:?}, session {:?}", ts - tg);
+                eprintln!(
+                    "resolve: local grounding {tg:?}, session {:?}, {} cut rounds, {} lazy",
+                    ts - tg,
+                    r.s.cut_rounds.get(),
+                    r.s.lazy.len()
+                );
             }
             if debug {
                 eprintln!(
