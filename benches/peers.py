@@ -3,7 +3,7 @@
 side on the P2P problem, in one run, and prints a markdown table with the
 ratio deladas / best peer per N (process wall time, median of --runs).
 
-usage: python3 benches/peers.py [--sizes 6,20,50,100,200] [--variant satisfy|unsat]
+usage: python3 benches/peers.py [--sizes 6,20,50,100,200] [--variant satisfy|unsat|resolve]
          [--peers clingo,z3-int,cpsat-w2] [--runs 3] [--timeout 120]
          [--python PATH-to-python-with-ortools-clingo-z3]
 
@@ -11,6 +11,10 @@ Set up the peers' solvers once (see ../shared/peers/README.md):
   python3 -m venv /tmp/venv-peers
   /tmp/venv-peers/bin/pip install ortools==9.15.6755 clingo==5.8.3 z3-solver==5.4.1.0
 A series stops at the first N that times out, as in the peers' own driver.
+resolve: the peers' canonical deployment (common.canonical_old) loses its
+first host (a router); deladas runs `resolve --fail-host h1` on the same
+deployment (`bench-goal N --canonical-ddd`) and the kept-binding count of
+each run is shown beside its time.
 deladas's time includes its parsimony pass and its independent self-check;
 the peers do neither."""
 import argparse
@@ -44,7 +48,7 @@ def timed(cmd, timeout):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="6,20,50,100,200")
-    ap.add_argument("--variant", default="satisfy", choices=["satisfy", "unsat"])
+    ap.add_argument("--variant", default="satisfy", choices=["satisfy", "unsat", "resolve"])
     ap.add_argument("--peers", default="clingo,z3-int,cpsat-w2")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=120)
@@ -62,10 +66,21 @@ def main():
         gen = ["bench-goal", str(n)] + (["--unsat"] if a.variant == "unsat" else [])
         with open(goal, "w") as f:
             f.write(subprocess.run([exe] + gen, capture_output=True, text=True, check=True).stdout)
+        cmd = [exe, "solve", goal, "-o", os.devnull]
+        if a.variant == "resolve":
+            old = os.path.join(tmp, f"p2p{n}.ddd.xml")
+            with open(old, "w") as f:
+                f.write(subprocess.run([exe, "bench-goal", str(n), "--canonical-ddd"], capture_output=True,
+                                       text=True, check=True).stdout)
+            cmd = [exe, "resolve", goal, "--from", old, "--fail-host", "h1", "-o", os.devnull,
+                   "--plan-format", "json"]
         times, status = [], ""
         for _ in range(a.runs):
-            w, rc, _ = timed([exe, "solve", goal, "-o", os.devnull], a.timeout)
+            w, rc, out = timed(cmd, a.timeout)
             status = {0: "SAT", 1: "UNSAT", 3: "TO"}.get(rc, f"rc={rc}")
+            if a.variant == "resolve" and rc == 0:
+                m = re.search(r'"bindings_kept":\s*\{\s*"bound":\s*\d+,\s*"optimal":\s*(\w+),\s*"value":\s*(\d+)', out)
+                status = f"{'OPT' if m and m.group(1) == 'true' else 'FEAS'} obj={m.group(2) if m else '?'}"
             if w is None:
                 status = "TO"
                 break
@@ -82,6 +97,9 @@ def main():
                 w, rc, out = timed(cmd, a.timeout + 60)
                 m = re.search(r"status=(\S+)", out)
                 pstatus = m.group(1) if m else f"rc={rc}"
+                o = re.search(r"obj=(\S+)", out)
+                if a.variant == "resolve" and o:
+                    pstatus += f" obj={o.group(1)}"
                 if w is None or pstatus.startswith(("TIMEOUT", "FEAS")):
                     pstatus, ptimes = "TO", []
                     dead.add(peer)
@@ -92,7 +110,7 @@ def main():
             row[peer] = (statistics.median(ptimes) if ptimes else None, pstatus)
         rows.append(row)
         print(f"N={n} done: {row}", file=sys.stderr)
-    cell = lambda t: "TO" if t[0] is None else f"{t[0]:.3f}"
+    cell = lambda t: "TO" if t[0] is None else (f"{t[0]:.3f}" + (f" ({t[1]})" if a.variant == "resolve" else ""))
     print(f"\nP2P `{a.variant}`, process wall seconds, median of up to {a.runs} runs\n")
     print("| N | deladas | " + " | ".join(peers) + " | best peer | ratio |")
     print("|---:|---:|" + "---:|" * len(peers) + "---|---:|")

@@ -364,15 +364,7 @@ pub fn lower_with(
                 if (fx.is_some() && fy.is_some()) || fx == Some(false) || fy == Some(false) {
                     continue;
                 }
-                let (from, to) = (End { slot: x, port: pa }, End { slot: y, port: pb });
-                let key = norm(from, to);
-                if g.chan_index.contains_key(&key) {
-                    continue;
-                }
-                let id = g.chans.len() as ChanId;
-                g.chans.push(ChanVar { from, to, directed });
-                g.chan_index.insert(key, id);
-                g.between.entry((x.min(y), x.max(y))).or_default().push(id);
+                g.add_chan(End { slot: x, port: pa }, End { slot: y, port: pb }, directed);
             }
         }
     }
@@ -386,19 +378,11 @@ pub fn lower_with(
         if fx == Some(false) || fy == Some(false) {
             continue;
         }
-        let (from, to) = (End { slot: x, port: pa }, End { slot: y, port: pb });
-        let key = norm(from, to);
-        if g.chan_index.contains_key(&key) {
-            continue;
+        if let Some(id) = g.add_chan(End { slot: x, port: pa }, End { slot: y, port: pb }, directed) {
+            if fx.is_some() && fy.is_some() {
+                g.fixed_chans.insert(id);
+            }
         }
-        let id = g.chans.len() as ChanId;
-        if fx.is_some() && fy.is_some() {
-            g.fixed_chans.insert(id);
-        }
-        g.chans.push(ChanVar { from, to, directed });
-        g.chan_index.insert(key, id);
-        let (x, y) = (from.slot, to.slot);
-        g.between.entry((x.min(y), x.max(y))).or_default().push(id);
     }
     g.facts = bounds::derive(program, available.len());
     // Clauses.
@@ -456,6 +440,20 @@ impl Lin {
 }
 
 impl Ground {
+    /// Adds a channel variable between two slot ports, unless one exists.
+    fn add_chan(&mut self, from: End, to: End, directed: bool) -> Option<ChanId> {
+        let key = norm(from, to);
+        if self.chan_index.contains_key(&key) {
+            return None;
+        }
+        let id = self.chans.len() as ChanId;
+        self.chans.push(ChanVar { from, to, directed });
+        self.chan_index.insert(key, id);
+        let (x, y) = (from.slot, to.slot);
+        self.between.entry((x.min(y), x.max(y))).or_default().push(id);
+        Some(id)
+    }
+
     fn intern(&mut self, n: Node) -> Result<NodeId, LowerError> {
         if let Some(&id) = self.index.get(&n) {
             return Ok(id);
