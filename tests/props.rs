@@ -1624,3 +1624,149 @@ constraintset g = constraintset {
         t.elapsed()
     );
 }
+
+/// The most of `survivors` ((component, host) bindings, with repeats for
+/// several instances on one host) any configuration on `up` keeps, by brute
+/// force over subsets, largest first, with plain `solve`; `None` when a
+/// solve gives up.
+fn brute_max_kept(text: &str, survivors: &[(String, String)], up_names: &[String]) -> Option<usize> {
+    let n = survivors.len();
+    let mut masks: Vec<u32> = (0..(1u32 << n)).collect();
+    masks.sort_by_key(|m| std::cmp::Reverse(m.count_ones()));
+    let mut tried: BTreeSet<Vec<((String, String), usize)>> = BTreeSet::new();
+    for mask in masks {
+        // Pins on one (component, host) are interchangeable: count them.
+        let mut counts: std::collections::BTreeMap<(String, String), usize> = Default::default();
+        for (i, b) in survivors.iter().enumerate() {
+            if mask & (1 << i) != 0 {
+                *counts.entry(b.clone()).or_default() += 1;
+            }
+        }
+        if !tried.insert(counts.clone().into_iter().collect()) {
+            continue;
+        }
+        let mut goal = text.to_string();
+        goal.push_str("\nconstraintset pins__ = constraintset {\n    true\n");
+        for ((c, h), k) in &counts {
+            goal.push_str(&format!("    card(instancesof {c} in {h}) >= {k}\n"));
+        }
+        goal.push_str("}\n");
+        let p = checked_program(&goal).ok()?;
+        let up: Vec<usize> = (0..p.hosts.len()).filter(|&h| up_names.contains(&p.hosts[h].name)).collect();
+        let o = Options { parsimony: false, ..opts() };
+        match solve_on(&p, &up, &o).ok()? {
+            Outcome::Sat { .. } => return Some(mask.count_ones() as usize),
+            Outcome::Unsat { .. } => {}
+            _ => return None,
+        }
+    }
+    Some(0)
+}
+
+/// `resolve` on generated goals: solve, fail one host, re-solve. The new
+/// configuration satisfies the goal on the hosts left (independent
+/// evaluator), keeps its kept instances' ids, and keeps exactly as many
+/// bindings as brute force says any configuration can; "no re-solve" only
+/// when the goal is unsatisfiable on the hosts left.
+#[test]
+fn resolve_keeps_the_most_bindings() {
+    use deladas::solve::resolve::{self, OldChannel, OldInstance, ResolveOutcome, Running, Scenario, Strategy};
+    let n = (cases() / 5).max(10);
+    let config =
+        Config { cases: n, failure_persistence: None, rng_algorithm: RngAlgorithm::ChaCha, ..Config::default() };
+    let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed()));
+    let checked = RefCell::new((0usize, 0usize, 0usize));
+    let result = runner.run(&case_strategy(), |(data, k)| {
+        let (text, _) = generate(&data);
+        let Ok(program) = checked_program(&text) else { return Ok(()) };
+        let Ok(Outcome::Sat { ground, solutions }) = solve_with(&program, &opts()) else { return Ok(()) };
+        let old = deladas::solve::output::to_deployment(&program, &ground, &solutions[0], &Default::default());
+        let world = deladas::eval::bind(&program, &old).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        let running = Running {
+            instances: world
+                .instances
+                .iter()
+                .map(|i| OldInstance { id: i.id.clone(), comp: i.comp, host: i.host })
+                .collect(),
+            channels: world
+                .channels
+                .iter()
+                .map(|c| OldChannel {
+                    from: (c.from.inst, c.from.port),
+                    to: (c.to.inst, c.to.port),
+                    directed: c.directed,
+                })
+                .collect(),
+        };
+        let hosts: Vec<usize> = (0..program.hosts.len()).collect();
+        let down = vec![k as usize % hosts.len().max(1)];
+        let up: Vec<usize> = hosts.iter().copied().filter(|h| !down.contains(h)).collect();
+        let up_names: Vec<String> = up.iter().map(|&h| program.hosts[h].name.clone()).collect();
+        let survivors: Vec<(String, String)> = world
+            .instances
+            .iter()
+            .filter(|i| !down.contains(&i.host))
+            .map(|i| (program.components[i.comp].name.clone(), program.hosts[i.host].name.clone()))
+            .collect();
+        if survivors.len() > 8 {
+            return Ok(());
+        }
+        let sc = Scenario { hosts: hosts.clone(), down, failed_instances: vec![] };
+        let fail = |m: String| TestCaseError::fail(format!("{m}\n--- goal ---\n{text}"));
+        match resolve::resolve(&program, &running, &sc, Strategy::Optimal, Some(SOLVE_TIMEOUT)) {
+            Err(e) => return Err(fail(format!("resolve failed: {e:?}"))),
+            Ok(ResolveOutcome::Unknown(_)) => checked.borrow_mut().2 += 1,
+            Ok(ResolveOutcome::Impossible) => {
+                if let Ok(Outcome::Sat { .. }) = solve_on(&program, &up, &opts()) {
+                    return Err(fail("resolve says impossible, but the goal is satisfiable on the hosts left".into()));
+                }
+                checked.borrow_mut().1 += 1;
+            }
+            Ok(ResolveOutcome::Resolved(r)) => {
+                let fixed = r.kept.iter().map(|(&s, &i)| (s, running.instances[i].id.clone())).collect();
+                let taken = running.instances.iter().map(|i| i.id.clone()).collect();
+                let new = deladas::solve::output::to_deployment_with(
+                    &program,
+                    &up,
+                    &r.ground,
+                    &r.solution,
+                    &Default::default(),
+                    &fixed,
+                    &taken,
+                );
+                let w = deladas::eval::bind(&program, &new).map_err(|e| fail(format!("new DDD: {e:?}")))?;
+                let v = deladas::eval::all_violations(&program, &w);
+                if !v.is_empty() {
+                    return Err(fail(format!("the re-solved configuration violates the goal: {v:?}")));
+                }
+                for (&s, &i) in &r.kept {
+                    let sl = r.ground.slots[s as usize];
+                    let oi = &running.instances[i];
+                    if (sl.comp, sl.host) != (oi.comp, oi.host) {
+                        return Err(fail(format!("kept {} moved", oi.id)));
+                    }
+                }
+                if r.levels[0].optimal() {
+                    if let Some(best) = brute_max_kept(&text, &survivors, &up_names) {
+                        if best != r.levels[0].value {
+                            return Err(fail(format!(
+                                "resolve keeps {} bindings, brute force {best} (survivors {survivors:?})",
+                                r.levels[0].value
+                            )));
+                        }
+                        checked.borrow_mut().0 += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let (opt, impossible, gave_up) = checked.into_inner();
+    println!(
+        "resolve props: {opt} optima confirmed by brute force, {impossible} impossible confirmed, {gave_up} gave up"
+    );
+    assert!(opt >= 5, "too few re-solves were checked: {opt}");
+}

@@ -382,8 +382,16 @@ pub fn whatif(
     })
 }
 
+/// The exact grounding: the sparse channel scope, or every compatible
+/// channel when some `reachable` may need channels the sparse scope leaves
+/// out (an unsatisfiable answer must hold for every configuration).
 fn ground_for(program: &Program, running: &Running, hosts: &[HostId]) -> Result<Ground, SolveError> {
-    Ok(lower::lower_with(program, hosts, ChannelScope::Sparse, Limits::default(), &extra(running))?)
+    let extra = extra(running);
+    let g = lower::lower_with(program, hosts, ChannelScope::Sparse, Limits::default(), &extra)?;
+    if g.reach_positive && g.sparse_left_out {
+        return Ok(lower::lower_with(program, hosts, ChannelScope::Full, Limits::default(), &extra)?);
+    }
+    Ok(g)
 }
 
 /// One solver session over a grounding with host literals and a running
