@@ -348,3 +348,40 @@ fn whatif_reports_each_host() {
         );
     }
 }
+
+/// `--add-host` takes exactly one host declaration (or a declared host's
+/// name); anything else is an error naming the flag, not an error inside the
+/// goal file.
+#[test]
+fn add_host_is_one_declaration() {
+    let d = dir("addhost");
+    let (goal, ddd) = p2p_files(&d, 6);
+    for bad in [
+        "x = host(cpu = )",
+        "d = host(cpu = 1) host e = host(cpu = 1)",
+        "",
+        "z = host()\nconstraintset c = constraintset { true }",
+    ] {
+        let o = deladas(&["resolve", &goal, "--from", &ddd, "--add-host", bad]);
+        assert_eq!(code(&o), 2, "{bad:?}: {}", show(&o));
+        assert!(stderr(&o).contains("error[E0805]: `--add-host"), "{bad:?}: {}", show(&o));
+        assert!(!stderr(&o).contains("p2p.deladas:"), "the error points into the goal file: {}", show(&o));
+    }
+}
+
+/// The progressive strategy does not optimise: its plan never claims a
+/// proven optimum it did not prove.
+#[test]
+fn progressive_claims_no_optimum() {
+    let d = dir("progressive");
+    let (goal, ddd) = p2p_files(&d, 20);
+    let plan = resolve_json(&goal, &ddd, &d.join("new.ddd.xml"), &["--fail-host", "h1", "--strategy", "progressive"]);
+    assert_eq!(plan["strategy"], "progressive");
+    let optimal = resolve_json(&goal, &ddd, &d.join("opt.ddd.xml"), &["--fail-host", "h1"]);
+    let (pc, oc) = (&plan["objective"]["channels_kept"], &optimal["objective"]["channels_kept"]);
+    assert!(pc["value"].as_u64() <= oc["value"].as_u64(), "{plan:#}");
+    if pc["value"] != oc["value"] {
+        assert_eq!(pc["optimal"], false, "{plan:#}");
+    }
+    assert_eq!(optimal["objective"]["channels_kept"]["optimal"], true, "{optimal:#}");
+}

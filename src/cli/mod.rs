@@ -221,7 +221,7 @@ pub fn main() -> i32 {
         }
         Command::BenchGoal { n, canonical_ddd: true, .. } => match crate::bench_goals::p2p_canonical_ddd(n) {
             Ok(x) => {
-                print!("{x}");
+                print_out(&x);
                 EXIT_OK
             }
             Err(e) => {
@@ -231,7 +231,7 @@ pub fn main() -> i32 {
         },
         Command::BenchGoal { n, unsat, .. } => {
             let v = if unsat { crate::bench_goals::Variant::Unsat } else { crate::bench_goals::Variant::Satisfy };
-            print!("{}", crate::bench_goals::p2p(n, v));
+            print_out(&crate::bench_goals::p2p(n, v));
             EXIT_OK
         }
         Command::Solve { file, output, count, any, timeout, format } => {
@@ -247,7 +247,7 @@ pub fn main() -> i32 {
 pub(super) fn emit(diags: &[Diagnostic], sources: &Sources, format: DiagFormat) {
     match format {
         DiagFormat::Text => render::to_stderr(diags, sources),
-        DiagFormat::Json => println!("{}", render::to_json(diags, sources)),
+        DiagFormat::Json => print_out(&format!("{}\n", render::to_json(diags, sources))),
     }
 }
 
@@ -347,12 +347,20 @@ pub(super) fn render_deployment(d: &crate::ddd::Deployment, format: OutFormat) -
     }
 }
 
+/// Writes to stdout; a reader that went away (`deladas … | head`) is not an
+/// error worth a panic: the rest of the output is dropped.
+pub(super) fn print_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
 pub(super) fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<(), i32> {
     match path {
         None => {
-            print!("{text}");
+            print_out(text);
             if !text.ends_with('\n') {
-                println!();
+                print_out("\n");
             }
             Ok(())
         }

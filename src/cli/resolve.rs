@@ -83,15 +83,37 @@ fn load(file: &Path, from: &Path, add_hosts: &[String], format: DiagFormat) -> R
     if !add_hosts.is_empty() {
         text.push_str("\n// hosts added by `deladas resolve --add-host`\n");
     }
-    for a in add_hosts {
-        let a = a.trim();
+    let mut arg_errors = vec![];
+    for raw in add_hosts {
+        let a = raw.trim();
         let a = a.strip_prefix("host ").map(str::trim_start).unwrap_or(a);
-        if !a.contains('=') {
+        if a.is_empty() {
+            arg_errors.push(bad("`--add-host` is empty: give a host's name, or `NAME = host(attr = value, …)`"));
+            continue;
+        }
+        if !a.contains('=') && a.chars().all(|c| c.is_alphanumeric() || c == '_') {
             // A bare name: a host the goal declares, back in service.
             re_added.push(a.to_string());
             continue;
         }
-        text.push_str(&format!("host {a}\n"));
+        // Exactly one host declaration, nothing else.
+        let decl = format!("host {a}");
+        let (parsed, diags) = crate::syntax::parse(&decl, 0);
+        let one_host =
+            parsed.decls.len() == 1 && matches!(parsed.decls[0].kind, crate::syntax::ast::DeclKind::Host { .. });
+        if !diags.is_empty() || !one_host || a.contains('\n') {
+            let why = diags.first().map(|d| format!(": {}", d.message)).unwrap_or_default();
+            arg_errors.push(
+                bad(format!("`--add-host {raw}` is not one host declaration{why}"))
+                    .help("write `--add-host 'NAME = host(attr = value, …)'`, one host per flag"),
+            );
+            continue;
+        }
+        text.push_str(&format!("{decl}\n"));
+    }
+    if !arg_errors.is_empty() {
+        emit(&arg_errors, &Sources::default(), format);
+        return Err(EXIT_BAD_INPUT);
     }
     let loaded = crate::check::load(file, Some(&text), &crate::check::RealFs);
     let (mut sources, checked) = crate::check::check_loaded(loaded);
@@ -108,7 +130,7 @@ fn load(file: &Path, from: &Path, add_hosts: &[String], format: DiagFormat) -> R
     let mut errors = vec![];
     let base = original.len() as u32;
     for (h, host) in program.hosts.iter().enumerate() {
-        if host.loc.file == program.root_file && host.loc.span.start >= base {
+        if host.loc.file == program.root_file && host.loc.span.start >= base && !world.hosts.contains(&h) {
             added.push(h);
         }
     }
@@ -227,8 +249,15 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
             return EXIT_BAD_INPUT;
         }
         Ok(ResolveOutcome::Unknown(reason)) => {
-            let d = Diagnostic::new(Code::SolverGaveUp, format!("the solver gave up: {reason}"))
-                .help("a longer `--timeout` may help");
+            let why = match (timeout, reason.as_str()) {
+                (Some(t), "timeout" | "canceled" | "unknown") => format!("out of time after {:.1} s", t.as_secs_f64()),
+                _ => reason,
+            };
+            let d = Diagnostic::new(
+                Code::SolverGaveUp,
+                format!("the solver gave up before finding any configuration: {why}"),
+            )
+            .help("a longer `--timeout` may help");
             emit(&[d], &l.sources, format);
             return EXIT_UNKNOWN;
         }
@@ -267,7 +296,7 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
         PlanFormat::Json => format!("{:#}\n", plan.json()),
     };
     if args.output.is_some() {
-        print!("{rendered}");
+        super::print_out(&rendered);
     } else {
         eprint!("{rendered}");
     }
@@ -288,7 +317,11 @@ fn impossible(l: &Loaded, scenario: &Scenario, timeout: Option<Duration>) -> i32
     match crate::solve::explain::explain(program, &up, budget) {
         Ok(crate::solve::explain::Explained::Unsatisfiable { conflict, repairs, repairs_complete }) => {
             let d = super::explain::explanation(program, &l.sources, &up, &conflict, &repairs, repairs_complete);
-            let d = d.note(format!("no configuration exists {failure}: {} hosts are left", up.len()));
+            let d = d.note(format!(
+                "no configuration exists {failure}: {} host{} left",
+                up.len(),
+                if up.len() == 1 { " is" } else { "s are" }
+            ));
             emit(&[d], &l.sources, DiagFormat::Text);
             EXIT_NO
         }
@@ -538,7 +571,7 @@ impl Plan {
         if !undeclared.is_empty() {
             let names: Vec<&str> = undeclared.iter().map(|h| h.as_str()).collect();
             s.push_str(&format!(
-                "note: the goal file does not declare {}: add {} to it before `deladas verify` of the new DDD\n",
+                "note: the goal file does not declare {}: add {} to it before using the new DDD with `deladas verify` or `deladas resolve`\n",
                 names.join(", "),
                 if names.len() == 1 { "its declaration" } else { "their declarations" }
             ));
@@ -658,7 +691,7 @@ pub(super) fn cmd_whatif(file: &Path, from: &Path, pairs: bool, format: DiagForm
     match format {
         DiagFormat::Json => {
             let report = json!({"format": 1, "cases": rows, "diagnostics": serde_json::from_str::<serde_json::Value>(&crate::diagnostics::render::to_json(&diags, &l.sources)).unwrap_or(serde_json::Value::Null)});
-            println!("{report:#}");
+            super::print_out(&format!("{report:#}\n"));
         }
         DiagFormat::Text => {
             let mut out = String::from("what if a host fails:\n");
@@ -684,7 +717,7 @@ pub(super) fn cmd_whatif(file: &Path, from: &Path, pairs: bool, format: DiagForm
                 if cases.len() == 1 { "" } else { "s" },
                 fatal
             ));
-            print!("{out}");
+            super::print_out(&out);
             emit(&diags, &l.sources, format);
         }
     }

@@ -249,12 +249,7 @@ pub fn resolve(
         let wide = disturbed(running, scenario, &added);
         if strategy == Strategy::Optimal && !running.instances.is_empty() {
             let t = Instant::now();
-            let (mut extra, slot_of) = extra_and_slots(running);
-            extra.fixed_hosts = scenario.up().into_iter().filter(|h| !wide.contains(h) && !added.contains(h)).collect();
-            extra.fixed_present = (0..running.instances.len())
-                .filter(|&i| extra.fixed_hosts.contains(&running.instances[i].host))
-                .filter_map(|i| slot_of.get(&i).copied())
-                .collect();
+            let extra = neighbourhood(running, scenario);
             let ground = lower::lower_with(program, &scenario.hosts, ChannelScope::Sparse, Limits::default(), &extra)?;
             let mut r = Resolver::new(program, &ground, running)?;
             let out = r.resolve(scenario, strategy, deadline)?;
@@ -376,10 +371,64 @@ pub fn whatif(
     timeout_per_case: Option<Duration>,
 ) -> Result<Vec<Survival>, SolveError> {
     in_fresh_context(|| {
-        let ground = ground_for(program, running, hosts)?;
-        let mut r = Resolver::new(program, &ground, running)?;
-        cases.iter().map(|down| r.survives(down, timeout_per_case.map(|t| Instant::now() + t))).collect()
+        // Each case first in the neighbourhood of its damage (cheap; only a
+        // survival at the counting bound is accepted there), then in the one
+        // exact session, built on first need and shared by every case.
+        let exact_ground: std::cell::OnceCell<Ground> = std::cell::OnceCell::new();
+        let mut exact: Option<Resolver> = None;
+        let mut out = vec![];
+        for down in cases {
+            let deadline = timeout_per_case.map(|t| Instant::now() + t);
+            let sc = Scenario { hosts: hosts.to_vec(), down: down.clone(), failed_instances: vec![] };
+            if !running.instances.is_empty() {
+                let g = lower::lower_with(
+                    program,
+                    hosts,
+                    ChannelScope::Sparse,
+                    Limits::default(),
+                    &neighbourhood(running, &sc),
+                )?;
+                let mut r = Resolver::new(program, &g, running)?;
+                let ans = r.survives(down, deadline)?;
+                if r.unsat_steps == 0 {
+                    if let Survival::Survives { kept, .. } = &ans {
+                        if kept.optimal() {
+                            out.push(ans);
+                            continue;
+                        }
+                    }
+                }
+            }
+            if exact.is_none() {
+                if exact_ground.get().is_none() {
+                    let _ = exact_ground.set(ground_for(program, running, hosts)?);
+                }
+                let g = exact_ground
+                    .get()
+                    .ok_or_else(|| SolveError::Lower(lower::LowerError::Internal("no grounding".into())))?;
+                exact = Some(Resolver::new(program, g, running)?);
+            }
+            if let Some(r) = exact.as_mut() {
+                out.push(r.survives(down, deadline)?);
+            }
+        }
+        Ok(out)
     })
+}
+
+/// The grounding additions for the neighbourhood of a scenario's damage:
+/// the calm hosts (up, not disturbed, not added) fixed as they run now.
+fn neighbourhood(running: &Running, scenario: &Scenario) -> Extra {
+    let added: Vec<HostId> =
+        scenario.hosts.iter().copied().filter(|h| !running.instances.iter().any(|i| i.host == *h)).collect();
+    let wide = disturbed(running, scenario, &added);
+    let (mut extra, slot_of) = extra_and_slots(running);
+    extra.fixed_hosts = scenario.up().into_iter().filter(|h| !wide.contains(h) && !added.contains(h)).collect();
+    extra.fixed_present = (0..running.instances.len())
+        .filter(|&i| extra.fixed_hosts.contains(&running.instances[i].host))
+        .filter_map(|i| slot_of.get(&i).copied())
+        .collect();
+    extra
 }
 
 /// The exact grounding: the sparse channel scope, or every compatible
@@ -624,8 +673,16 @@ impl<'a> Resolver<'a> {
                     let kept = self.count_true(&best, &pin_items, false);
                     let kc = self.count_true(&best, &chan_items, true);
                     let new = best.slots.len() - kept;
-                    let lv = |v| Level { value: v, bound: v };
-                    (best, [lv(kept), lv(kc), lv(new)])
+                    // Not optimised: only the trivial bounds are known.
+                    let (bk, bc) = (pin_items.len(), chan_items.len());
+                    (
+                        best,
+                        [
+                            Level { value: kept, bound: bk },
+                            Level { value: kc, bound: bc },
+                            Level { value: new, bound: 0 },
+                        ],
+                    )
                 }
                 Step::Unsat => return Ok(ResolveOutcome::Impossible),
                 Step::Unknown(r) => return Ok(ResolveOutcome::Unknown(r)),
