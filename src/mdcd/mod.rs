@@ -13,3 +13,5 @@ pub mod xml;
 
 pub use model::RoleDocument;
 pub use roles::{assign, Violation};
+pub mod runtime;
+pub mod sim;
