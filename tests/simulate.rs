@@ -69,3 +69,61 @@ fn p2p_router_cluster_recovers_over_many_seeds() {
     }
     assert!(recovered >= 200, "only {recovered} of 240 seeds recovered");
 }
+
+/// Every fixture with an upgrade, the generic application, faults at
+/// varied steps (before any validation, in the middle, after the end).
+#[test]
+fn generic_application_on_every_fixture() {
+    for case in ["p2p-routers", "p2p-otherhost", "p2p-both", "p2p-none", "webfarm-cluster", "webfarm-lb"] {
+        let (ddd, roles) = fixture(case);
+        let mut recovered = 0;
+        for seed in 0..40u64 {
+            let fault_at = if seed % 10 == 9 { None } else { Some(2 + (seed * 7) % 60) };
+            let sc = Scenario { seed, ticks: 10, fault_at, max_delay: 1 + seed % 9, ..Scenario::default() };
+            let r = run(&ddd, &roles, &sc);
+            assert!(r.ok, "{case}, seed {seed}: {}", explain(&r));
+            recovered += r.recoveries;
+        }
+        eprintln!("{case}: {recovered} recoveries in 40 seeds");
+    }
+}
+
+/// The request–reply application under many delays and workloads.
+#[test]
+fn p2p_varied_delays_and_workloads() {
+    for case in ["p2p-routers", "p2p-otherhost", "p2p-both"] {
+        let (ddd, roles) = fixture(case);
+        for seed in 0..60u64 {
+            let sc = Scenario {
+                seed,
+                ticks: 4 + seed % 17,
+                fault_at: Some(seed % 50),
+                max_delay: 1 + seed % 12,
+                period: 1 + seed % 5,
+                apps: p2p_apps(),
+                ..Scenario::default()
+            };
+            let r = run(&ddd, &roles, &sc);
+            assert!(r.ok, "{case}, seed {seed}: {}", explain(&r));
+        }
+    }
+}
+
+#[test]
+fn zz_debug() {
+    let (ddd, roles) = fixture("webfarm-lb");
+    let sc = Scenario { seed: 3, ticks: 10, fault_at: Some(23), max_delay: 4, ..Scenario::default() };
+    let r = simulate(&ddd, &roles, &sc, false).unwrap();
+    let rf = simulate(&ddd, &roles, &sc, true).unwrap();
+    for e in &r.trace {
+        if e["kind"] != "external" || e["process"] == "LoadBalancer@lb1" {
+            eprintln!("{e}");
+        }
+    }
+    for e in &rf.trace {
+        if e["process"] == "LoadBalancer@lb1" {
+            eprintln!("REF {e}");
+        }
+    }
+    eprintln!("{}", serde_json::to_string(&roles.groups).unwrap());
+}

@@ -71,7 +71,7 @@ impl<A: Application> ActiveProcess<A> {
             // contamination by a larger counter after propagating out).
             let mut trig = entry;
             trig.index = env.counter;
-            c.checkpoint(env.counter, 0, trig);
+            c.checkpoint(env.counter, 0, 0, trig);
             c.dirty = true;
             // "propagating in": prgt_bit = (sender(m) ∉ G_low).
             self.prgt = c.links.get(link).is_some_and(|l| l.peer_role != Role::Low);
@@ -148,7 +148,7 @@ impl<A: Application> ActiveProcess<A> {
                                 self.c.stats.external_sent += 1;
                                 effects.push(Effect::External { port, msg });
                                 self.c.stats.passed_at_sent += 1;
-                                effects.push(Effect::PassedAt { value: v });
+                                effects.push(Effect::PassedAt { value: v, ext: 0 });
                             }
                             None => {
                                 // Compensation is not feasible:

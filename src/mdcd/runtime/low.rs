@@ -12,6 +12,8 @@ pub struct LowProcess<A: Application> {
     links: Vec<Link>,
     /// The local copy of the cluster's shared `int_mSN_Glow`.
     counter: Counter,
+    /// The local copy of the shared `ext_mSN_Glow`.
+    ext_counter: Counter,
     send_seq: Vec<u64>,
     stats: ProtocolStats,
     exited: bool,
@@ -21,7 +23,15 @@ impl<A: Application> LowProcess<A> {
     /// Wraps `app`, whose links lead to processes of the given roles.
     pub fn new(app: A, links: Vec<Link>) -> Self {
         let n = links.len();
-        LowProcess { app, links, counter: 0, send_seq: vec![0; n], stats: ProtocolStats::default(), exited: false }
+        LowProcess {
+            app,
+            links,
+            counter: 0,
+            ext_counter: 0,
+            send_seq: vec![0; n],
+            stats: ProtocolStats::default(),
+            exited: false,
+        }
     }
 
     /// The application.
@@ -48,6 +58,11 @@ impl<A: Application> LowProcess<A> {
     /// `msg_sending(int_mSN_Glow, {G_low − P_i})`).
     pub fn on_counter(&mut self, value: Counter) {
         self.counter = self.counter.max(value);
+    }
+
+    /// Another G_low process broadcast `ext_mSN_Glow`.
+    pub fn on_ext_counter(&mut self, value: Counter) {
+        self.ext_counter = self.ext_counter.max(value);
     }
 
     /// An application message arrives: figure 2 hands it to the
@@ -91,11 +106,18 @@ impl<A: Application> LowProcess<A> {
                     match msg {
                         Some(msg) => {
                             // msg_sending(m, device); "passed AT" with
-                            // int_mSN_Glow to {G_act, G_sdw}.
+                            // int_mSN_Glow (and ext_mSN_Glow, which figure 4
+                            // reclaims by) to {G_act, G_sdw}.
+                            self.ext_counter += 1;
+                            self.stats.counter_broadcasts += 1;
+                            effects.push(Effect::BroadcastCounter {
+                                group: CounterGroup::LowExt,
+                                value: self.ext_counter,
+                            });
                             self.stats.external_sent += 1;
                             effects.push(Effect::External { port, msg });
                             self.stats.passed_at_sent += 1;
-                            effects.push(Effect::PassedAt { value: self.counter });
+                            effects.push(Effect::PassedAt { value: self.counter, ext: self.ext_counter });
                         }
                         None => {
                             // error_recovery({G_act, G_sdw, G_low}); exit(error).

@@ -120,6 +120,12 @@ pub enum CounterGroup {
     Low,
     /// `int_mSN_Gsdw`, shared by G_sdw (figure 4).
     Shadow,
+    /// `ext_mSN_Glow`: external messages G_low has sent (figure 4 reclaims
+    /// the external log by `m.ext_mSN_Glow`).
+    LowExt,
+    /// The shadows' count of the external messages they generated, the
+    /// index of `ext_msg_log`.
+    ShadowExt,
 }
 
 /// What a process asks its transport to do.
@@ -150,8 +156,11 @@ pub enum Effect<M> {
     /// `msg_sending("passed AT", int_mSN_Glow, …)` to the process's `notify`
     /// list of the role document.
     PassedAt {
-        /// The validated counter.
+        /// The validated counter (`m.int_mSN_Glow`).
         value: Counter,
+        /// `m.ext_mSN_Glow`: G_low's external messages validated with it
+        /// (0 from G_act, which validates none of them).
+        ext: Counter,
     },
     /// `error_recovery({G_act, G_sdw, G_low})`: the AT failed and compensation
     /// is not feasible. The transport stops the cluster and calls `recover`

@@ -19,16 +19,23 @@ pub struct ShadowProcess<A: Application> {
     c: Common<A>,
     /// The local copy of the shadows' shared `int_mSN_Gsdw`.
     sdw_counter: Counter,
+    /// The shadows' shared count of generated external messages (the index
+    /// of `ext_msg_log`, matched against `m.ext_mSN_Glow`).
+    sdw_ext_counter: Counter,
     /// `iVR_low`: the last valid message of G_low, from "passed AT".
     ivr_low: Counter,
-    /// `int_msg_log` and `ext_msg_log` (sender side), in generation order:
-    /// (index, message).
-    int_log: Vec<(Counter, Logged<A::Msg>)>,
-    ext_log: Vec<(Counter, Logged<A::Msg>)>,
+    /// The last valid external message of G_low (`m.ext_mSN_Glow`).
+    ivr_ext: Counter,
+    /// `int_msg_log` and `ext_msg_log` (sender side): (index, generation
+    /// order, message).
+    int_log: Vec<(Counter, u64, Logged<A::Msg>)>,
+    ext_log: Vec<(Counter, u64, Logged<A::Msg>)>,
+    generated: u64,
     /// After take-over: output to G_act and the world is live, except that
-    /// it stays suppressed while `int_mSN_Gsdw ≤ suppress_until`.
+    /// it stays suppressed while its counter has not passed these.
     promoted: bool,
     suppress_until: Counter,
+    suppress_ext_until: Counter,
 }
 
 impl<A: Application> ShadowProcess<A> {
@@ -38,11 +45,15 @@ impl<A: Application> ShadowProcess<A> {
         ShadowProcess {
             c: Common::new(app, links),
             sdw_counter: 0,
+            sdw_ext_counter: 0,
             ivr_low: 0,
+            ivr_ext: 0,
             int_log: Vec::new(),
             ext_log: Vec::new(),
+            generated: 0,
             promoted: false,
             suppress_until: 0,
+            suppress_ext_until: 0,
         }
     }
 
@@ -76,12 +87,17 @@ impl<A: Application> ShadowProcess<A> {
         self.c.ckpts.iter().map(|c| c.index).collect()
     }
 
-    /// Indices of every log entry held (receiver side, then sender side).
+    /// Indices of the receiver-side log entries and of `int_msg_log` (all
+    /// `int_mSN_Glow`-like counters).
     pub fn log_indices(&self) -> Vec<Counter> {
         let mut v: Vec<Counter> = self.c.ckpts.iter().flat_map(|c| c.log.iter().map(|e| e.index)).collect();
-        v.extend(self.int_log.iter().map(|(i, _)| *i));
-        v.extend(self.ext_log.iter().map(|(i, _)| *i));
+        v.extend(self.int_log.iter().map(|(i, _, _)| *i));
         v
+    }
+
+    /// Indices of `ext_msg_log` (external-message counters).
+    pub fn ext_log_indices(&self) -> Vec<Counter> {
+        self.ext_log.iter().map(|(i, _, _)| *i).collect()
     }
 
     /// The process's counters.
@@ -92,6 +108,11 @@ impl<A: Application> ShadowProcess<A> {
     /// Another shadow broadcast `int_mSN_Gsdw`.
     pub fn on_counter(&mut self, value: Counter) {
         self.sdw_counter = self.sdw_counter.max(value);
+    }
+
+    /// Another shadow broadcast its external-message counter.
+    pub fn on_ext_counter(&mut self, value: Counter) {
+        self.sdw_ext_counter = self.sdw_ext_counter.max(value);
     }
 
     fn sender_log_len(&self) -> u64 {
@@ -108,7 +129,7 @@ impl<A: Application> ShadowProcess<A> {
     ) -> Vec<Effect<A::Msg>> {
         self.c.events += 1;
         self.c.stats.receipts += 1;
-        let sdw = self.sdw_counter;
+        let (sdw, sdw_ext) = (self.sdw_counter, self.sdw_ext_counter);
         let c = &mut self.c;
         let entry = LogEntry { index: c.int_msn_glow, link, env: env.clone() };
         if env.dirty && !c.recovered && env.counter > c.int_msn_glow {
@@ -116,7 +137,7 @@ impl<A: Application> ShadowProcess<A> {
             // checkpointing(P_i^hs, ckpt_array); dirty_bit = 1.
             let mut trig = entry;
             trig.index = env.counter;
-            c.checkpoint(env.counter, sdw, trig);
+            c.checkpoint(env.counter, sdw, sdw_ext, trig);
             c.dirty = true;
         } else if c.dirty && !c.recovered && (!env.dirty || env.counter <= c.int_msn_glow) {
             // Figure 4: m.dirty_bit == 0 && dirty_bit == 1 → msg_logging
@@ -146,18 +167,21 @@ impl<A: Application> ShadowProcess<A> {
 
     /// "passed AT" (figure 4): memory_reclamation({m.ext_mSN_Glow,
     /// m.int_mSN_Glow}, ckpt_array, msg_log) — checkpoints, receiver-side
-    /// entries and both sender-side logs up to `v`; dirty_bit = (size ≥ 1);
-    /// iVR_low = max(m.int_mSN_Glow, iVR_low).
-    pub fn on_passed_at(&mut self, v: Counter) {
+    /// entries and `int_msg_log` up to `v`, `ext_msg_log` up to `ext`;
+    /// dirty_bit = (size ≥ 1); iVR_low = max(m.int_mSN_Glow, iVR_low).
+    pub fn on_passed_at(&mut self, v: Counter, ext: Counter) {
         self.c.reclaim(v);
-        self.int_log.retain(|(i, _)| *i > v);
-        self.ext_log.retain(|(i, _)| *i > v);
+        self.int_log.retain(|(i, _, _)| *i > v);
+        self.ext_log.retain(|(i, _, _)| *i > ext);
         self.ivr_low = self.ivr_low.max(v);
+        self.ivr_ext = self.ivr_ext.max(ext);
     }
 
     fn outgoing(&mut self, outs: Vec<Output<A::Msg>>) -> Vec<Effect<A::Msg>> {
         let mut effects = Vec::new();
         for out in outs {
+            self.generated += 1;
+            let gen = self.generated;
             match out {
                 Output::Internal { link, msg } => {
                     let to_active = self.c.links.get(link).is_some_and(|l| l.peer_role == Role::Active);
@@ -169,12 +193,12 @@ impl<A: Application> ShadowProcess<A> {
                         // msg_logging(m, int_mSN_Gsdw, int_msg_log); broadcast
                         // int_mSN_Gsdw to G_sdw − P_i. The message is suppressed
                         // (shadow mode), or after take-over sent unless the
-                        // counter has not yet reached iVR_low.
+                        // counter has not yet passed iVR_low.
                         self.sdw_counter += 1;
                         self.c.stats.counter_broadcasts += 1;
                         effects.push(Effect::BroadcastCounter { group: CounterGroup::Shadow, value: self.sdw_counter });
                         if !self.promoted {
-                            self.int_log.push((self.sdw_counter, Logged::Internal { link, env }));
+                            self.int_log.push((self.sdw_counter, gen, Logged::Internal { link, env }));
                             self.c.stats.sender_logged += 1;
                             self.c.stats.suppressed += 1;
                         } else if self.sdw_counter <= self.suppress_until {
@@ -193,16 +217,23 @@ impl<A: Application> ShadowProcess<A> {
                     }
                 }
                 Output::External { port, msg } => {
-                    // Save the external message to ext_msg_log, indexed by
-                    // int_mSN_Gsdw; broadcast int_mSN_Gsdw. Shadows never run
-                    // the AT.
+                    // Figure 4: save the external message to ext_msg_log and
+                    // broadcast the counter. The figure indexes it by
+                    // int_mSN_Gsdw; several external messages can share that
+                    // value while G_low's AT validated only some of them, so
+                    // the log is indexed by the shadows' own count of
+                    // external messages, matched against m.ext_mSN_Glow, the
+                    // external counter figure 4 reclaims by. Shadows never
+                    // run the AT.
+                    self.sdw_ext_counter += 1;
                     self.c.stats.counter_broadcasts += 1;
-                    effects.push(Effect::BroadcastCounter { group: CounterGroup::Shadow, value: self.sdw_counter });
+                    effects
+                        .push(Effect::BroadcastCounter { group: CounterGroup::ShadowExt, value: self.sdw_ext_counter });
                     if !self.promoted {
-                        self.ext_log.push((self.sdw_counter, Logged::External { port, msg }));
+                        self.ext_log.push((self.sdw_ext_counter, gen, Logged::External { port, msg }));
                         self.c.stats.sender_logged += 1;
                         self.c.stats.suppressed += 1;
-                    } else if self.sdw_counter <= self.suppress_until {
+                    } else if self.sdw_ext_counter <= self.suppress_ext_until {
                         self.c.stats.suppressed += 1;
                     } else {
                         self.c.stats.external_sent += 1;
@@ -214,15 +245,16 @@ impl<A: Application> ShadowProcess<A> {
         effects
     }
 
-    /// Error recovery (§3.2): reclaim up to the recovery's validated counter
+    /// Error recovery (§3.2): reclaim up to the recovery's validated counters
     /// (as a "passed AT"), roll back to the smallest-index checkpoint if
     /// dirty (dropping the sender-log entries generated after it: the replay
-    /// generates them again), then take over from the twin: if
-    /// `iVR_low < int_mSN_Gsdw`, re-send everything left in `int_msg_log`
-    /// and `ext_msg_log` in index order; otherwise suppress new output until
-    /// `int_mSN_Gsdw` reaches `iVR_low`. Finally replay the receiver-side log.
-    pub fn recover(&mut self, validated: Counter) -> Recovery<A::Msg> {
-        self.on_passed_at(validated);
+    /// generates them again), then take over from the twin: where
+    /// `iVR_low < int_mSN_Gsdw`, re-send what is left in `int_msg_log` (and
+    /// likewise `ext_msg_log`) in the order it was generated; otherwise
+    /// suppress new output until `int_mSN_Gsdw` reaches `iVR_low`. Finally
+    /// replay the receiver-side log.
+    pub fn recover(&mut self, validated: Counter, validated_ext: Counter) -> Recovery<A::Msg> {
+        self.on_passed_at(validated, validated_ext);
         let rolled = self.c.rollback(validated);
         self.c.recovered = true;
         let mut rec = Recovery {
@@ -237,38 +269,34 @@ impl<A: Application> ShadowProcess<A> {
             rec.distance = self.c.events - ck.events_at;
             rec.checkpoint_index = Some(ck.index);
             rec.send_seq = ck.send_seq.clone();
-            self.int_log.retain(|(i, _)| *i <= ck.sdw_counter);
-            self.ext_log.retain(|(i, _)| *i <= ck.sdw_counter);
+            self.int_log.retain(|(i, _, _)| *i <= ck.sdw_counter);
+            self.ext_log.retain(|(i, _, _)| *i <= ck.sdw_ext_counter);
             self.sdw_counter = ck.sdw_counter;
+            self.sdw_ext_counter = ck.sdw_ext_counter;
             replay = r;
         }
         self.promoted = true;
-        if self.ivr_low < self.sdw_counter {
-            // Re-send: both logs, merged by index (an external message
-            // indexed i was generated after internal message i).
-            self.suppress_until = 0;
-            let mut all: Vec<(Counter, u8, Logged<A::Msg>)> = Vec::new();
-            all.extend(std::mem::take(&mut self.int_log).into_iter().map(|(i, l)| (i, 0, l)));
-            all.extend(std::mem::take(&mut self.ext_log).into_iter().map(|(i, l)| (i, 1, l)));
-            all.sort_by_key(|(i, k, _)| (*i, *k));
-            for (_, _, l) in all {
-                match l {
-                    Logged::Internal { link, mut env } => {
-                        env.dirty = false;
-                        self.c.stats.internal_sent += 1;
-                        rec.effects.push(Effect::Send { link, env });
-                    }
-                    Logged::External { port, msg } => {
-                        self.c.stats.external_sent += 1;
-                        rec.effects.push(Effect::External { port, msg });
-                    }
+        // iVR_low < int_mSN_Gsdw: re-send (the log holds exactly the
+        // messages above iVR_low); otherwise suppress until the counter
+        // passes iVR_low. The same for external messages.
+        self.suppress_until = if self.ivr_low < self.sdw_counter { 0 } else { self.ivr_low };
+        self.suppress_ext_until = if self.ivr_ext < self.sdw_ext_counter { 0 } else { self.ivr_ext };
+        let mut all: Vec<(u64, Logged<A::Msg>)> = Vec::new();
+        all.extend(std::mem::take(&mut self.int_log).into_iter().map(|(_, g, l)| (g, l)));
+        all.extend(std::mem::take(&mut self.ext_log).into_iter().map(|(_, g, l)| (g, l)));
+        all.sort_by_key(|(g, _)| *g);
+        for (_, l) in all {
+            match l {
+                Logged::Internal { link, mut env } => {
+                    env.dirty = false;
+                    self.c.stats.internal_sent += 1;
+                    rec.effects.push(Effect::Send { link, env });
+                }
+                Logged::External { port, msg } => {
+                    self.c.stats.external_sent += 1;
+                    rec.effects.push(Effect::External { port, msg });
                 }
             }
-        } else {
-            // Suppress until int_mSN_Gsdw reaches iVR_low.
-            self.suppress_until = self.ivr_low;
-            self.int_log.clear();
-            self.ext_log.clear();
         }
         for e in replay {
             let outs = self.c.app.on_message(e.link, e.env.msg);

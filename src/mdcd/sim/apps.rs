@@ -188,6 +188,7 @@ impl SimApp {
     fn external(&self, msg: SimMsg, out: &mut Vec<Output<SimMsg>>) {
         for port in &self.cfg.external {
             let mut m = msg.clone();
+            m.corrupted |= self.st.corrupted;
             if self.faulty_now() {
                 m.body ^= FAULT_MASK;
                 m.corrupted = true;
@@ -254,6 +255,9 @@ impl Application for SimApp {
             msg.v2 = false;
         }
         let me = self.cfg.me;
+        // The state is contaminated from the receipt of an erroneous message
+        // on, whether or not the application has used it yet.
+        self.st.corrupted |= msg.corrupted;
         match self.cfg.kind {
             AppKind::Counter => {
                 if let Some(q) = self.st.queues.get_mut(link) {

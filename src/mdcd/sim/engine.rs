@@ -164,7 +164,7 @@ struct Proc {
 enum Ev {
     Tick(usize),
     Deliver { to: usize, link: usize, from: usize, from_link: usize, env: Envelope<SimMsg> },
-    Notify { to: usize, v: u64 },
+    Notify { to: usize, v: u64, ext: u64 },
 }
 
 struct SimAt {
@@ -192,6 +192,7 @@ struct Engine {
     period: u64,
     max_delay: u64,
     validated: u64,
+    validated_ext: u64,
     recovered: bool,
     recoveries: u64,
     trace: Vec<TraceEvent>,
@@ -410,6 +411,7 @@ pub fn simulate(
         period,
         max_delay: sc.max_delay.max(1),
         validated: 0,
+        validated_ext: 0,
         recovered: false,
         recoveries: 0,
         trace: Vec::new(),
@@ -572,9 +574,9 @@ impl Engine {
                         self.schedule_tick(to);
                     }
                 }
-                Ev::Notify { to, v } => {
+                Ev::Notify { to, v, ext } => {
                     if self.procs[to].alive {
-                        self.passed_at(to, v);
+                        self.passed_at(to, v, ext);
                     }
                 }
             }
@@ -584,19 +586,19 @@ impl Engine {
 
     /// A "passed AT" with counter `v` reaches `p`; afterwards nothing at or
     /// below `v` may remain in its checkpoint array or logs.
-    fn passed_at(&mut self, p: usize, v: u64) {
-        let (ck, lg) = match &mut self.procs[p].rt {
+    fn passed_at(&mut self, p: usize, v: u64, ext: u64) {
+        let (ck, lg, el) = match &mut self.procs[p].rt {
             Rt::Act(x) => {
                 x.on_passed_at(v);
-                (x.checkpoint_indices(), x.log_indices())
+                (x.checkpoint_indices(), x.log_indices(), Vec::new())
             }
             Rt::Sdw(x) => {
-                x.on_passed_at(v);
-                (x.checkpoint_indices(), x.log_indices())
+                x.on_passed_at(v, ext);
+                (x.checkpoint_indices(), x.log_indices(), x.ext_log_indices())
             }
             Rt::Low(_) => return,
         };
-        if ck.iter().chain(&lg).any(|&i| i <= v) {
+        if ck.iter().chain(&lg).any(|&i| i <= v) || el.iter().any(|&i| i <= ext) {
             self.reclaim_violations += 1;
         }
     }
@@ -641,22 +643,25 @@ impl Engine {
                 }
                 Effect::BroadcastCounter { group, value } => {
                     let members = match group {
-                        CounterGroup::Low => self.low_procs.clone(),
-                        CounterGroup::Shadow => self.shadow_procs.clone(),
+                        CounterGroup::Low | CounterGroup::LowExt => self.low_procs.clone(),
+                        CounterGroup::Shadow | CounterGroup::ShadowExt => self.shadow_procs.clone(),
                     };
                     for q in members {
                         if q == p || !self.procs[q].alive {
                             continue;
                         }
-                        match &mut self.procs[q].rt {
-                            Rt::Low(x) => x.on_counter(value),
-                            Rt::Sdw(x) => x.on_counter(value),
-                            Rt::Act(_) => {}
+                        match (&mut self.procs[q].rt, group) {
+                            (Rt::Low(x), CounterGroup::Low) => x.on_counter(value),
+                            (Rt::Low(x), CounterGroup::LowExt) => x.on_ext_counter(value),
+                            (Rt::Sdw(x), CounterGroup::Shadow) => x.on_counter(value),
+                            (Rt::Sdw(x), CounterGroup::ShadowExt) => x.on_ext_counter(value),
+                            _ => {}
                         }
                     }
                 }
-                Effect::PassedAt { value } => {
+                Effect::PassedAt { value, ext } => {
                     self.validated = self.validated.max(value);
+                    self.validated_ext = self.validated_ext.max(ext);
                     self.trace.push(
                         json!({"kind": "passed_at", "step": self.now, "process": self.procs[p].name, "counter": value}),
                     );
@@ -664,7 +669,7 @@ impl Engine {
                         if self.procs[q].alive {
                             let key = mix(&[self.seed, p as u64, q as u64, value, 0x6e]);
                             let t = self.now + 1 + key % self.max_delay;
-                            self.push(t, key, Ev::Notify { to: q, v: value });
+                            self.push(t, key, Ev::Notify { to: q, v: value, ext });
                         }
                     }
                 }
@@ -684,16 +689,19 @@ impl Engine {
         }
         self.recovered = true;
         self.recoveries += 1;
-        let v = self.validated;
-        self.trace.push(json!({"kind": "recovery", "step": self.now, "validated": v}));
+        let (v, v_ext) = (self.validated, self.validated_ext);
+        self.trace.push(json!({"kind": "recovery", "step": self.now, "validated": v, "validated_external": v_ext}));
         for &l in &self.low_procs {
             self.procs[l].alive = false;
         }
-        // Messages from or to G_low die with it; notifications in transit
-        // are part of the recovery line (`v`).
+        // Messages to G_low die with it, and so do its messages that no AT
+        // validated (counter above `v`; the shadows send them again). Its
+        // validated messages still in transit are delivered: no shadow
+        // re-sends them (they are at or below iVR_low). Notifications in
+        // transit are part of the recovery line (`v`).
         let procs = &self.procs;
         self.events.retain(|_, ev| match ev {
-            Ev::Deliver { to, from, .. } => procs[*to].alive && procs[*from].alive,
+            Ev::Deliver { to, from, env, .. } => procs[*to].alive && (procs[*from].alive || env.counter <= v),
             Ev::Notify { .. } => false,
             Ev::Tick(p) => procs[*p].alive,
         });
@@ -707,7 +715,7 @@ impl Engine {
             let rollbacks_before = self.procs[p].rt.stats().rollbacks;
             let rec = match &mut self.procs[p].rt {
                 Rt::Act(x) => x.recover(v, &mut self.at),
-                Rt::Sdw(x) => x.recover(v),
+                Rt::Sdw(x) => x.recover(v, v_ext),
                 Rt::Low(_) => continue,
             };
             if rec.rolled_back {
