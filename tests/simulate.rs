@@ -392,3 +392,166 @@ fn stress() {
     }
     eprintln!("{n} recoveries");
 }
+
+// ---------------------------------------------------------------------------
+// The command line
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("deladas-simulate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+const P2P_GOAL: &str = "tests/roles/cases/p2p-routers.deladas";
+const P2P_DDD: &str = "tests/roles/deployments/p2p.ddd.xml";
+
+/// `deladas roles` writes the role document (XML) that `simulate` reads.
+fn roles_file(name: &str) -> String {
+    let out = tmp(name);
+    let o = deladas(&["roles", P2P_GOAL, "--deployment", P2P_DDD, "-o", out.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    out.to_str().unwrap().to_string()
+}
+
+#[test]
+fn cli_runs_a_p2p_recovery_with_trace_and_json_report() {
+    let roles = roles_file("cli1.roles.xml");
+    let trace = tmp("cli1.jsonl");
+    let o = deladas(&[
+        "simulate",
+        P2P_GOAL,
+        "--deployment",
+        P2P_DDD,
+        "--roles",
+        &roles,
+        "--seed",
+        "7",
+        "--steps",
+        "12",
+        "--fault-at",
+        "30",
+        "--at-coverage",
+        "1",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--report",
+        "json",
+        "--app",
+        "Client=client",
+        "--app",
+        "Router=router",
+    ]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["recoveries"], 1);
+    for check in ["external_equal", "no_cascading_rollback", "reclaimed", "fault_free_no_rollback", "completed"] {
+        assert_eq!(report["checks"][check], true, "{check}");
+    }
+    for role in ["low", "shadow", "active"] {
+        assert!(report["roles"][role]["processes"].as_u64().unwrap() > 0);
+    }
+    assert!(report["roles"]["active"]["rollback_distances"].as_array().is_some());
+    assert!(report["overhead"]["checkpoints_per_1000"].as_f64().unwrap() > 0.0);
+    // The trace: one JSON object per line; external events in the spec's shape.
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let events: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let externals: Vec<&serde_json::Value> = events.iter().filter(|e| e["kind"] == "external").collect();
+    assert_eq!(externals.len() as u64, report["external_messages"].as_u64().unwrap());
+    for e in &externals {
+        assert!(e["step"].is_u64() && e["process"].is_string() && e["port"] == "world" && e["payload"].is_object());
+    }
+    assert!(events.iter().any(|e| e["kind"] == "passed_at"), "validated outputs before the fault");
+    assert!(events.iter().any(|e| e["kind"] == "recovery"));
+    // The reference trace is the old system's: the same external messages,
+    // port by port.
+    let reftrace = tmp("cli1.ref.jsonl");
+    let o = deladas(&[
+        "simulate",
+        P2P_GOAL,
+        "--deployment",
+        P2P_DDD,
+        "--roles",
+        &roles,
+        "--seed",
+        "7",
+        "--steps",
+        "12",
+        "--fault-at",
+        "30",
+        "--reference",
+        "--trace",
+        reftrace.to_str().unwrap(),
+        "--app",
+        "Client=client",
+        "--app",
+        "Router=router",
+    ]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    assert!(stdout(&o).contains("reference"));
+    let per_port = |t: &str| {
+        let mut m: BTreeMap<(String, String), Vec<serde_json::Value>> = BTreeMap::new();
+        for l in t.lines() {
+            let e: serde_json::Value = serde_json::from_str(l).unwrap();
+            if e["kind"] == "external" {
+                m.entry((e["process"].to_string(), e["port"].to_string())).or_default().push(e["payload"].clone());
+            }
+        }
+        m
+    };
+    assert_eq!(per_port(&text), per_port(&std::fs::read_to_string(&reftrace).unwrap()));
+}
+
+#[test]
+fn cli_coverage_below_one_reports_differences_without_failing() {
+    // Coverage 0 on a fault: erroneous messages reach the world, but the
+    // check is only required at coverage 1; the text report says so.
+    let roles = roles_file("cli2.roles.xml");
+    let o = deladas(&[
+        "simulate",
+        P2P_GOAL,
+        "--deployment",
+        P2P_DDD,
+        "--roles",
+        &roles,
+        "--fault-at",
+        "10",
+        "--at-coverage",
+        "0",
+        "--app",
+        "Client=client",
+        "--app",
+        "Router=router",
+    ]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    assert!(stdout(&o).contains("differs (coverage < 1)"), "{}", show(&o));
+}
+
+#[test]
+fn cli_rejects_bad_role_documents_and_options() {
+    let bad = tmp("bad.roles.json");
+    std::fs::write(&bad, "{\"format\": 1, \"groups\": 3}").unwrap();
+    let o = deladas(&["simulate", P2P_GOAL, "--deployment", P2P_DDD, "--roles", bad.to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "{}", show(&o));
+    assert!(stderr(&o).contains("[E0620]"), "{}", show(&o));
+    // A role document for another deployment.
+    let other = tmp("other.roles.json");
+    let o = deladas(&[
+        "roles",
+        "tests/roles/cases/webfarm-cluster.deladas",
+        "--deployment",
+        "tests/roles/deployments/webfarm.ddd.xml",
+        "--format",
+        "json",
+        "-o",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let o = deladas(&["simulate", P2P_GOAL, "--deployment", P2P_DDD, "--roles", other.to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "{}", show(&o));
+    assert!(stderr(&o).contains("[E0621]"), "{}", show(&o));
+    let roles = roles_file("cli3.roles.xml");
+    let o = deladas(&["simulate", P2P_GOAL, "--deployment", P2P_DDD, "--roles", &roles, "--app", "Nope=client"]);
+    assert_eq!(code(&o), 2, "{}", show(&o));
+    assert!(stderr(&o).contains("[E0622]"), "{}", show(&o));
+}
