@@ -102,6 +102,9 @@ pub struct Recovery<M> {
     pub effects: Vec<super::Effect<M>>,
 }
 
+/// What a rollback restored, and the log entries to replay.
+pub(super) type Rollback<A> = (Checkpoint<A>, Vec<LogEntry<<A as Application>::Msg>>);
+
 /// The state common to G_act and G_sdw processes.
 pub(super) struct Common<A: Application> {
     pub app: A,
@@ -218,7 +221,7 @@ impl<A: Application> Common<A> {
     /// they were received: every clean one, and every contaminated one that
     /// the recovery's validated counter `validated` covers (its sender will
     /// not send it again). Returns `None` when the process is clean.
-    pub fn rollback(&mut self, validated: Counter) -> Option<(Checkpoint<A>, Vec<LogEntry<A::Msg>>)> {
+    pub fn rollback(&mut self, validated: Counter) -> Option<Rollback<A>> {
         if !self.dirty || self.ckpts.is_empty() {
             return None;
         }
