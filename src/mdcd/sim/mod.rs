@@ -14,9 +14,10 @@
 //! to its shadow. Counter broadcasts (`int_mSN_Glow`, `int_mSN_Gsdw`) arrive
 //! at once (the counters are shared); "passed AT" notifications travel with
 //! a delay. `error_recovery` is carried out in the step the AT fails: G_low
-//! stops, messages it sent are dropped, every G_act and G_sdw process
-//! recovers with the largest validated counter (notifications still in
-//! transit included), and messages a rollback undid are dropped.
+//! stops, its messages in transit are delivered if an AT validated them and
+//! dropped otherwise, every G_act and G_sdw process recovers with the
+//! largest validated counters (notifications still in transit included),
+//! and messages a rollback undid are dropped. docs/mdcd.md has the details.
 
 mod apps;
 mod engine;
