@@ -13,6 +13,7 @@ use deladas::ddd::Deployment;
 use deladas::mdcd::model::{Role, RoleDocument};
 use deladas::mdcd::runtime::{ActiveProcess, Application, Effect, Envelope, Link, Output, ShadowProcess};
 use deladas::mdcd::sim::{compare, simulate, AppKind, Report, Scenario};
+use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------
 // Fixtures
@@ -125,6 +126,31 @@ fn p2p_varied_delays_and_workloads() {
             let r = run(&ddd, &roles, &sc);
             assert!(r.ok, "{case}, seed {seed}: {}", explain(&r));
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Any seed, workload, fault step, delay bound and tick period, on any
+    /// fixture with a boundary, with either application: every check holds
+    /// at AT coverage 1.
+    #[test]
+    fn any_scenario_meets_every_check(
+        seed in any::<u64>(),
+        ticks in 0u64..25,
+        fault_at in proptest::option::of(0u64..150),
+        max_delay in 1u64..16,
+        period in 1u64..7,
+        case in 0usize..4,
+        p2p in any::<bool>(),
+    ) {
+        let case = ["p2p-routers", "p2p-otherhost", "webfarm-cluster", "webfarm-lb"][case];
+        let (ddd, roles) = fixture(case);
+        let apps = if p2p && case.starts_with("p2p") { p2p_apps() } else { BTreeMap::new() };
+        let sc = Scenario { seed, ticks, fault_at, max_delay, period, apps, ..Scenario::default() };
+        let r = run(&ddd, &roles, &sc);
+        prop_assert!(r.ok && r.checks.external_equal, "{case} {sc:?}: {}", explain(&r));
     }
 }
 

@@ -1,6 +1,6 @@
 //! `deladas simulate FILE --deployment DDD --roles ROLES [--seed S]
 //! [--steps N] [--fault-at STEP] [--at-coverage P] [--trace OUT.jsonl]
-//! [--reference] [--report text|json] [--app COMPONENT=APP]…`: runs a guarded
+//! [--reference] [--report text|json] [--app COMPONENT=APP]… [--max-delay D]`: runs a guarded
 //! upgrade in the deterministic simulator (`crate::mdcd::sim`, mdcd.md §3)
 //! and checks it against the old system alone.
 
@@ -47,6 +47,9 @@ pub(super) struct SimulateArgs {
     /// Probability that the AT detects an erroneous external message.
     #[arg(long = "at-coverage", default_value_t = 1.0)]
     at_coverage: f64,
+    /// Largest message delay in steps (each message takes 1 to D steps).
+    #[arg(long = "max-delay", default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..))]
+    max_delay: u64,
     /// Write the trace here, one JSON object per line.
     #[arg(long)]
     trace: Option<PathBuf>,
