@@ -11,7 +11,9 @@
 //!   `deladas SUBCOMMAND goal.deladas [goal.ddd.xml] ARGS` with the real
 //!   binary, where `goal.ddd.xml` is the section's ```` ```xml ```` block if it
 //!   has one (for `verify`), or takes the place of an argument `DDD` (for
-//!   `roles --deployment DDD`); stderr must name the code;
+//!   `roles --deployment DDD`), and the section's ```` ```json ```` block
+//!   takes the place of an argument `ROLES` (for `simulate --roles ROLES`);
+//!   stderr must name the code;
 //! - ```` ```text ````: not run. Only the codes in [`NOT_RUNNABLE`] may do
 //!   this, each with its reason; at most two of them from the front end.
 
@@ -31,10 +33,10 @@ const NOT_RUNNABLE: &[(&str, &str)] = &[
 ];
 
 /// Whether `check` reports this code (E00xx to E06xx and the warnings, but
-/// not E061x, which `roles` reports).
+/// not E061x and E062x, which `roles` and `simulate` report).
 fn front_end(code: Code) -> bool {
     let s = code.as_str();
-    s.starts_with('W') || (s < "E0700" && !s.starts_with("E061"))
+    s.starts_with('W') || (s < "E0700" && !s.starts_with("E061") && !s.starts_with("E062"))
 }
 
 struct Section {
@@ -155,8 +157,20 @@ fn every_example_produces_its_code() {
                         files.push(ddd.clone());
                     }
                 }
-                let args: Vec<std::ffi::OsString> =
-                    rest[1..].iter().map(|a| if *a == "DDD" { ddd.clone().into() } else { a.into() }).collect();
+                // An argument `ROLES` stands for the section's ```` ```json ```` block
+                // (a role document, for `simulate --roles ROLES`).
+                let roles = dir.join("goal.roles.json");
+                if let Some((_, json)) = s.blocks.iter().skip(1).find(|(i, _)| i == "json") {
+                    std::fs::write(&roles, json).unwrap();
+                }
+                let args: Vec<std::ffi::OsString> = rest[1..]
+                    .iter()
+                    .map(|a| match *a {
+                        "DDD" => ddd.clone().into(),
+                        "ROLES" => roles.clone().into(),
+                        _ => a.into(),
+                    })
+                    .collect();
                 let out = Command::new(env!("CARGO_BIN_EXE_deladas"))
                     .arg(subcommand)
                     .args(&files)

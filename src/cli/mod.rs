@@ -14,6 +14,7 @@ pub(crate) mod explain;
 mod lsp;
 mod resolve;
 mod roles;
+mod simulate;
 use crate::diagnostics::{render, Diagnostic, Sources};
 use explain::{cmd_explain, explain_and_emit};
 
@@ -188,6 +189,8 @@ enum Command {
     },
     /// Run the language server (LSP over stdin and stdout), for editors.
     Lsp,
+    /// Run a guarded upgrade (MDCD protocol) in the deterministic simulator and check it.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -241,6 +244,7 @@ pub fn main() -> i32 {
             roles::cmd_roles(&file, &deployment, output.as_deref(), format)
         }
         Command::Lsp => lsp::cmd_lsp(),
+        Command::Simulate(args) => simulate::cmd_simulate(&args),
     }
 }
 

@@ -99,6 +99,10 @@ codes! {
     ChangedPortCrossesBoundary = "E0610", Error, "a changed port crosses the cluster boundary";
     ClusterDisagreement = "E0611", Error, "a channel in the cluster changes on one end only";
     NoHostForShadow = "E0612", Error, "no other host for a shadow";
+    // ---- simulate (guarded upgrades run in the simulator) ----
+    MalformedRoleDocument = "E0620", Error, "malformed role document";
+    RoleDocumentMismatch = "E0621", Error, "the role document does not match the deployment";
+    BadSimulateOption = "E0622", Error, "bad simulation option";
     // ---- verify ----
     ViolatedClause = "E0701", Error, "a clause is violated by the deployment";
     StructuralViolation = "E0702", Error, "the deployment breaks a configuration rule";

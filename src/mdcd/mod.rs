@@ -5,7 +5,10 @@
 //! Submodules: `model` (the role document, its JSON form and its checks),
 //! `xml` (its XML form, `schema/roles.xsd`), `roles` (the computation: groups,
 //! shadows, boundary, per-process needs, and the boundary and agreement
-//! rules; pure, no I/O).
+//! rules; pure, no I/O), `runtime` (the MDCD protocol of figures 2–4 as a
+//! transport-independent library, one state machine per role) and `sim` (a
+//! deterministic discrete-event simulator that runs a deployment and its role
+//! document under the protocol and checks it against the old system).
 
 pub mod model;
 pub mod roles;
@@ -13,3 +16,5 @@ pub mod xml;
 
 pub use model::RoleDocument;
 pub use roles::{assign, Violation};
+pub mod runtime;
+pub mod sim;
