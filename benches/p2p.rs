@@ -111,14 +111,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// The peers' resolve variant: the canonical deployment of N hosts loses
-/// host h1 (a router). Times, per N (median of 3): the optimal re-solve from
-/// scratch in process (grounding included), the same inside a session kept
-/// from the deployment (a long-running manager), the paper's progressive
-/// strategy, and a from-scratch `solve` of the reduced goal.
+/// host h1 (a router). Times, per N (median of 3): the optimal re-solve in
+/// process (grounding included), the paper's progressive strategy, and a
+/// from-scratch `solve` of the reduced goal.
 fn resolve_bench(sizes: &[usize], progressive: bool) {
     use deladas::solve::resolve::{self, OldChannel, OldInstance, ResolveOutcome, Running, Scenario, Strategy};
-    println!("| N | kept (optimal) | kept (progressive) | resolve s | in-session resolve s | progressive s | scratch solve s | ratio resolve/scratch | ratio in-session/scratch |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| N | kept (optimal) | kept (progressive) | resolve s | progressive s | scratch solve s | ratio resolve/scratch |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     for &n in sizes {
         let text = p2p(n, Variant::Satisfy);
         let fs = deladas::check::load::RealFs;
@@ -160,14 +159,6 @@ fn resolve_bench(sizes: &[usize], progressive: bool) {
             cold.push(t.elapsed().as_secs_f64());
             kept = kept_of(&o);
         }
-        let mut warm = vec![];
-        for _ in 0..3 {
-            let calm = Scenario { hosts: hosts.clone(), down: vec![], failed_instances: vec![] };
-            let out =
-                resolve::resolve_in_session(program, &running, &hosts, &[calm, failed.clone()], Strategy::Optimal)
-                    .expect("resolves");
-            warm.push(out[1].1.as_secs_f64());
-        }
         let (mut prog_t, mut prog_kept) = (f64::NAN, "-".to_string());
         if progressive {
             let t = Instant::now();
@@ -192,11 +183,7 @@ fn resolve_bench(sizes: &[usize], progressive: bool) {
             assert!(matches!(o, deladas::solve::Outcome::Sat { .. }));
             scratch.push(t.elapsed().as_secs_f64());
         }
-        let (c, w, sc) = (median(cold), median(warm), median(scratch));
-        println!(
-            "| {n} | {kept} | {prog_kept} | {c:.3} | {w:.3} | {prog_t:.3} | {sc:.3} | {:.2} | {:.2} |",
-            c / sc,
-            w / sc
-        );
+        let (c, sc) = (median(cold), median(scratch));
+        println!("| {n} | {kept} | {prog_kept} | {c:.3} | {prog_t:.3} | {sc:.3} | {:.2} |", c / sc);
     }
 }

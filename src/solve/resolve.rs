@@ -311,52 +311,29 @@ pub fn resolve(
                 }
             }
         }
-        let t = Instant::now();
-        let ground = ground_for(program, running, &scenario.hosts)?;
-        if debug {
-            eprintln!(
-                "resolve: grounded {} slots, {} channels in {:?}",
-                ground.slots.len(),
-                ground.chans.len(),
-                t.elapsed()
-            );
-        }
-        let t = Instant::now();
-        let mut r = Resolver::new(program, &ground, running)?;
-        if debug {
-            eprintln!("resolve: session in {:?}", t.elapsed());
-        }
-        let t = Instant::now();
-        let out = r.resolve(scenario, strategy, deadline);
-        if debug {
-            eprintln!("resolve: optimised in {:?}, {} cut rounds", t.elapsed(), r.s.cut_rounds.get());
-        }
-        out
-    })
-}
-
-/// A long-running manager's view: one session over the exact (sparse)
-/// channel scope, kept across scenarios. Re-solves each scenario in turn in
-/// the same session and returns each outcome with the time it took (the
-/// grounding and the session's construction are not included; they happen
-/// once, before the first scenario).
-pub fn resolve_in_session(
-    program: &Program,
-    running: &Running,
-    hosts: &[HostId],
-    scenarios: &[Scenario],
-    strategy: Strategy,
-) -> Result<Vec<(ResolveOutcome, Duration)>, SolveError> {
-    in_fresh_context(|| {
-        let ground = ground_for(program, running, hosts)?;
-        let mut r = Resolver::new(program, &ground, running)?;
-        let mut out = vec![];
-        for sc in scenarios {
+        // The exact scope: sparse, unless an answer rests on an
+        // unsatisfiable check and `reachable` may need channels the sparse
+        // scope leaves out; then every compatible channel.
+        for scope in [ChannelScope::Sparse, ChannelScope::Full] {
             let t = Instant::now();
-            let o = r.resolve(sc, strategy, None)?;
-            out.push((o, t.elapsed()));
+            let ground = ground_scope(program, running, &scenario.hosts, scope)?;
+            let mut r = Resolver::new(program, &ground, running)?;
+            let out = r.resolve(scenario, strategy, deadline)?;
+            if debug {
+                eprintln!(
+                    "resolve: {scope:?} scope ({} channels) in {:?}, {} unsat steps, {} cut rounds",
+                    ground.chans.len(),
+                    t.elapsed(),
+                    r.unsat_steps,
+                    r.s.cut_rounds.get()
+                );
+            }
+            let rests_on_unsat = r.unsat_steps > 0 || matches!(out, ResolveOutcome::Impossible);
+            if scope == ChannelScope::Full || !(rests_on_unsat && needs_full(&ground)) {
+                return Ok(out);
+            }
         }
-        Ok(out)
+        Err(SolveError::Lower(lower::LowerError::Internal("no exact scope answered".into())))
     })
 }
 
@@ -374,8 +351,10 @@ pub fn whatif(
         // Each case first in the neighbourhood of its damage (cheap; only a
         // survival at the counting bound is accepted there), then in the one
         // exact session, built on first need and shared by every case.
-        let exact_ground: std::cell::OnceCell<Ground> = std::cell::OnceCell::new();
-        let mut exact: Option<Resolver> = None;
+        let sparse_ground: std::cell::OnceCell<Ground> = std::cell::OnceCell::new();
+        let full_ground: std::cell::OnceCell<Ground> = std::cell::OnceCell::new();
+        let mut sparse: Option<Resolver> = None;
+        let mut full: Option<Resolver> = None;
         let mut out = vec![];
         for down in cases {
             let deadline = timeout_per_case.map(|t| Instant::now() + t);
@@ -399,17 +378,15 @@ pub fn whatif(
                     }
                 }
             }
-            if exact.is_none() {
-                if exact_ground.get().is_none() {
-                    let _ = exact_ground.set(ground_for(program, running, hosts)?);
-                }
-                let g = exact_ground
-                    .get()
-                    .ok_or_else(|| SolveError::Lower(lower::LowerError::Internal("no grounding".into())))?;
-                exact = Some(Resolver::new(program, g, running)?);
-            }
-            if let Some(r) = exact.as_mut() {
+            let r = session(&mut sparse, &sparse_ground, program, running, hosts, ChannelScope::Sparse)?;
+            let before = r.unsat_steps;
+            let ans = r.survives(down, deadline)?;
+            let rests_on_unsat = r.unsat_steps > before || ans == Survival::Fatal;
+            if rests_on_unsat && needs_full(r.g) {
+                let r = session(&mut full, &full_ground, program, running, hosts, ChannelScope::Full)?;
                 out.push(r.survives(down, deadline)?);
+            } else {
+                out.push(ans);
             }
         }
         Ok(out)
@@ -431,16 +408,39 @@ fn neighbourhood(running: &Running, scenario: &Scenario) -> Extra {
     extra
 }
 
-/// The exact grounding: the sparse channel scope, or every compatible
-/// channel when some `reachable` may need channels the sparse scope leaves
-/// out (an unsatisfiable answer must hold for every configuration).
-fn ground_for(program: &Program, running: &Running, hosts: &[HostId]) -> Result<Ground, SolveError> {
-    let extra = extra(running);
-    let g = lower::lower_with(program, hosts, ChannelScope::Sparse, Limits::default(), &extra)?;
-    if g.reach_positive && g.sparse_left_out {
-        return Ok(lower::lower_with(program, hosts, ChannelScope::Full, Limits::default(), &extra)?);
+/// A grounding over a channel scope, with the running deployment's additions.
+fn ground_scope(
+    program: &Program,
+    running: &Running,
+    hosts: &[HostId],
+    scope: ChannelScope,
+) -> Result<Ground, SolveError> {
+    Ok(lower::lower_with(program, hosts, scope, Limits::default(), &extra(running))?)
+}
+
+/// Whether an unsatisfiable answer over this (sparse) grounding may be
+/// wrong: some `reachable` may need channels the sparse scope left out.
+fn needs_full(g: &Ground) -> bool {
+    g.reach_positive && g.sparse_left_out
+}
+
+/// The session of `slot`, grounded in `cell` on first need.
+fn session<'a, 'c: 'a>(
+    slot: &'a mut Option<Resolver<'c>>,
+    cell: &'c std::cell::OnceCell<Ground>,
+    program: &'c Program,
+    running: &'c Running,
+    hosts: &[HostId],
+    scope: ChannelScope,
+) -> Result<&'a mut Resolver<'c>, SolveError> {
+    if slot.is_none() {
+        if cell.get().is_none() {
+            let _ = cell.set(ground_scope(program, running, hosts, scope)?);
+        }
+        let g = cell.get().ok_or_else(|| SolveError::Lower(lower::LowerError::Internal("no grounding".into())))?;
+        *slot = Some(Resolver::new(program, g, running)?);
     }
-    Ok(g)
+    slot.as_mut().ok_or_else(|| SolveError::Lower(lower::LowerError::Internal("no session".into())))
 }
 
 /// One solver session over a grounding with host literals and a running
