@@ -409,7 +409,7 @@ impl<'a> Checker<'a> {
                     first_with.insert(i, id);
                 }
             }
-            if top.map_or(true, |(t, _)| i > t) {
+            if top.is_none_or(|(t, _)| i > t) {
                 top = Some((i, item));
             }
         }

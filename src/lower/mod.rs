@@ -30,6 +30,8 @@ pub mod state;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use rustc_hash::FxHashMap;
+
 use crate::check::ir::*;
 
 /// Index of a ground node.
@@ -199,10 +201,11 @@ pub struct Ground {
     pub fixed_slots: Vec<Option<bool>>,
     /// Channels fixed present by [`Extra::fixed_hosts`].
     pub fixed_chans: std::collections::HashSet<ChanId>,
-    slots_on: HashMap<(CompId, HostId), Vec<SlotId>>,
-    chan_index: HashMap<(End, End), ChanId>,
-    between: HashMap<(SlotId, SlotId), Vec<ChanId>>,
-    index: HashMap<Node, NodeId>,
+    slots_on: FxHashMap<(CompId, HostId), Vec<SlotId>>,
+    chan_index: FxHashMap<(End, End), ChanId>,
+    between: FxHashMap<(SlotId, SlotId), Vec<ChanId>>,
+    /// Hash-consing: a fast non-cryptographic hash (the keys are our own).
+    index: FxHashMap<Node, NodeId>,
     limits: Limits,
 }
 
@@ -225,10 +228,10 @@ impl Ground {
             host_lits: false,
             fixed_slots: vec![],
             fixed_chans: std::collections::HashSet::new(),
-            slots_on: HashMap::new(),
-            chan_index: HashMap::new(),
-            between: HashMap::new(),
-            index: HashMap::new(),
+            slots_on: FxHashMap::default(),
+            chan_index: FxHashMap::default(),
+            between: FxHashMap::default(),
+            index: FxHashMap::default(),
             limits: Limits::default(),
         }
     }

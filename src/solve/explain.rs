@@ -574,7 +574,7 @@ fn placement_candidates(q: &Program, hosts: usize, res: &[Resource]) -> Vec<Comp
         .filter(|&c| {
             let comp = &q.components[c];
             !res.contains(&Resource::Placement(c))
-                && !comp.maxinstances.is_some_and(|m| m < comp.maxperhost)
+                && comp.maxinstances.is_none_or(|m| m >= comp.maxperhost)
                 && hosts * (comp.maxperhost as usize * 2 + 2) <= 256
         })
         .collect()

@@ -251,7 +251,11 @@ pub fn resolve(
             let t = Instant::now();
             let extra = neighbourhood(running, scenario);
             let ground = lower::lower_with(program, &scenario.hosts, ChannelScope::Sparse, Limits::default(), &extra)?;
+            let tg = t.elapsed();
             let mut r = Resolver::new(program, &ground, running)?;
+            if debug {
+                eprintln!("resolve: neighbourhood grounding {tg:?}, session {:?}", t.elapsed() - tg);
+            }
             let out = r.resolve(scenario, strategy, deadline)?;
             let settled = r.unsat_steps == 0 && matches!(out, ResolveOutcome::Resolved(_));
             if debug {
