@@ -12,39 +12,7 @@ use lsp_types::{CompletionItem, CompletionItemKind};
 
 use super::analysis::{Analysis, Overlay, Stdlib};
 use crate::check::index::{SymbolKind, VarSort};
-use crate::syntax::lexer::{lex, Tok};
-
-/// Every keyword of the language (language.md §2).
-pub const KEYWORDS: &[&str] = &[
-    "component",
-    "host",
-    "constraintset",
-    "forall",
-    "exists",
-    "in",
-    "deployment",
-    "card",
-    "instancesof",
-    "connectsto",
-    "connectedto",
-    "reachable",
-    "hostof",
-    "on",
-    "and",
-    "or",
-    "not",
-    "implies",
-    "true",
-    "false",
-    "import",
-    "use",
-    "upgrade",
-    "where",
-    "sum",
-    "input",
-    "output",
-    "external",
-];
+use crate::syntax::lexer::{lex, Tok, KEYWORDS};
 
 /// The placeholder typed after a dot to make the text parse.
 const PLACEHOLDER: &str = "deladas_completion_placeholder";

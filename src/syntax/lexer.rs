@@ -9,6 +9,38 @@
 
 use logos::{Lexer, Logos};
 
+/// Every keyword of the language (language.md §2).
+pub const KEYWORDS: &[&str] = &[
+    "component",
+    "host",
+    "constraintset",
+    "forall",
+    "exists",
+    "in",
+    "deployment",
+    "card",
+    "instancesof",
+    "connectsto",
+    "connectedto",
+    "reachable",
+    "hostof",
+    "on",
+    "and",
+    "or",
+    "not",
+    "implies",
+    "true",
+    "false",
+    "import",
+    "use",
+    "upgrade",
+    "where",
+    "sum",
+    "input",
+    "output",
+    "external",
+];
+
 use super::ast::Span;
 
 /// Why a piece of input is not a token.
@@ -440,6 +472,14 @@ mod tests {
             ]
         );
         assert_eq!(toks("inside hosts"), vec![Tok::Ident("inside".into()), Tok::Ident("hosts".into())]);
+    }
+
+    #[test]
+    fn keywords_list_is_the_lexers() {
+        for k in KEYWORDS {
+            let t = toks(k);
+            assert!(t.len() == 1 && !matches!(t[0], Tok::Ident(_)), "`{k}` lexes as {t:?}, not one keyword");
+        }
     }
 
     #[test]
