@@ -115,7 +115,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// process (grounding included), the paper's progressive strategy, and a
 /// from-scratch `solve` of the reduced goal.
 fn resolve_bench(sizes: &[usize], progressive: bool) {
-    use deladas::solve::resolve::{self, OldChannel, OldInstance, ResolveOutcome, Running, Scenario, Strategy};
+    use deladas::solve::resolve::{self, ResolveOutcome, Running, Scenario, Strategy};
     println!("| N | kept (optimal) | kept (progressive) | resolve s | progressive s | scratch solve s | ratio resolve/scratch |");
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for &n in sizes {
@@ -127,22 +127,7 @@ fn resolve_bench(sizes: &[usize], progressive: bool) {
         let ddd = deladas::bench_goals::p2p_canonical_ddd(n).expect("canonical");
         let d = deladas::ddd::from_xml(&ddd).expect("reads");
         let world = deladas::eval::bind(program, &d).expect("binds");
-        let running = Running {
-            instances: world
-                .instances
-                .iter()
-                .map(|i| OldInstance { id: i.id.clone(), comp: i.comp, host: i.host })
-                .collect(),
-            channels: world
-                .channels
-                .iter()
-                .map(|c| OldChannel {
-                    from: (c.from.inst, c.from.port),
-                    to: (c.to.inst, c.to.port),
-                    directed: c.directed,
-                })
-                .collect(),
-        };
+        let running = Running::from_world(&world);
         let hosts: Vec<usize> = (0..program.hosts.len()).collect();
         let failed = Scenario { hosts: hosts.clone(), down: vec![0], failed_instances: vec![] };
         let kept_of = |o: &ResolveOutcome| match o {

@@ -1670,7 +1670,7 @@ fn brute_max_kept(text: &str, survivors: &[(String, String)], up_names: &[String
 /// when the goal is unsatisfiable on the hosts left.
 #[test]
 fn resolve_keeps_the_most_bindings() {
-    use deladas::solve::resolve::{self, OldChannel, OldInstance, ResolveOutcome, Running, Scenario, Strategy};
+    use deladas::solve::resolve::{self, ResolveOutcome, Running, Scenario, Strategy};
     let n = (cases() / 5).max(10);
     let config =
         Config { cases: n, failure_persistence: None, rng_algorithm: RngAlgorithm::ChaCha, ..Config::default() };
@@ -1682,22 +1682,7 @@ fn resolve_keeps_the_most_bindings() {
         let Ok(Outcome::Sat { ground, solutions }) = solve_with(&program, &opts()) else { return Ok(()) };
         let old = deladas::solve::output::to_deployment(&program, &ground, &solutions[0], &Default::default());
         let world = deladas::eval::bind(&program, &old).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
-        let running = Running {
-            instances: world
-                .instances
-                .iter()
-                .map(|i| OldInstance { id: i.id.clone(), comp: i.comp, host: i.host })
-                .collect(),
-            channels: world
-                .channels
-                .iter()
-                .map(|c| OldChannel {
-                    from: (c.from.inst, c.from.port),
-                    to: (c.to.inst, c.to.port),
-                    directed: c.directed,
-                })
-                .collect(),
-        };
+        let running = Running::from_world(&world);
         let hosts: Vec<usize> = (0..program.hosts.len()).collect();
         let down = vec![k as usize % hosts.len().max(1)];
         let up: Vec<usize> = hosts.iter().copied().filter(|h| !down.contains(h)).collect();

@@ -294,7 +294,12 @@ fn bad_arguments_exit_2() {
     assert!(stderr(&o).contains("error[E0805]: `--fail-host h7`: the deployment has no host `h7`"), "{}", show(&o));
     let o = deladas(&["resolve", &goal, "--from", &ddd, "--fail-instance", "Router@h9"]);
     assert_eq!(code(&o), 2, "{}", show(&o));
-    assert!(stderr(&o).contains("did you mean `Router@h1`?") || stderr(&o).contains("did you mean"), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("error[E0805]: `--fail-instance Router@h9`: the deployment has no instance `Router@h9`"),
+        "{}",
+        show(&o)
+    );
+    assert!(stderr(&o).contains("help: did you mean `Router@h"), "{}", show(&o));
     let o = deladas(&["resolve", &goal, "--from", &ddd, "--add-host", "h3"]);
     assert_eq!(code(&o), 2, "{}", show(&o));
     assert!(stderr(&o).contains("already in the deployment"), "{}", show(&o));
@@ -379,9 +384,10 @@ fn progressive_claims_no_optimum() {
     assert_eq!(plan["strategy"], "progressive");
     let optimal = resolve_json(&goal, &ddd, &d.join("opt.ddd.xml"), &["--fail-host", "h1"]);
     let (pc, oc) = (&plan["objective"]["channels_kept"], &optimal["objective"]["channels_kept"]);
-    assert!(pc["value"].as_u64() <= oc["value"].as_u64(), "{plan:#}");
-    if pc["value"] != oc["value"] {
-        assert_eq!(pc["optimal"], false, "{plan:#}");
-    }
+    // Progressive pins bindings only, so it keeps fewer channels here; it
+    // must not call that optimal.
+    assert!(pc["value"].as_u64() < oc["value"].as_u64(), "{plan:#}");
+    assert_eq!(pc["optimal"], false, "{plan:#}");
+    assert_eq!(plan["objective"]["bindings_kept"]["optimal"], false, "{plan:#}");
     assert_eq!(optimal["objective"]["channels_kept"]["optimal"], true, "{optimal:#}");
 }

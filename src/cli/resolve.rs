@@ -161,26 +161,6 @@ fn load(file: &Path, from: &Path, add_hosts: &[String], format: DiagFormat) -> R
     Ok(Loaded { sources, program, old, world, added, sha256, original_len: base })
 }
 
-/// The running deployment in the solver's terms.
-fn running(world: &crate::eval::World) -> Running {
-    Running {
-        instances: world
-            .instances
-            .iter()
-            .map(|i| resolve::OldInstance { id: i.id.clone(), comp: i.comp, host: i.host })
-            .collect(),
-        channels: world
-            .channels
-            .iter()
-            .map(|c| resolve::OldChannel {
-                from: (c.from.inst, c.from.port),
-                to: (c.to.inst, c.to.port),
-                directed: c.directed,
-            })
-            .collect(),
-    }
-}
-
 /// Every host the scenario grounds over: the deployment's and the added ones.
 fn scenario_hosts(l: &Loaded) -> Vec<usize> {
     let mut hosts: Vec<usize> = l.world.hosts.iter().copied().chain(l.added.iter().copied()).collect();
@@ -233,7 +213,7 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
     down.sort();
     down.dedup();
     let scenario = Scenario { hosts: scenario_hosts(&l), down, failed_instances };
-    let run = running(&l.world);
+    let run = Running::from_world(&l.world);
     let strategy = match args.strategy {
         StrategyArg::Optimal => Strategy::Optimal,
         StrategyArg::Progressive => Strategy::Progressive,
@@ -370,8 +350,7 @@ struct Plan {
     strategy: Strategy,
 }
 
-fn chan_key(d: &crate::ddd::Deployment, c: &crate::ddd::Channel) -> PChan {
-    let _ = d;
+fn chan_key(c: &crate::ddd::Channel) -> PChan {
     ((c.from.instance.clone(), c.from.port.clone()), (c.to.instance.clone(), c.to.port.clone()))
 }
 
@@ -441,8 +420,8 @@ impl Plan {
             k += 1;
             !used.contains(&(k - 1))
         });
-        let old_chans: Vec<PChan> = l.old.channels.iter().map(|c| chan_key(&l.old, c)).collect();
-        let new_chans: Vec<PChan> = new.channels.iter().map(|c| chan_key(new, c)).collect();
+        let old_chans: Vec<PChan> = l.old.channels.iter().map(chan_key).collect();
+        let new_chans: Vec<PChan> = new.channels.iter().map(chan_key).collect();
         let new_set: HashSet<&PChan> = new_chans.iter().collect();
         let old_set: HashSet<&PChan> = old_chans.iter().collect();
         let chans_kept = old_chans.iter().filter(|c| new_set.contains(c)).cloned().collect();
@@ -641,7 +620,7 @@ pub(super) fn cmd_whatif(file: &Path, from: &Path, pairs: bool, format: DiagForm
             }
         }
     }
-    let run = running(&l.world);
+    let run = Running::from_world(&l.world);
     let per_case = timeout.filter(|t| t.is_finite() && *t > 0.0).map(Duration::from_secs_f64);
     let mut progress = TermProgress::new();
     crate::solve::Progress::phase(&mut progress, "what if", &format!("{} failure cases", cases.len()));
@@ -654,24 +633,25 @@ pub(super) fn cmd_whatif(file: &Path, from: &Path, pairs: bool, format: DiagForm
             return EXIT_BAD_INPUT;
         }
     };
-    let name = |c: &[usize]| c.iter().map(|&h| program.hosts[h].name.clone()).collect::<Vec<_>>().join(" + ");
+    let names = |c: &[usize]| c.iter().map(|&h| program.hosts[h].name.clone()).collect::<Vec<_>>();
+    let name = |c: &[usize]| names(c).join(" + ");
     let mut diags = vec![];
     let mut rows = vec![];
     let mut unknown = false;
     for (case, ans) in cases.iter().zip(&answers) {
         match ans {
             Survival::Survives { kept, surviving } => rows.push(json!({
-                "fail": case.iter().map(|&h| program.hosts[h].name.clone()).collect::<Vec<_>>(),
+                "fail": names(case),
                 "survives": true, "bindings_kept": kept.value, "bindings_surviving": surviving,
                 "optimal": kept.optimal(),
             })),
             Survival::Unknown(r) => {
                 unknown = true;
-                rows.push(json!({"fail": case.iter().map(|&h| program.hosts[h].name.clone()).collect::<Vec<_>>(),
+                rows.push(json!({"fail": names(case),
                     "survives": null, "reason": r}));
             }
             Survival::Fatal => {
-                rows.push(json!({"fail": case.iter().map(|&h| program.hosts[h].name.clone()).collect::<Vec<_>>(),
+                rows.push(json!({"fail": names(case),
                     "survives": false}));
                 // Explain single points of failure (pairs only when no single host is fatal).
                 if case.len() == 1 || !answers.iter().take(hosts.len()).any(|a| *a == Survival::Fatal) {

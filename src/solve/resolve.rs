@@ -67,6 +67,29 @@ pub struct Running {
     pub channels: Vec<OldChannel>,
 }
 
+impl Running {
+    /// The running deployment of a DDD bound to the goal by the evaluator
+    /// (`crate::eval::bind`, which checks it against the goal).
+    pub fn from_world(world: &crate::eval::World) -> Running {
+        Running {
+            instances: world
+                .instances
+                .iter()
+                .map(|i| OldInstance { id: i.id.clone(), comp: i.comp, host: i.host })
+                .collect(),
+            channels: world
+                .channels
+                .iter()
+                .map(|c| OldChannel {
+                    from: (c.from.inst, c.from.port),
+                    to: (c.to.inst, c.to.port),
+                    directed: c.directed,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// What happened since the deployment was made.
 #[derive(Debug, Clone, Default)]
 pub struct Scenario {
@@ -144,25 +167,21 @@ pub enum ResolveOutcome {
     Unknown(String),
 }
 
-/// The old instances each slot stands for: instances on hosts that are up,
-/// numbered per (component, host) by id.
-fn pins(g: &Ground, running: &Running, down: &[HostId]) -> HashMap<SlotId, usize> {
-    let mut groups: HashMap<(CompId, HostId), Vec<usize>> = HashMap::new();
+/// The slot each old instance is pinned to: its component's slots on its
+/// host, numbered by id (`C@h`, then `C@h#1`, `C@h#2`, …).
+fn slot_of(running: &Running) -> HashMap<usize, Slot> {
+    let mut per: HashMap<(CompId, HostId), Vec<usize>> = HashMap::new();
     for (i, inst) in running.instances.iter().enumerate() {
-        if !down.contains(&inst.host) {
-            groups.entry((inst.comp, inst.host)).or_default().push(i);
-        }
+        per.entry((inst.comp, inst.host)).or_default().push(i);
     }
-    let mut out = HashMap::new();
-    for ((c, h), mut v) in groups {
+    let mut slot_of: HashMap<usize, Slot> = HashMap::new();
+    for ((c, h), mut v) in per {
         v.sort_by(|&a, &b| id_order(&running.instances[a].id).cmp(&id_order(&running.instances[b].id)));
         for (k, i) in v.into_iter().enumerate() {
-            if let Some(&s) = g.slots_on(c, h).get(k) {
-                out.insert(s, i);
-            }
+            slot_of.insert(i, Slot { comp: c, host: h, k: k as u32 });
         }
     }
-    out
+    slot_of
 }
 
 /// `C@h` before `C@h#1` before `C@h#2` …, then anything else by text.
@@ -181,17 +200,7 @@ fn extra(running: &Running) -> Extra {
 
 /// [`extra`], and the slot each old instance is pinned to.
 fn extra_and_slots(running: &Running) -> (Extra, HashMap<usize, Slot>) {
-    let mut per: HashMap<(CompId, HostId), Vec<usize>> = HashMap::new();
-    for (i, inst) in running.instances.iter().enumerate() {
-        per.entry((inst.comp, inst.host)).or_default().push(i);
-    }
-    let mut slot_of: HashMap<usize, Slot> = HashMap::new();
-    for ((c, h), mut v) in per {
-        v.sort_by(|&a, &b| id_order(&running.instances[a].id).cmp(&id_order(&running.instances[b].id)));
-        for (k, i) in v.into_iter().enumerate() {
-            slot_of.insert(i, Slot { comp: c, host: h, k: k as u32 });
-        }
-    }
+    let slot_of = slot_of(running);
     let chans = running
         .channels
         .iter()
@@ -467,8 +476,10 @@ pub(crate) struct Resolver<'a> {
 impl<'a> Resolver<'a> {
     pub(crate) fn new(program: &'a Program, g: &'a Ground, running: &'a Running) -> Result<Self, SolveError> {
         let s = Session::new(g)?;
-        let all = pins(g, running, &[]);
-        let old_slot: HashMap<usize, SlotId> = all.iter().map(|(&s, &i)| (i, s)).collect();
+        let old_slot: HashMap<usize, SlotId> = slot_of(running)
+            .into_iter()
+            .filter_map(|(i, sl)| g.slots_on(sl.comp, sl.host).get(sl.k as usize).map(|&s| (i, s)))
+            .collect();
         let ends: HashMap<(lower::End, lower::End), ChanId> =
             g.chans.iter().enumerate().map(|(i, c)| ((c.from, c.to), i as ChanId)).collect();
         let old_chan = running
@@ -481,6 +492,16 @@ impl<'a> Resolver<'a> {
             })
             .collect();
         Ok(Resolver { program, g, running, s, old_chan, old_slot, fresh: 0, unsat_steps: 0 })
+    }
+
+    /// The old instance each pinned slot stands for: the old instances on
+    /// hosts that are up (and within the goal's slots).
+    fn pinned(&self, down: &[HostId]) -> HashMap<SlotId, usize> {
+        self.old_slot
+            .iter()
+            .filter(|(&i, _)| !down.contains(&self.running.instances[i].host))
+            .map(|(&i, &s)| (s, i))
+            .collect()
     }
 
     /// Assumptions fixing which hosts are up.
@@ -652,7 +673,7 @@ impl<'a> Resolver<'a> {
         strategy: Strategy,
         deadline: Option<Instant>,
     ) -> Result<ResolveOutcome, SolveError> {
-        let pinned = pins(self.g, self.running, &scenario.down);
+        let pinned = self.pinned(&scenario.down);
         let mut pin_slots: Vec<(usize, SlotId)> = pinned.iter().map(|(&s, &i)| (i, s)).collect();
         pin_slots.sort();
         let pin_items: Vec<usize> = pin_slots.iter().map(|&(_, s)| s as usize).collect();
@@ -847,7 +868,7 @@ impl<'a> Resolver<'a> {
     /// Whether the goal can be met with `down` failed, and the most
     /// surviving bindings any configuration keeps then (level 1 only).
     pub(crate) fn survives(&mut self, down: &[HostId], deadline: Option<Instant>) -> Result<Survival, SolveError> {
-        let pinned = pins(self.g, self.running, down);
+        let pinned = self.pinned(down);
         let mut pin_items: Vec<usize> = pinned.keys().map(|&s| s as usize).collect();
         pin_items.sort();
         let hosts = self.host_assumptions(down);
