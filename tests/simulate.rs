@@ -74,10 +74,10 @@ fn p2p_router_cluster_recovers_over_many_seeds() {
                 recovered_after_validation += 1;
             }
             let act = &r.roles["active"];
-            assert!(act.rollbacks <= act.processes, "seed {seed}: at most one rollback per process");
+            assert!(act.stats.rollbacks <= act.processes, "seed {seed}: at most one rollback per process");
             assert_eq!(
-                r.roles["shadow"].rollbacks + act.rollbacks,
-                act.rollback_distances.len() as u64 + r.roles["shadow"].rollback_distances.len() as u64
+                r.roles["shadow"].stats.rollbacks + act.stats.rollbacks,
+                act.stats.rollback_distances.len() as u64 + r.roles["shadow"].stats.rollback_distances.len() as u64
             );
             // A failed AT started it; the erroneous output never reached
             // the world (external_equal above).
@@ -191,10 +191,10 @@ fn fault_free_runs_equal_the_reference() {
             let r = run(&ddd, &roles, &sc);
             assert!(r.ok && r.checks.external_equal, "{case} seed {seed}: {}", explain(&r));
             assert_eq!(r.recoveries, 0);
-            assert!(r.roles.values().all(|f| f.rollbacks == 0));
+            assert!(r.roles.values().all(|f| f.stats.rollbacks == 0));
             assert_eq!(r.external_messages, r.reference_external_messages);
             assert!(r.overhead.checkpoints_per_1000 < 1000.0);
-            assert!(r.roles["active"].checkpoints > 0, "{case}: G_act checkpoints on contamination");
+            assert!(r.roles["active"].stats.checkpoints > 0, "{case}: G_act checkpoints on contamination");
         }
     }
 }

@@ -248,18 +248,18 @@ fn text_report(r: &Report) -> String {
             "{:<7} {:>5} {:>8} {:>8} {:>8} {:>10} {:>7} {:>10} {:>9} {:>9} {:>9}",
             name,
             f.processes,
-            f.received,
-            f.internal_sent,
-            f.external_sent,
-            f.suppressed,
-            f.checkpoints,
-            f.logged + f.sender_logged,
-            f.rollbacks,
-            f.max_checkpoints_held,
-            f.max_log_held
+            f.stats.receipts,
+            f.stats.internal_sent,
+            f.stats.external_sent,
+            f.stats.suppressed,
+            f.stats.checkpoints,
+            f.stats.logged + f.stats.sender_logged,
+            f.stats.rollbacks,
+            f.stats.max_checkpoints_held,
+            f.stats.max_log_held
         );
-        if !f.rollback_distances.is_empty() {
-            let _ = writeln!(s, "        rollback distances: {:?}", f.rollback_distances);
+        if !f.stats.rollback_distances.is_empty() {
+            let _ = writeln!(s, "        rollback distances: {:?}", f.stats.rollback_distances);
         }
     }
     let o = &r.overhead;

@@ -47,11 +47,13 @@ pub struct Checkpoint<A: Application> {
     pub log: Vec<LogEntry<A::Msg>>,
 }
 
-/// Counters a process keeps about itself, for the simulator's report.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Counters a process keeps about itself, for the simulator's report (which
+/// sums them per role, [`ProtocolStats::absorb`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ProtocolStats {
     /// Application messages received (each one a checkpoint for a protocol
     /// that checkpoints on every receipt).
+    #[serde(rename = "received")]
     pub receipts: u64,
     /// Internal messages sent (shadows: suppressed ones not counted).
     pub internal_sent: u64,
@@ -84,6 +86,28 @@ pub struct ProtocolStats {
     /// Times memory reclamation left a checkpoint or log entry at or below
     /// the validated counter (always 0 unless the protocol is broken).
     pub reclaim_violations: u64,
+}
+
+impl ProtocolStats {
+    /// Adds another process's counters: sums, and the larger high-water marks.
+    pub fn absorb(&mut self, o: &ProtocolStats) {
+        self.receipts += o.receipts;
+        self.internal_sent += o.internal_sent;
+        self.external_sent += o.external_sent;
+        self.suppressed += o.suppressed;
+        self.checkpoints += o.checkpoints;
+        self.logged += o.logged;
+        self.sender_logged += o.sender_logged;
+        self.counter_broadcasts += o.counter_broadcasts;
+        self.passed_at_sent += o.passed_at_sent;
+        self.at_runs += o.at_runs;
+        self.at_failures += o.at_failures;
+        self.rollbacks += o.rollbacks;
+        self.rollback_distances.extend(&o.rollback_distances);
+        self.max_checkpoints_held = self.max_checkpoints_held.max(o.max_checkpoints_held);
+        self.max_log_held = self.max_log_held.max(o.max_log_held);
+        self.reclaim_violations += o.reclaim_violations;
+    }
 }
 
 /// What a recovery did to one process.

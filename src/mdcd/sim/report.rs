@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::engine::{External, RunOutcome, Scenario};
 use crate::mdcd::model::Role;
+use crate::mdcd::runtime::ProtocolStats;
 
 /// Figures for one role, summed over its processes (memory high-water
 /// marks: the largest of any one process).
@@ -15,36 +16,10 @@ use crate::mdcd::model::Role;
 pub struct RoleFigures {
     /// Processes in the role.
     pub processes: u64,
-    /// Application messages received.
-    pub received: u64,
-    /// Internal messages sent.
-    pub internal_sent: u64,
-    /// External messages the world received.
-    pub external_sent: u64,
-    /// Messages suppressed (shadows).
-    pub suppressed: u64,
-    /// Checkpoints established.
-    pub checkpoints: u64,
-    /// Receiver-side log entries written.
-    pub logged: u64,
-    /// Sender-side log entries written (shadows).
-    pub sender_logged: u64,
-    /// Counter broadcasts.
-    pub counter_broadcasts: u64,
-    /// "passed AT" notifications sent (each to the whole `notify` list).
-    pub passed_at_sent: u64,
-    /// ATs run.
-    pub at_runs: u64,
-    /// ATs failed.
-    pub at_failures: u64,
-    /// Rollbacks.
-    pub rollbacks: u64,
-    /// Each rollback's distance (events undone).
-    pub rollback_distances: Vec<u64>,
-    /// Most checkpoints any one process held at once.
-    pub max_checkpoints_held: u64,
-    /// Most log entries any one process held at once.
-    pub max_log_held: u64,
+    /// Their counters, summed (high-water marks: the largest of any one
+    /// process).
+    #[serde(flatten)]
+    pub stats: ProtocolStats,
 }
 
 /// Protocol overhead against a protocol that checkpoints on every receipt.
@@ -137,27 +112,12 @@ pub fn compare(run: &RunOutcome, reference: &RunOutcome, sc: &Scenario) -> Repor
     }
     for p in &run.processes {
         let f = roles.entry(p.role.as_str().to_string()).or_default();
-        let s = &p.stats;
         f.processes += 1;
-        f.received += s.receipts;
-        f.internal_sent += s.internal_sent;
-        f.external_sent += s.external_sent;
-        f.suppressed += s.suppressed;
-        f.checkpoints += s.checkpoints;
-        f.logged += s.logged;
-        f.sender_logged += s.sender_logged;
-        f.counter_broadcasts += s.counter_broadcasts;
-        f.passed_at_sent += s.passed_at_sent;
-        f.at_runs += s.at_runs;
-        f.at_failures += s.at_failures;
-        f.rollbacks += s.rollbacks;
-        f.rollback_distances.extend(&s.rollback_distances);
-        f.max_checkpoints_held = f.max_checkpoints_held.max(s.max_checkpoints_held);
-        f.max_log_held = f.max_log_held.max(s.max_log_held);
+        f.stats.absorb(&p.stats);
     }
-    let messages: u64 = roles.values().map(|f| f.received).sum();
-    let checkpoints: u64 = roles.values().map(|f| f.checkpoints).sum();
-    let log_entries: u64 = roles.values().map(|f| f.logged + f.sender_logged).sum();
+    let messages: u64 = roles.values().map(|f| f.stats.receipts).sum();
+    let checkpoints: u64 = roles.values().map(|f| f.stats.checkpoints).sum();
+    let log_entries: u64 = roles.values().map(|f| f.stats.logged + f.stats.sender_logged).sum();
     let per = |x: u64| if messages == 0 { 0.0 } else { x as f64 * 1000.0 / messages as f64 };
     let overhead = Overhead {
         messages,
@@ -186,7 +146,7 @@ pub fn compare(run: &RunOutcome, reference: &RunOutcome, sc: &Scenario) -> Repor
             break;
         }
     }
-    let rollbacks: u64 = roles.values().map(|f| f.rollbacks).sum();
+    let rollbacks: u64 = roles.values().map(|f| f.stats.rollbacks).sum();
     let checks = Checks {
         external_equal: first_difference.is_none(),
         external_equal_required: sc.at_coverage >= 1.0 || sc.fault_at.is_none(),
