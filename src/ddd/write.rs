@@ -5,6 +5,7 @@
 //! is [`Deployment::canonicalize`]'s job.
 
 use super::model::{Attr, Component, Deployment};
+use super::xml::write_attr as attr;
 use super::{FORMAT, NAMESPACE};
 use serde::Serialize;
 
@@ -165,32 +166,5 @@ fn end_section(w: &mut String, name: &str, empty: bool) {
         w.push_str("  </");
         w.push_str(name);
         w.push_str(">\n");
-    }
-}
-
-/// ` name="escaped value"`.
-fn attr(w: &mut String, name: &str, value: &str) {
-    w.push(' ');
-    w.push_str(name);
-    w.push_str("=\"");
-    escape_attr(w, value);
-    w.push('"');
-}
-
-fn escape_attr(w: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => w.push_str("&amp;"),
-            '<' => w.push_str("&lt;"),
-            '>' => w.push_str("&gt;"),
-            '"' => w.push_str("&quot;"),
-            '\t' => w.push_str("&#9;"),
-            '\n' => w.push_str("&#10;"),
-            '\r' => w.push_str("&#13;"),
-            c if !super::xml::is_xml_char(c) => {
-                w.push_str(&format!("&#x{:X};", u32::from(c)));
-            }
-            c => w.push(c),
-        }
     }
 }

@@ -54,6 +54,30 @@ impl Elem {
 }
 
 /// Whether `c` may appear in an XML 1.0 document (production `Char`).
+/// Writes ` name="escaped value"`, escaped so that reading gives the value
+/// back (tabs and line breaks as character references; characters XML cannot
+/// carry as references the reader rejects). Shared by the DDD and the role
+/// document writers.
+pub(crate) fn write_attr(w: &mut String, name: &str, value: &str) {
+    w.push(' ');
+    w.push_str(name);
+    w.push_str("=\"");
+    for c in value.chars() {
+        match c {
+            '&' => w.push_str("&amp;"),
+            '<' => w.push_str("&lt;"),
+            '>' => w.push_str("&gt;"),
+            '"' => w.push_str("&quot;"),
+            '\t' => w.push_str("&#9;"),
+            '\n' => w.push_str("&#10;"),
+            '\r' => w.push_str("&#13;"),
+            c if !is_xml_char(c) => w.push_str(&format!("&#x{:X};", u32::from(c))),
+            c => w.push(c),
+        }
+    }
+    w.push('"');
+}
+
 pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }

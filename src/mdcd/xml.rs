@@ -31,7 +31,7 @@ use super::model::{
     BoundaryChannel, Groups, Member, Place, Process, Role, RoleDocError, RoleDocument, ShadowMember, ShadowPlacement,
     UpgradeInfo, FORMAT, NAMESPACE,
 };
-use crate::ddd::xml::{self as x, Dialect, Elem};
+use crate::ddd::xml::{self as x, write_attr as attr, Dialect, Elem};
 
 const DIALECT: Dialect =
     Dialect { name: "a role document", root: "roles", namespace: NAMESPACE, elements: "role document elements" };
@@ -162,28 +162,6 @@ fn close(w: &mut String, depth: usize, name: &str, empty: bool) {
         w.push_str(name);
         w.push_str(">\n");
     }
-}
-
-/// ` name="escaped value"`, escaped so that reading gives the value back
-/// (characters XML cannot carry are written as references the reader rejects).
-fn attr(w: &mut String, name: &str, value: &str) {
-    w.push(' ');
-    w.push_str(name);
-    w.push_str("=\"");
-    for c in value.chars() {
-        match c {
-            '&' => w.push_str("&amp;"),
-            '<' => w.push_str("&lt;"),
-            '>' => w.push_str("&gt;"),
-            '"' => w.push_str("&quot;"),
-            '\t' => w.push_str("&#9;"),
-            '\n' => w.push_str("&#10;"),
-            '\r' => w.push_str("&#13;"),
-            c if !x::is_xml_char(c) => w.push_str(&format!("&#x{:X};", u32::from(c))),
-            c => w.push(c),
-        }
-    }
-    w.push('"');
 }
 
 // ---------------------------------------------------------------------------
