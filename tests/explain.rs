@@ -63,18 +63,7 @@ fn heavy() -> std::sync::MutexGuard<'static, ()> {
 
 /// The case files, sorted.
 fn cases() -> Vec<PathBuf> {
-    let dir = root().join("tests/explain");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "deladas"))
-        .collect();
-    v.sort();
-    v
-}
-
-fn stem(path: &Path) -> String {
-    path.file_stem().unwrap().to_string_lossy().into_owned()
+    deladas_files("tests/explain")
 }
 
 /// `tests/explain/NAME.deladas`, relative to the crate root.

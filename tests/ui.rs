@@ -4,6 +4,9 @@
 //! (`tests/snapshots/ui/NAME.snap`). Files under `tests/ui/lib/` are only
 //! imported by cases. See tests/README.md.
 
+mod common;
+use common::{deladas_files, stem};
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -14,18 +17,7 @@ fn root() -> &'static Path {
 }
 
 fn cases(dir: &str) -> Vec<PathBuf> {
-    let dir = root().join("tests/ui").join(dir);
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "deladas"))
-        .collect();
-    v.sort();
-    v
-}
-
-fn stem(path: &Path) -> String {
-    path.file_stem().unwrap().to_string_lossy().to_string()
+    deladas_files(&format!("tests/ui/{dir}"))
 }
 
 /// Checks a case by its path relative to the crate, so snapshots show

@@ -80,3 +80,20 @@ impl Choices<'_> {
         &v[self.pick(v.len())]
     }
 }
+
+/// The `.deladas` files of a directory below the crate root, sorted.
+pub fn deladas_files(dir: &str) -> Vec<PathBuf> {
+    let dir = manifest().join(dir);
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "deladas"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A file's name without its extension.
+pub fn stem(path: &std::path::Path) -> String {
+    path.file_stem().expect("a file name").to_string_lossy().into_owned()
+}
