@@ -215,9 +215,10 @@ fn extra_and_slots(running: &Running) -> (Extra, HashMap<usize, Slot>) {
 /// The hosts a scenario disturbs: those running an instance that had a
 /// channel to an instance that is gone (on a failed host, or failed
 /// itself), those of failed instances, and added hosts.
-fn disturbed(running: &Running, scenario: &Scenario, added: &[HostId]) -> Vec<HostId> {
+fn disturbed(running: &Running, scenario: &Scenario) -> Vec<HostId> {
+    let added = scenario.hosts.iter().filter(|h| !running.instances.iter().any(|i| i.host == **h));
     let gone = |i: usize| scenario.down.contains(&running.instances[i].host) || scenario.failed_instances.contains(&i);
-    let mut out: BTreeSet<HostId> = added.iter().copied().collect();
+    let mut out: BTreeSet<HostId> = added.copied().collect();
     for &i in &scenario.failed_instances {
         out.insert(running.instances[i].host);
     }
@@ -245,83 +246,45 @@ pub fn resolve(
     in_fresh_context(|| {
         let deadline = timeout.map(|t| Instant::now() + t);
         let debug = std::env::var_os("DELADAS_DEBUG").is_some();
-        // Large goals first try channels between nearby hosts, and from the
-        // disturbed hosts to any host. A configuration found that way is a
-        // real one, and it is optimal when every level reached the bound
-        // that counting (or the number of survivors) gives, which holds
-        // whatever the channel scope; otherwise the exact scope decides.
-        // First the neighbourhood of the damage: everything on the calm
-        // hosts stays as it is (constants in the grounding), only the
-        // disturbed and added hosts change. Accepted on the same condition.
-        let added: Vec<HostId> =
-            scenario.hosts.iter().copied().filter(|h| !running.instances.iter().any(|i| i.host == *h)).collect();
-        let wide = disturbed(running, scenario, &added);
+        // Restricted attempts first. A configuration found in one is a real
+        // one, and it is optimal when every level reached the bound that
+        // counting (or the number of survivors) gives, whatever the
+        // grounding left out; an answer that needed an unsatisfiable check
+        // is not trusted there, and the exact scope decides.
+        let restricted =
+            |extra: &Extra, scope: ChannelScope, what: &str| -> Result<Option<ResolveOutcome>, SolveError> {
+                let t = Instant::now();
+                let ground = lower::lower_with(program, &scenario.hosts, scope, Limits::default(), extra)?;
+                let mut r = Resolver::new(program, &ground, running)?;
+                let out = r.resolve(scenario, strategy, deadline)?;
+                let settled = r.unsat_steps == 0 && matches!(out, ResolveOutcome::Resolved(_));
+                if debug {
+                    eprintln!(
+                        "resolve: {what} ({} channels, {} nodes) in {:?}: {}",
+                        ground.chans.len(),
+                        ground.nodes.len(),
+                        t.elapsed(),
+                        if settled { "settled by bounds" } else { "not settled" }
+                    );
+                }
+                Ok(settled.then_some(out))
+            };
+        // The neighbourhood of the damage: everything on the calm hosts stays
+        // as it is (constants in the grounding); only the disturbed and
+        // added hosts change.
         if strategy == Strategy::Optimal && !running.instances.is_empty() {
-            let t = Instant::now();
-            let extra = neighbourhood(running, scenario);
-            let ground = lower::lower_with(program, &scenario.hosts, ChannelScope::Sparse, Limits::default(), &extra)?;
-            let tg = t.elapsed();
-            let mut r = Resolver::new(program, &ground, running)?;
-            if debug {
-                eprintln!("resolve: neighbourhood grounding {tg:?}, session {:?}", t.elapsed() - tg);
-            }
-            let out = r.resolve(scenario, strategy, deadline)?;
-            let settled = r.unsat_steps == 0 && matches!(out, ResolveOutcome::Resolved(_));
-            if debug {
-                eprintln!(
-                    "resolve: neighbourhood ({} fixed hosts, {} channels, {} nodes) in {:?}: {}",
-                    extra.fixed_hosts.len(),
-                    ground.chans.len(),
-                    ground.nodes.len(),
-                    t.elapsed(),
-                    if settled { "settled by bounds" } else { "not settled" }
-                );
-            }
-            if settled {
+            if let Some(out) = restricted(&neighbourhood(running, scenario), ChannelScope::Sparse, "neighbourhood")? {
                 return Ok(out);
             }
         }
+        // Large goals: channels between nearby hosts, and from the disturbed
+        // hosts to any host.
         let up = scenario.up().len();
         if up * up * program.components.len().max(1) > super::LOCAL_THRESHOLD && up > 4 * super::LOCAL_RADIUS {
             let mut extra = extra(running);
-            extra.wide_hosts = wide.clone();
-            let t = Instant::now();
-            let ground = lower::lower_with(
-                program,
-                &scenario.hosts,
-                ChannelScope::Local(super::LOCAL_RADIUS),
-                Limits::default(),
-                &extra,
-            )?;
-            let tg = t.elapsed();
-            let mut r = Resolver::new(program, &ground, running)?;
-            let ts = t.elapsed();
-            let out = r.resolve(scenario, strategy, deadline)?;
-            if debug {
-                eprintln!(
-                    "resolve: local grounding {tg:?}, session {:?}, {} cut rounds, {} lazy",
-                    ts - tg,
-                    r.s.cut_rounds.get(),
-                    r.s.lazy.len()
-                );
-            }
-            if debug {
-                eprintln!(
-                    "resolve: local scope ({} channels, {} wide hosts) in {:?}: {}",
-                    ground.chans.len(),
-                    extra.wide_hosts.len(),
-                    t.elapsed(),
-                    match &out {
-                        ResolveOutcome::Resolved(_) if r.unsat_steps == 0 => "settled by bounds",
-                        ResolveOutcome::Resolved(_) => "not settled by bounds",
-                        _ => "no configuration",
-                    }
-                );
-            }
-            if let ResolveOutcome::Resolved(res) = out {
-                if r.unsat_steps == 0 {
-                    return Ok(ResolveOutcome::Resolved(res));
-                }
+            extra.wide_hosts = disturbed(running, scenario);
+            if let Some(out) = restricted(&extra, ChannelScope::Local(super::LOCAL_RADIUS), "local scope")? {
+                return Ok(out);
             }
         }
         // The exact scope: sparse, unless an answer rests on an
@@ -409,11 +372,9 @@ pub fn whatif(
 /// The grounding additions for the neighbourhood of a scenario's damage:
 /// the calm hosts (up, not disturbed, not added) fixed as they run now.
 fn neighbourhood(running: &Running, scenario: &Scenario) -> Extra {
-    let added: Vec<HostId> =
-        scenario.hosts.iter().copied().filter(|h| !running.instances.iter().any(|i| i.host == *h)).collect();
-    let wide = disturbed(running, scenario, &added);
+    let wide = disturbed(running, scenario);
     let (mut extra, slot_of) = extra_and_slots(running);
-    extra.fixed_hosts = scenario.up().into_iter().filter(|h| !wide.contains(h) && !added.contains(h)).collect();
+    extra.fixed_hosts = scenario.up().into_iter().filter(|h| !wide.contains(h)).collect();
     extra.fixed_present = (0..running.instances.len())
         .filter(|&i| extra.fixed_hosts.contains(&running.instances[i].host))
         .filter_map(|i| slot_of.get(&i).copied())
@@ -720,7 +681,7 @@ impl<'a> Resolver<'a> {
                 }
                 let ub = counting_max_kept(self.program, up.len(), &per_comp).unwrap_or(pin_items.len());
                 // The neighbourhood: pins away from the disturbed hosts stay.
-                let disturbed = disturbed(self.running, scenario, &self.added(scenario));
+                let disturbed = disturbed(self.running, scenario);
                 let calm = |sl: SlotId| !disturbed.contains(&self.g.slots[sl as usize].host);
                 let mut hint: Vec<Bool> = pin_slots
                     .iter()
@@ -858,11 +819,6 @@ impl<'a> Resolver<'a> {
             }
         }
         Ok(Step::Unsat)
-    }
-
-    /// Hosts of the scenario that ran nothing in the old deployment.
-    fn added(&self, scenario: &Scenario) -> Vec<HostId> {
-        scenario.hosts.iter().copied().filter(|h| !self.running.instances.iter().any(|i| i.host == *h)).collect()
     }
 
     /// Whether the goal can be met with `down` failed, and the most
