@@ -4,7 +4,7 @@
 //! The pipeline, one stage per module, data flowing one way:
 //!
 //! ```text
-//! syntax (tokens, AST) -> check (names, sorts, typed IR) -> lower (SMT) -> solve (Z3) -> ddd (XML)
+//! syntax (tokens, AST) -> check (names, sorts, typed IR) -> lower (ground propositional/pseudo-Boolean form) -> solve (Z3) -> ddd (XML)
 //!                                           \-> eval (independent evaluator behind `verify`)
 //! ```
 //!
@@ -14,12 +14,10 @@
 
 pub mod bench_goals;
 pub mod check;
-pub mod cli;
 pub mod ddd;
 pub mod diagnostics;
 pub mod eval;
 pub mod lower;
-pub mod lsp;
 pub mod mdcd;
 pub mod solve;
 pub mod syntax;

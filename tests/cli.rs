@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 fn deladas(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_deladas"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(env!("DELADAS_ROOT"))
         .env("NO_COLOR", "1")
         .output()
         .expect("the deladas binary runs")
@@ -48,7 +48,7 @@ impl Drop for Scratch {
 /// examples/p2p.deladas with `c.out connectsto` misspelt `c.outt connectsto`;
 /// returns the text and the byte offset of `outt`.
 fn p2p_with_typo() -> (String, usize) {
-    let p2p = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/p2p.deladas")).unwrap();
+    let p2p = std::fs::read_to_string(Path::new(env!("DELADAS_ROOT")).join("examples/p2p.deladas")).unwrap();
     let text = p2p.replacen("c.out connectsto", "c.outt connectsto", 1);
     assert_ne!(text, p2p, "the example has `c.out connectsto`");
     let at = text.find("c.outt connectsto").unwrap() + 2;

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 // Helpers
 
 fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(env!("DELADAS_ROOT"))
 }
 
 fn port(name: &str) -> Port {

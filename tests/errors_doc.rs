@@ -47,7 +47,7 @@ struct Section {
 }
 
 fn sections() -> Vec<Section> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/errors.md");
+    let path = Path::new(env!("DELADAS_ROOT")).join("docs/errors.md");
     let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut out: Vec<Section> = vec![];
     let mut lines = doc.lines();

@@ -21,7 +21,7 @@ use proptest::prelude::*;
 // Helpers
 
 fn manifest() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(env!("DELADAS_ROOT"))
 }
 
 /// Checks a goal file (relative to the crate root); it must have no errors.

@@ -50,7 +50,7 @@ use serde_json::Value;
 // Helpers
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(env!("DELADAS_ROOT"))
 }
 
 /// Held by the tests that run many solver calls: explanations have time

@@ -146,7 +146,7 @@ fn binder(p: &Program, b: &Binder) {
 
 /// The examples and the standard library: real, well-formed goals to break.
 fn corpus() -> Vec<(String, Vec<u8>)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = Path::new(env!("DELADAS_ROOT"));
     let mut out = vec![];
     for dir in ["examples", "stdlib"] {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(root.join(dir))

@@ -99,7 +99,7 @@ fn verify(goal: &str, xml: &str, scratch: &Scratch, name: &str) -> Output {
 
 /// A goal checked without errors, by path relative to the crate root.
 fn program(goal: &str) -> Program {
-    let (sources, checked) = check_path(Path::new(goal));
+    let (sources, checked) = check_path(&Path::new(env!("DELADAS_ROOT")).join(goal));
     assert!(!checked.has_errors(), "{goal}:\n{}", render::to_text(&checked.diags, &sources));
     checked.program
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use deladas::diagnostics::Code;
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(env!("DELADAS_ROOT"))
 }
 
 fn cases(dir: &str) -> Vec<PathBuf> {

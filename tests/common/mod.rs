@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 /// The crate root.
 pub fn manifest() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(env!("DELADAS_ROOT"))
 }
 
 /// Runs the binary in the crate root (so goal paths are relative and

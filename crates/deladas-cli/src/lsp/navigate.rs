@@ -4,8 +4,8 @@
 use lsp_types::{Hover, HoverContents, Location, MarkupContent, MarkupKind};
 
 use super::analysis::Analysis;
-use crate::check::index::{Occurrence, SymbolKind, VarSort};
-use crate::check::ir::{Component, Direction, Loc, Port};
+use deladas::check::index::{Occurrence, SymbolKind, VarSort};
+use deladas::check::ir::{Component, Direction, Loc, Port};
 
 /// The resolved name under the cursor (a byte offset in the root file).
 pub fn occurrence_at(a: &Analysis, offset: usize) -> Option<&Occurrence> {
@@ -21,7 +21,7 @@ pub fn definition(a: &Analysis, offset: usize) -> Option<Location> {
     let off = offset as u32;
     let &(_, _, to) =
         a.files.imports.iter().find(|(from, s, _)| *from == a.files.root && s.start <= off && off <= s.end)?;
-    a.files.location(to, crate::syntax::ast::Span::new(0, 0))
+    a.files.location(to, deladas::syntax::ast::Span::new(0, 0))
 }
 
 /// Every place the symbol declared at `def` is written, in this analysis.
@@ -87,7 +87,7 @@ fn code_block(s: &str) -> String {
 
 /// The doc comment of the declaration whose name is at `def`.
 fn doc_at(a: &Analysis, def: Loc) -> Option<String> {
-    use crate::syntax::ast::DeclKind;
+    use deladas::syntax::ast::DeclKind;
     let pf = a.parsed.iter().find(|p| p.id == def.file)?;
     pf.ast.decls.iter().find_map(|d| {
         let name = match &d.kind {

@@ -1,7 +1,7 @@
 //! `deladas simulate FILE --deployment DDD --roles ROLES [--seed S]
 //! [--steps N] [--fault-at STEP] [--at-coverage P] [--trace OUT.jsonl]
 //! [--reference] [--report text|json] [--app COMPONENT=APP]… [--max-delay D]`: runs a guarded
-//! upgrade in the deterministic simulator (`crate::mdcd::sim`, mdcd.md §3)
+//! upgrade in the deterministic simulator (`deladas::mdcd::sim`, mdcd.md §3)
 //! and checks it against the old system alone.
 
 use std::collections::BTreeMap;
@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use super::{emit, load_checked, load_deployment, DiagFormat, EXIT_BAD_INPUT, EXIT_NO, EXIT_OK};
-use crate::diagnostics::{Code, Diagnostic};
-use crate::mdcd::sim::{self, AppKind, Report, Scenario};
-use crate::mdcd::RoleDocument;
+use deladas::diagnostics::{Code, Diagnostic};
+use deladas::mdcd::sim::{self, AppKind, Report, Scenario};
+use deladas::mdcd::RoleDocument;
 
 /// How the report is printed.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -178,7 +178,11 @@ pub(super) fn cmd_simulate(a: &SimulateArgs) -> i32 {
 
 /// Reads a role document, XML or JSON (by its first character); a malformed
 /// one is E0620 with every problem, pointing into the file where it can.
-fn read_roles(path: &Path, sources: &mut crate::diagnostics::Sources, format: DiagFormat) -> Result<RoleDocument, i32> {
+fn read_roles(
+    path: &Path,
+    sources: &mut deladas::diagnostics::Sources,
+    format: DiagFormat,
+) -> Result<RoleDocument, i32> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -196,7 +200,7 @@ fn read_roles(path: &Path, sources: &mut crate::diagnostics::Sources, format: Di
             .map(|e| {
                 let d = Diagnostic::new(Code::MalformedRoleDocument, format!("`{}`: {}", path.display(), e.message));
                 match &e.span {
-                    Some(s) => d.primary(file, crate::syntax::ast::Span::new(s.start, s.end), "here"),
+                    Some(s) => d.primary(file, deladas::syntax::ast::Span::new(s.start, s.end), "here"),
                     None => d,
                 }
                 .help("write it with `deladas roles FILE --deployment DDD`")

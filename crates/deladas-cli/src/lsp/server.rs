@@ -34,8 +34,8 @@ use lsp_types::{
 
 use super::analysis::{Analysis, Files, Overlay, Stdlib};
 use super::convert::{uri_to_path, LineIndex};
-use crate::check::ir::Program;
-use crate::check::FileSystem;
+use deladas::check::ir::Program;
+use deladas::check::FileSystem;
 
 /// How long the satisfiability check on save may take (explaining a
 /// conflict included; the repair search inside it is bounded too).
@@ -316,7 +316,8 @@ impl Server {
 
     /// The open buffers, as the loader's file system.
     fn overlay(&self) -> Overlay<'_> {
-        let buffers = self.docs.values().map(|d| (crate::check::RealFs.canonical(&d.path), d.text.as_str())).collect();
+        let buffers =
+            self.docs.values().map(|d| (deladas::check::RealFs.canonical(&d.path), d.text.as_str())).collect();
         Overlay { buffers }
     }
 
@@ -413,8 +414,8 @@ impl Server {
     /// Re-checks the open documents that load the document `key` (its
     /// buffer, or the file it was read from), and publishes their diagnostics.
     fn reanalyze_dependents(&mut self, key: &str) {
-        let Some(path) = self.docs.get(key).map(|d| crate::check::RealFs.canonical(&d.path)).or_else(|| {
-            key.parse::<Uri>().ok().and_then(|u| uri_to_path(&u)).map(|p| crate::check::RealFs.canonical(&p))
+        let Some(path) = self.docs.get(key).map(|d| deladas::check::RealFs.canonical(&d.path)).or_else(|| {
+            key.parse::<Uri>().ok().and_then(|u| uri_to_path(&u)).map(|p| deladas::check::RealFs.canonical(&p))
         }) else {
             return;
         };
@@ -493,7 +494,7 @@ fn solver(jobs: Receiver<Job>, done: Sender<Solved>, wanted: Arc<Mutex<HashMap<S
 /// Decides the goal and explains it when it is unsatisfiable: one diagnostic
 /// per clause of the minimal conflict.
 fn check_satisfiable(job: &Job) -> (Vec<lsp_types::Diagnostic>, String) {
-    use crate::solve::explain::{explain, Explained};
+    use deladas::solve::explain::{explain, Explained};
     let program = &job.program;
     let available: Vec<usize> = (0..program.hosts.len()).collect();
     let start = std::time::Instant::now();

@@ -1,7 +1,7 @@
 //! `deladas roles FILE --deployment DDD [-o OUT] [--format xml|json]`: the
 //! MDCD cluster and role assignment (mdcd.md §1) for the goal's `upgrade`
 //! declarations on a deployment. Loading and binding the DDD is shared with
-//! `verify`; the computation is `crate::mdcd::roles`, the writers are the
+//! `verify`; the computation is `deladas::mdcd::roles`, the writers are the
 //! role document's.
 
 use std::path::Path;
@@ -37,12 +37,12 @@ pub(super) fn cmd_roles(file: &Path, ddd: &Path, output: Option<&Path>, format: 
         Ok((_, w)) => w,
         Err(code) => return code,
     };
-    let doc = match crate::mdcd::assign(program, &world) {
+    let doc = match deladas::mdcd::assign(program, &world) {
         Ok(doc) => doc,
         Err(violations) => {
-            let diags = crate::mdcd::roles::diagnostics(program, &world, &violations);
+            let diags = deladas::mdcd::roles::diagnostics(program, &world, &violations);
             emit(&diags, &sources, diag_format);
-            let internal = violations.iter().any(|v| matches!(v, crate::mdcd::Violation::Internal(_)));
+            let internal = violations.iter().any(|v| matches!(v, deladas::mdcd::Violation::Internal(_)));
             return if internal { 101 } else { EXIT_NO };
         }
     };

@@ -14,9 +14,9 @@ use serde_json::json;
 
 use super::{emit, load_deployment, lower_error, self_check, write_out, DiagFormat, TermProgress};
 use super::{EXIT_BAD_INPUT, EXIT_NO, EXIT_OK, EXIT_UNKNOWN};
-use crate::check::ir::Program;
-use crate::diagnostics::{did_you_mean, Code, Diagnostic, Sources};
-use crate::solve::resolve::{self, Level, ResolveOutcome, Running, Scenario, Strategy, Survival};
+use deladas::check::ir::Program;
+use deladas::diagnostics::{did_you_mean, Code, Diagnostic, Sources};
+use deladas::solve::resolve::{self, Level, ResolveOutcome, Running, Scenario, Strategy, Survival};
 
 /// How the migration plan is printed.
 #[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
@@ -53,8 +53,8 @@ pub(super) struct ResolveArgs<'a> {
 struct Loaded {
     sources: Sources,
     program: Program,
-    old: crate::ddd::Deployment,
-    world: crate::eval::World,
+    old: deladas::ddd::Deployment,
+    world: deladas::eval::World,
     /// Hosts added on the command line (ids).
     added: Vec<usize>,
     /// SHA-256 of the goal file as it is on disk.
@@ -73,7 +73,7 @@ fn load(file: &Path, from: &Path, add_hosts: &[String], format: DiagFormat) -> R
         Ok(t) => t,
         Err(_) => {
             // Let the loader report it (unreadable, not UTF-8) the usual way.
-            let (sources, checked) = crate::check::check_path(file);
+            let (sources, checked) = deladas::check::check_path(file);
             emit(&checked.diags, &sources, format);
             return Err(EXIT_BAD_INPUT);
         }
@@ -98,9 +98,9 @@ fn load(file: &Path, from: &Path, add_hosts: &[String], format: DiagFormat) -> R
         }
         // Exactly one host declaration, nothing else.
         let decl = format!("host {a}");
-        let (parsed, diags) = crate::syntax::parse(&decl, 0);
+        let (parsed, diags) = deladas::syntax::parse(&decl, 0);
         let one_host =
-            parsed.decls.len() == 1 && matches!(parsed.decls[0].kind, crate::syntax::ast::DeclKind::Host { .. });
+            parsed.decls.len() == 1 && matches!(parsed.decls[0].kind, deladas::syntax::ast::DeclKind::Host { .. });
         if !diags.is_empty() || !one_host || a.contains('\n') {
             let why = diags.first().map(|d| format!(": {}", d.message)).unwrap_or_default();
             arg_errors.push(
@@ -115,8 +115,8 @@ fn load(file: &Path, from: &Path, add_hosts: &[String], format: DiagFormat) -> R
         emit(&arg_errors, &Sources::default(), format);
         return Err(EXIT_BAD_INPUT);
     }
-    let loaded = crate::check::load(file, Some(&text), &crate::check::RealFs);
-    let (mut sources, checked) = crate::check::check_loaded(loaded);
+    let loaded = deladas::check::load(file, Some(&text), &deladas::check::RealFs);
+    let (mut sources, checked) = deladas::check::check_loaded(loaded);
     if checked.has_errors() {
         emit(&checked.diags, &sources, format);
         return Err(EXIT_BAD_INPUT);
@@ -220,7 +220,7 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
     };
     let timeout = args.timeout.filter(|t| t.is_finite() && *t > 0.0).map(Duration::from_secs_f64);
     let mut progress = TermProgress::new();
-    crate::solve::Progress::phase(&mut progress, "re-solving", &format!("{} hosts", scenario.hosts.len()));
+    deladas::solve::Progress::phase(&mut progress, "re-solving", &format!("{} hosts", scenario.hosts.len()));
     let result = resolve::resolve(program, &run, &scenario, strategy, timeout);
     progress.finish();
     let resolved = match result {
@@ -249,11 +249,11 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
     // The new DDD: kept instances keep their ids.
     let fixed: HashMap<u32, String> = resolved.kept.iter().map(|(&s, &i)| (s, run.instances[i].id.clone())).collect();
     let taken: HashSet<String> = run.instances.iter().map(|i| i.id.clone()).collect();
-    let info = crate::solve::output::GoalInfo {
+    let info = deladas::solve::output::GoalInfo {
         name: args.file.file_name().map(|n| n.to_string_lossy().into_owned()),
         sha256: Some(l.sha256.clone()),
     };
-    let new = crate::solve::output::to_deployment_with(
+    let new = deladas::solve::output::to_deployment_with(
         program,
         &scenario.up(),
         &resolved.ground,
@@ -267,7 +267,7 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
         return 101;
     }
     let plan = Plan::new(program, &l, &new, &scenario, &resolved);
-    let text = crate::ddd::to_xml(&new);
+    let text = deladas::ddd::to_xml(&new);
     if let Err(code) = write_out(args.output, &text) {
         return code;
     }
@@ -294,8 +294,8 @@ fn impossible(l: &Loaded, scenario: &Scenario, timeout: Option<Duration>) -> i32
     } else {
         format!("after the failure of {}", lost.join(" and "))
     };
-    match crate::solve::explain::explain(program, &up, budget) {
-        Ok(crate::solve::explain::Explained::Unsatisfiable { conflict, repairs, repairs_complete }) => {
+    match deladas::solve::explain::explain(program, &up, budget) {
+        Ok(deladas::solve::explain::Explained::Unsatisfiable { conflict, repairs, repairs_complete }) => {
             let d = super::explain::explanation(program, &l.sources, &up, &conflict, &repairs, repairs_complete);
             let d = d.note(format!(
                 "no configuration exists {failure}: {} host{} left",
@@ -350,7 +350,7 @@ struct Plan {
     strategy: Strategy,
 }
 
-fn chan_key(c: &crate::ddd::Channel) -> PChan {
+fn chan_key(c: &deladas::ddd::Channel) -> PChan {
     ((c.from.instance.clone(), c.from.port.clone()), (c.to.instance.clone(), c.to.port.clone()))
 }
 
@@ -358,16 +358,20 @@ impl Plan {
     fn new(
         program: &Program,
         l: &Loaded,
-        new: &crate::ddd::Deployment,
+        new: &deladas::ddd::Deployment,
         scenario: &Scenario,
         r: &resolve::Resolved,
     ) -> Plan {
-        let pinst =
-            |i: &crate::ddd::Instance| PInst { id: i.id.clone(), component: i.component.clone(), host: i.host.clone() };
+        let pinst = |i: &deladas::ddd::Instance| PInst {
+            id: i.id.clone(),
+            component: i.component.clone(),
+            host: i.host.clone(),
+        };
         let down: HashSet<&str> = scenario.down.iter().map(|&h| program.hosts[h].name.as_str()).collect();
         let failed: HashSet<&str> =
             scenario.failed_instances.iter().map(|&i| l.world.instances[i].id.as_str()).collect();
-        let new_ids: HashMap<&str, &crate::ddd::Instance> = new.instances.iter().map(|i| (i.id.as_str(), i)).collect();
+        let new_ids: HashMap<&str, &deladas::ddd::Instance> =
+            new.instances.iter().map(|i| (i.id.as_str(), i)).collect();
         let old_ids: HashSet<&str> = l.old.instances.iter().map(|i| i.id.as_str()).collect();
         let (mut kept, mut restarted, mut stopped) = (vec![], vec![], vec![]);
         for i in &l.old.instances {
@@ -623,7 +627,7 @@ pub(super) fn cmd_whatif(file: &Path, from: &Path, pairs: bool, format: DiagForm
     let run = Running::from_world(&l.world);
     let per_case = timeout.filter(|t| t.is_finite() && *t > 0.0).map(Duration::from_secs_f64);
     let mut progress = TermProgress::new();
-    crate::solve::Progress::phase(&mut progress, "what if", &format!("{} failure cases", cases.len()));
+    deladas::solve::Progress::phase(&mut progress, "what if", &format!("{} failure cases", cases.len()));
     let result = resolve::whatif(program, &run, &hosts, &cases, per_case);
     progress.finish();
     let answers = match result {
@@ -656,8 +660,12 @@ pub(super) fn cmd_whatif(file: &Path, from: &Path, pairs: bool, format: DiagForm
                 // Explain single points of failure (pairs only when no single host is fatal).
                 if case.len() == 1 || !answers.iter().take(hosts.len()).any(|a| *a == Survival::Fatal) {
                     let up: Vec<usize> = hosts.iter().copied().filter(|h| !case.contains(h)).collect();
-                    let d = match crate::solve::explain::explain(program, &up, Duration::from_secs(8)) {
-                        Ok(crate::solve::explain::Explained::Unsatisfiable { conflict, repairs, repairs_complete }) => {
+                    let d = match deladas::solve::explain::explain(program, &up, Duration::from_secs(8)) {
+                        Ok(deladas::solve::explain::Explained::Unsatisfiable {
+                            conflict,
+                            repairs,
+                            repairs_complete,
+                        }) => {
                             super::explain::explanation(program, &l.sources, &up, &conflict, &repairs, repairs_complete)
                         }
                         _ => Diagnostic::new(Code::Unsatisfiable, "goal is unsatisfiable"),
@@ -670,7 +678,7 @@ pub(super) fn cmd_whatif(file: &Path, from: &Path, pairs: bool, format: DiagForm
     }
     match format {
         DiagFormat::Json => {
-            let report = json!({"format": 1, "cases": rows, "diagnostics": serde_json::from_str::<serde_json::Value>(&crate::diagnostics::render::to_json(&diags, &l.sources)).unwrap_or(serde_json::Value::Null)});
+            let report = json!({"format": 1, "cases": rows, "diagnostics": serde_json::from_str::<serde_json::Value>(&deladas::diagnostics::render::to_json(&diags, &l.sources)).unwrap_or(serde_json::Value::Null)});
             super::print_out(&format!("{report:#}\n"));
         }
         DiagFormat::Text => {

@@ -8,14 +8,14 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::check;
+use deladas::check;
 
 pub(crate) mod explain;
 mod lsp;
 mod resolve;
 mod roles;
 mod simulate;
-use crate::diagnostics::{render, Diagnostic, Sources};
+use deladas::diagnostics::{render, Diagnostic, Sources};
 use explain::{cmd_explain, explain_and_emit};
 
 /// Exit code: success.
@@ -222,7 +222,7 @@ pub fn main() -> i32 {
         Command::Whatif { file, from, pairs, format, timeout } => {
             resolve::cmd_whatif(&file, &from, pairs, format, timeout)
         }
-        Command::BenchGoal { n, canonical_ddd: true, .. } => match crate::bench_goals::p2p_canonical_ddd(n) {
+        Command::BenchGoal { n, canonical_ddd: true, .. } => match deladas::bench_goals::p2p_canonical_ddd(n) {
             Ok(x) => {
                 print_out(&x);
                 EXIT_OK
@@ -233,8 +233,8 @@ pub fn main() -> i32 {
             }
         },
         Command::BenchGoal { n, unsat, .. } => {
-            let v = if unsat { crate::bench_goals::Variant::Unsat } else { crate::bench_goals::Variant::Satisfy };
-            print_out(&crate::bench_goals::p2p(n, v));
+            let v = if unsat { deladas::bench_goals::Variant::Unsat } else { deladas::bench_goals::Variant::Satisfy };
+            print_out(&deladas::bench_goals::p2p(n, v));
             EXIT_OK
         }
         Command::Solve { file, output, count, any, timeout, format } => {
@@ -291,7 +291,7 @@ impl Drop for TermProgress {
     }
 }
 
-impl crate::solve::Progress for TermProgress {
+impl deladas::solve::Progress for TermProgress {
     fn phase(&mut self, name: &str, detail: &str) {
         self.finish();
         if !self.enabled {
@@ -331,23 +331,23 @@ pub(super) fn load_checked(file: &std::path::Path, format: DiagFormat) -> Result
 pub(super) fn goal_info(
     file: &std::path::Path,
     sources: &Sources,
-    program: &crate::check::ir::Program,
-) -> crate::solve::output::GoalInfo {
+    program: &deladas::check::ir::Program,
+) -> deladas::solve::output::GoalInfo {
     use sha2::Digest;
     let text = sources.text(program.root_file);
     let digest = sha2::Sha256::digest(text.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    crate::solve::output::GoalInfo {
+    deladas::solve::output::GoalInfo {
         name: file.file_name().map(|n| n.to_string_lossy().into_owned()),
         sha256: Some(hex),
     }
 }
 
-pub(super) fn render_deployment(d: &crate::ddd::Deployment, format: OutFormat) -> String {
+pub(super) fn render_deployment(d: &deladas::ddd::Deployment, format: OutFormat) -> String {
     match format {
-        OutFormat::Xml => crate::ddd::to_xml(d),
-        OutFormat::Json => crate::ddd::to_json(d),
-        OutFormat::Dot => crate::ddd::to_dot(d),
+        OutFormat::Xml => deladas::ddd::to_xml(d),
+        OutFormat::Json => deladas::ddd::to_json(d),
+        OutFormat::Dot => deladas::ddd::to_dot(d),
     }
 }
 
@@ -376,10 +376,10 @@ pub(super) fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<()
 }
 
 /// A diagnostic for a lowering failure.
-pub(crate) fn lower_error(e: &crate::solve::SolveError, file: crate::diagnostics::FileId) -> Diagnostic {
-    use crate::diagnostics::Code;
-    use crate::lower::LowerError;
-    use crate::solve::SolveError;
+pub(crate) fn lower_error(e: &deladas::solve::SolveError, file: deladas::diagnostics::FileId) -> Diagnostic {
+    use deladas::diagnostics::Code;
+    use deladas::lower::LowerError;
+    use deladas::solve::SolveError;
     match e {
         SolveError::Lower(LowerError::TooLarge { what, estimate, limit }) => Diagnostic::new(
             Code::GroundingTooLarge,
@@ -414,7 +414,7 @@ fn cmd_solve(
         Err(code) => return code,
     };
     let program = &checked.program;
-    let opts = crate::solve::Options {
+    let opts = deladas::solve::Options {
         timeout: timeout.filter(|t| t.is_finite() && *t > 0.0).map(std::time::Duration::from_secs_f64),
         parsimony: !any,
         count,
@@ -422,7 +422,7 @@ fn cmd_solve(
     };
     let available: Vec<usize> = (0..program.hosts.len()).collect();
     let mut progress = TermProgress::new();
-    let result = crate::solve::solve(program, &available, &opts, &mut progress);
+    let result = deladas::solve::solve(program, &available, &opts, &mut progress);
     progress.finish();
     let (outcome, _stats) = match result {
         Ok(x) => x,
@@ -432,11 +432,11 @@ fn cmd_solve(
         }
     };
     match outcome {
-        crate::solve::Outcome::Sat { ground, solutions } => {
+        deladas::solve::Outcome::Sat { ground, solutions } => {
             let info = goal_info(file, &sources, program);
             let many = solutions.len() > 1 || count > 1;
             for (i, sol) in solutions.iter().enumerate() {
-                let d = crate::solve::output::to_deployment(program, &ground, sol, &info);
+                let d = deladas::solve::output::to_deployment(program, &ground, sol, &info);
                 if let Err(diags) = self_check(program, &d, !any) {
                     emit(&diags, &sources, DiagFormat::Text);
                     return 101;
@@ -458,19 +458,19 @@ fn cmd_solve(
             }
             EXIT_OK
         }
-        crate::solve::Outcome::Unsat { .. } => {
+        deladas::solve::Outcome::Unsat { .. } => {
             let budget =
                 std::time::Duration::from_secs_f64(timeout.filter(|t| t.is_finite() && *t > 0.0).unwrap_or(20.0));
             explain_and_emit(program, &sources, DiagFormat::Text, budget)
         }
-        crate::solve::Outcome::Internal(m) => {
-            let d = Diagnostic::new(crate::diagnostics::Code::Internal, format!("internal error: {m}"))
+        deladas::solve::Outcome::Internal(m) => {
+            let d = Diagnostic::new(deladas::diagnostics::Code::Internal, format!("internal error: {m}"))
                 .note("this is a bug in deladas; please report it with the goal file");
             emit(&[d], &sources, DiagFormat::Text);
             101
         }
-        crate::solve::Outcome::Unknown(reason) => {
-            let d = Diagnostic::new(crate::diagnostics::Code::SolverGaveUp, format!("the solver gave up: {reason}"))
+        deladas::solve::Outcome::Unknown(reason) => {
+            let d = Diagnostic::new(deladas::diagnostics::Code::SolverGaveUp, format!("the solver gave up: {reason}"))
                 .help("a longer `--timeout` may help");
             emit(&[d], &sources, DiagFormat::Text);
             EXIT_UNKNOWN
@@ -481,11 +481,11 @@ fn cmd_solve(
 /// Runs the independent evaluator on a configuration the solver produced.
 /// A disagreement is a bug, never a silently wrong DDD.
 pub(super) fn self_check(
-    program: &crate::check::ir::Program,
-    d: &crate::ddd::Deployment,
+    program: &deladas::check::ir::Program,
+    d: &deladas::ddd::Deployment,
     parsimony: bool,
 ) -> Result<(), Vec<Diagnostic>> {
-    use crate::diagnostics::Code;
+    use deladas::diagnostics::Code;
     let internal = |m: String| {
         Diagnostic::new(Code::Internal, format!("internal error: {m}"))
             .note("the solver's configuration failed the independent evaluator; this is a bug in deladas, please report it with the goal file")
@@ -493,15 +493,15 @@ pub(super) fn self_check(
     if let Err(errs) = d.check() {
         return Err(errs.iter().map(|e| internal(format!("the DDD written is malformed: {e}"))).collect());
     }
-    let world = crate::eval::bind(program, d).map_err(|errs| errs.into_iter().map(internal).collect::<Vec<_>>())?;
-    let violations = crate::eval::all_violations(program, &world);
+    let world = deladas::eval::bind(program, d).map_err(|errs| errs.into_iter().map(internal).collect::<Vec<_>>())?;
+    let violations = deladas::eval::all_violations(program, &world);
     if !violations.is_empty() {
         return Err(violations.iter().map(|v| internal(format!("the configuration violates a clause: {v}"))).collect());
     }
     // The parsimony cross-check re-evaluates per part: affordable on small
     // configurations, where the tests exercise it.
     if parsimony && world.instances.len() + world.channels.len() <= 200 {
-        let extra = crate::eval::superfluous(program, &world);
+        let extra = deladas::eval::superfluous(program, &world);
         if !extra.is_empty() {
             return Err(vec![internal(format!("{} part(s) of the configuration are superfluous", extra.len()))]);
         }
@@ -519,7 +519,7 @@ fn cmd_verify(file: &std::path::Path, ddd_path: &std::path::Path, format: DiagFo
         Ok((_, w)) => w,
         Err(code) => return code,
     };
-    let violations = crate::eval::all_violations(program, &world);
+    let violations = deladas::eval::all_violations(program, &world);
     let diags: Vec<Diagnostic> = violations.iter().map(|v| v.to_diagnostic()).collect();
     emit(&diags, &sources, format);
     if diags.is_empty() {
@@ -542,12 +542,12 @@ fn cmd_verify(file: &std::path::Path, ddd_path: &std::path::Path, format: DiagFo
 /// file (E0009), a malformed DDD (E0704, pointing into it) or one that does
 /// not match the goal (E0703) is reported here; `Err(exit code)` then.
 pub(super) fn load_deployment(
-    program: &crate::check::ir::Program,
+    program: &deladas::check::ir::Program,
     sources: &mut Sources,
     ddd_path: &std::path::Path,
     format: DiagFormat,
-) -> Result<(crate::ddd::Deployment, crate::eval::World), i32> {
-    use crate::diagnostics::Code;
+) -> Result<(deladas::ddd::Deployment, deladas::eval::World), i32> {
+    use deladas::diagnostics::Code;
     let text = match std::fs::read(ddd_path) {
         Ok(b) => match String::from_utf8(b) {
             Ok(t) => t,
@@ -564,7 +564,7 @@ pub(super) fn load_deployment(
         }
     };
     let ddd_file = sources.add(ddd_path.display().to_string(), text.clone());
-    let deployment = match crate::ddd::from_xml(&text) {
+    let deployment = match deladas::ddd::from_xml(&text) {
         Ok(d) => d,
         Err(errs) => {
             let diags: Vec<Diagnostic> = errs
@@ -572,7 +572,7 @@ pub(super) fn load_deployment(
                 .map(|e| {
                     Diagnostic::new(Code::MalformedDdd, e.message.clone()).primary(
                         ddd_file,
-                        crate::syntax::ast::Span::new(e.span.start, e.span.end),
+                        deladas::syntax::ast::Span::new(e.span.start, e.span.end),
                         "here",
                     )
                 })
@@ -581,7 +581,7 @@ pub(super) fn load_deployment(
             return Err(EXIT_BAD_INPUT);
         }
     };
-    match crate::eval::bind(program, &deployment) {
+    match deladas::eval::bind(program, &deployment) {
         Ok(w) => Ok((deployment, w)),
         Err(errs) => {
             let diags: Vec<Diagnostic> = errs

@@ -14,10 +14,10 @@ use lsp_types::{
 };
 
 use super::convert::{path_to_uri, LineIndex};
-use crate::check::load::ParsedFile;
-use crate::check::{self, Checked, FileSystem, RealFs};
-use crate::diagnostics::{Code, Diagnostic, FileId, Severity, Sources};
-use crate::syntax::ast::Span;
+use deladas::check::load::ParsedFile;
+use deladas::check::{self, Checked, FileSystem, RealFs};
+use deladas::diagnostics::{Code, Diagnostic, FileId, Severity, Sources};
+use deladas::syntax::ast::Span;
 
 /// Reads files for the loader: an open editor buffer when there is one for
 /// the path, the disk otherwise.

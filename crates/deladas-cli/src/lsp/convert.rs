@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use lsp_types::{Position, Range, Uri};
 
-use crate::syntax::ast::Span;
+use deladas::syntax::ast::Span;
 
 /// Line starts of one text, for converting offsets both ways.
 #[derive(Debug, Clone)]

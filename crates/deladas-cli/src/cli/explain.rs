@@ -2,7 +2,7 @@
 //! conflict rendered as one "goal is unsatisfiable" diagnostic, with repair hints.
 
 use super::{emit, load_checked, lower_error, DiagFormat, EXIT_BAD_INPUT, EXIT_NO, EXIT_OK, EXIT_UNKNOWN};
-use crate::diagnostics::{Diagnostic, Sources};
+use deladas::diagnostics::{Diagnostic, Sources};
 
 pub(super) fn cmd_explain(file: &std::path::Path, format: DiagFormat, timeout: f64) -> i32 {
     let (sources, checked) = match load_checked(file, format) {
@@ -15,12 +15,12 @@ pub(super) fn cmd_explain(file: &std::path::Path, format: DiagFormat, timeout: f
 
 /// Explains the goal and prints the explanation; returns the exit code.
 pub(super) fn explain_and_emit(
-    program: &crate::check::ir::Program,
+    program: &deladas::check::ir::Program,
     sources: &Sources,
     format: DiagFormat,
     budget: std::time::Duration,
 ) -> i32 {
-    use crate::solve::explain::{explain, Explained};
+    use deladas::solve::explain::{explain, Explained};
     let available: Vec<usize> = (0..program.hosts.len()).collect();
     match explain(program, &available, budget) {
         Err(e) => {
@@ -37,9 +37,11 @@ pub(super) fn explain_and_emit(
             EXIT_OK
         }
         Ok(Explained::Unknown(reason)) => {
-            let d =
-                Diagnostic::new(crate::diagnostics::Code::SolverGaveUp, format!("could not decide the goal: {reason}"))
-                    .help("a longer `--timeout` may help");
+            let d = Diagnostic::new(
+                deladas::diagnostics::Code::SolverGaveUp,
+                format!("could not decide the goal: {reason}"),
+            )
+            .help("a longer `--timeout` may help");
             emit(&[d], sources, format);
             EXIT_UNKNOWN
         }
@@ -52,7 +54,7 @@ pub(super) fn explain_and_emit(
 }
 
 /// The name of the constraintset a `use` at `u` uses, read from the source.
-fn use_name(sources: &Sources, u: crate::check::ir::Loc) -> Option<String> {
+fn use_name(sources: &Sources, u: deladas::check::ir::Loc) -> Option<String> {
     let text = sources.text(u.file).get(u.span.start as usize..u.span.end as usize)?;
     let rest = text.strip_prefix("use")?.trim_start();
     let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
@@ -78,17 +80,17 @@ fn and_list(items: &[String]) -> String {
 
 /// Renders a conflict as one "goal is unsatisfiable" diagnostic.
 pub(crate) fn explanation(
-    program: &crate::check::ir::Program,
+    program: &deladas::check::ir::Program,
     sources: &Sources,
     available: &[usize],
-    conflict: &crate::solve::explain::Conflict,
-    repairs: &[crate::solve::explain::Repair],
+    conflict: &deladas::solve::explain::Conflict,
+    repairs: &[deladas::solve::explain::Repair],
     repairs_complete: bool,
 ) -> Diagnostic {
-    use crate::check::ir::{Direction, Loc};
-    use crate::lower::bounds::{Reason, Resource};
-    use crate::solve::explain::{pieces_of, Observation, Piece, Repair, REPAIR_TOTAL, REPAIR_VARIANT};
-    let mut d = Diagnostic::new(crate::diagnostics::Code::Unsatisfiable, "goal is unsatisfiable");
+    use deladas::check::ir::{Direction, Loc};
+    use deladas::lower::bounds::{Reason, Resource};
+    use deladas::solve::explain::{pieces_of, Observation, Piece, Repair, REPAIR_TOTAL, REPAIR_VARIANT};
+    let mut d = Diagnostic::new(deladas::diagnostics::Code::Unsatisfiable, "goal is unsatisfiable");
     let line = |l: Loc| sources.line_col(l.file, l.span.start as usize).0;
     // Where the user sees a piece: the `use` it came through, or the piece.
     let anchor = |p: &Piece| program.clauses[p.clause].origin.use_site.or(p.via_use).unwrap_or(p.loc);

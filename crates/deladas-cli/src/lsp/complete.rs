@@ -11,8 +11,8 @@
 use lsp_types::{CompletionItem, CompletionItemKind};
 
 use super::analysis::{Analysis, Overlay, Stdlib};
-use crate::check::index::{SymbolKind, VarSort};
-use crate::syntax::lexer::{lex, Tok, KEYWORDS};
+use deladas::check::index::{SymbolKind, VarSort};
+use deladas::syntax::lexer::{lex, Tok, KEYWORDS};
 
 /// The placeholder typed after a dot to make the text parse.
 const PLACEHOLDER: &str = "deladas_completion_placeholder";
@@ -45,7 +45,7 @@ pub fn complete(a: &Analysis, offset: usize, fs: &Overlay<'_>, stdlib: &Stdlib) 
     if start > 0 && bytes[start - 1] == b'.' {
         return after_dot(a, start - 1, offset, fs, stdlib);
     }
-    let before: Vec<(Tok, crate::syntax::ast::Span)> =
+    let before: Vec<(Tok, deladas::syntax::ast::Span)> =
         lex(&text[..start]).tokens.into_iter().filter(|(_, s)| (s.end as usize) <= start).collect();
     let prev = before.last().map(|(t, _)| t.clone());
     let prog = &a.checked.program;
@@ -225,8 +225,8 @@ fn host_attrs(a: &Analysis, host: Option<usize>) -> Vec<CompletionItem> {
     }
 }
 
-fn type_word(t: crate::check::ir::Type) -> &'static str {
-    use crate::check::ir::Type;
+fn type_word(t: deladas::check::ir::Type) -> &'static str {
+    use deladas::check::ir::Type;
     match t {
         Type::Int => "int",
         Type::Str => "string",

@@ -13,9 +13,9 @@ use lsp_types::{
 
 use super::analysis::Analysis;
 use super::convert::LineIndex;
-use crate::check::index::SymbolKind;
-use crate::syntax::ast::{AttrValueKind, DeclKind, Span};
-use crate::syntax::lexer::Tok;
+use deladas::check::index::SymbolKind;
+use deladas::syntax::ast::{AttrValueKind, DeclKind, Span};
+use deladas::syntax::lexer::Tok;
 
 /// The outline of the root file: its declarations, with ports under their
 /// component and parameters under their pattern.
