@@ -16,6 +16,7 @@ pub mod bench_goals;
 pub mod check;
 pub mod ddd;
 pub mod diagnostics;
+pub mod enact;
 pub mod eval;
 pub mod lower;
 pub mod mdcd;
