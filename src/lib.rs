@@ -19,5 +19,7 @@ pub mod diagnostics;
 pub mod eval;
 pub mod lower;
 pub mod mdcd;
+pub mod plan;
+pub mod request;
 pub mod solve;
 pub mod syntax;
