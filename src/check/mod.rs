@@ -95,7 +95,7 @@ pub fn check(loaded: &Loaded) -> Checked {
 /// goal's hosts and components, its attributes are well formed and each
 /// has the type it has on the goal's hosts — and appended to
 /// `program.hosts`. This is how a re-solve adds hosts given as data
-/// (`crate::request`), without splicing text onto the goal.
+/// (a re-solve request), without splicing text onto the goal.
 pub fn add_host(program: &mut Program, sources: &Sources, file: FileId) -> Result<HostId, Vec<Diagnostic>> {
     let (parsed, diags) = crate::syntax::parse(sources.text(file), file);
     if !diags.is_empty() {
@@ -616,6 +616,9 @@ impl<'a> Checker<'a> {
     /// bound and returns its clauses.
     fn expand_use(&mut self, u: &ast::UseStmt) -> Vec<Clause> {
         let use_loc = Loc::new(self.file, u.span);
+        if !self.prog.uses.iter().any(|(l, _)| *l == use_loc) {
+            self.prog.uses.push((use_loc, u.name.name.clone()));
+        }
         let Some((Global::Constraintset(i), _)) = self.globals.get(&u.name.name).copied() else {
             if !matches!(self.globals.get(&u.name.name), Some((Global::Broken, _))) {
                 self.unknown_constraintset(&u.name);

@@ -134,29 +134,14 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
 
 /// No configuration exists on what is left: the explanation, naming the failure.
 fn impossible(l: &Loaded, why: &Impossible) -> i32 {
-    let program = &l.prepared.program;
-    let up = &why.up;
-    let failure = &why.failure;
     let budget = l.prepared.timeout.unwrap_or(Duration::from_secs(20));
-    match deladas::solve::explain::explain(program, up, budget) {
-        Ok(deladas::solve::explain::Explained::Unsatisfiable { conflict, repairs, repairs_complete }) => {
-            let d = super::explain::explanation(program, &l.sources, up, &conflict, &repairs, repairs_complete);
-            let d = d.note(format!(
-                "no configuration exists {failure}: {} host{} left",
-                up.len(),
-                if up.len() == 1 { " is" } else { "s are" }
-            ));
+    match l.prepared.explain_impossible(&l.sources, why, budget) {
+        Ok(d) => {
             emit(&[d], &l.sources, DiagFormat::Text);
             EXIT_NO
         }
-        Ok(_) => {
-            // The explanation's fresh solve disagrees or gave up: still a "no".
-            let d = Diagnostic::new(Code::Unsatisfiable, format!("no configuration exists {failure}"));
+        Err(d) => {
             emit(&[d], &l.sources, DiagFormat::Text);
-            EXIT_NO
-        }
-        Err(e) => {
-            emit(&[e.to_diagnostic(program.root_file)], &l.sources, DiagFormat::Text);
             EXIT_BAD_INPUT
         }
     }
@@ -214,14 +199,8 @@ pub(super) fn cmd_whatif(file: &Path, from: &Path, pairs: bool, format: DiagForm
                 // Explain single points of failure (pairs only when no single host is fatal).
                 if case.len() == 1 || !answers.iter().take(hosts.len()).any(|a| *a == Survival::Fatal) {
                     let up: Vec<usize> = hosts.iter().copied().filter(|h| !case.contains(h)).collect();
-                    let d = match deladas::solve::explain::explain(program, &up, Duration::from_secs(8)) {
-                        Ok(deladas::solve::explain::Explained::Unsatisfiable {
-                            conflict,
-                            repairs,
-                            repairs_complete,
-                        }) => {
-                            super::explain::explanation(program, &l.sources, &up, &conflict, &repairs, repairs_complete)
-                        }
+                    let d = match deladas::report::explain(program, &l.sources, &up, Duration::from_secs(8)) {
+                        Ok(deladas::report::Explained::Unsatisfiable(d)) => d,
                         _ => Diagnostic::new(Code::Unsatisfiable, "goal is unsatisfiable"),
                     };
                     let what = if case.len() == 1 { "single point of failure" } else { "fatal pair" };
