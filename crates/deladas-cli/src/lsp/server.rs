@@ -494,30 +494,19 @@ fn solver(jobs: Receiver<Job>, done: Sender<Solved>, wanted: Arc<Mutex<HashMap<S
 /// Decides the goal and explains it when it is unsatisfiable: one diagnostic
 /// per clause of the minimal conflict.
 fn check_satisfiable(job: &Job) -> (Vec<lsp_types::Diagnostic>, String) {
-    use deladas::solve::explain::{explain, Explained};
+    use deladas::report::{explain, Explained};
     let program = &job.program;
     let available: Vec<usize> = (0..program.hosts.len()).collect();
     let start = std::time::Instant::now();
-    let result = explain(program, &available, SOLVE_BUDGET);
+    let result = explain(program, &job.files.sources, &available, SOLVE_BUDGET);
     let took = start.elapsed().as_secs_f64();
     match result {
-        Err(e) => {
-            let d = crate::cli::lower_error(&e, program.root_file);
-            (job.files.to_lsp(&d, false), format!("the goal cannot be solved: {}", d.message))
-        }
+        Err(d) => (job.files.to_lsp(&d, false), format!("the goal cannot be solved: {}", d.message)),
         Ok(Explained::Satisfiable) => (vec![], format!("the goal is satisfiable ({took:.2} s)")),
         Ok(Explained::Unknown(why)) => {
             (vec![], format!("could not decide the goal within {} s: {why}", SOLVE_BUDGET.as_secs()))
         }
-        Ok(Explained::Unsatisfiable { conflict, repairs, repairs_complete }) => {
-            let d = crate::cli::explain::explanation(
-                program,
-                &job.files.sources,
-                &available,
-                &conflict,
-                &repairs,
-                repairs_complete,
-            );
+        Ok(Explained::Unsatisfiable(d)) => {
             (job.files.to_lsp(&d, true), format!("the goal is unsatisfiable ({took:.2} s)"))
         }
     }
