@@ -159,15 +159,16 @@ pub(super) fn cmd_simulate(a: &SimulateArgs) -> i32 {
         for ev in &run.trace {
             let _ = writeln!(text, "{ev}");
         }
-        if let Err(e) = std::fs::write(path, text) {
-            eprintln!("error: cannot write `{}`: {e}", path.display());
-            return EXIT_BAD_INPUT;
+        if let Err(code) = super::write_out(Some(path), &text) {
+            return code;
         }
     }
     let report = sim::compare(&run, &reference, &sc);
     match a.report {
-        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
-        ReportFormat::Text => print!("{}", text_report(&report)),
+        ReportFormat::Json => {
+            super::print_out(&format!("{}\n", serde_json::to_string_pretty(&report).unwrap_or_default()))
+        }
+        ReportFormat::Text => super::print_out(&text_report(&report)),
     }
     if report.ok {
         EXIT_OK

@@ -1,0 +1,158 @@
+//! The promises of `cli.md` under hostile conditions (issue 15): no panic on
+//! absurd flags, no silently lost write (a full stdout, a file size limit
+//! standing in for a full disk), no half-written `-o` file, bounded input,
+//! DDD diagnostics that point into the DDD, the same DDD rules in every
+//! command.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::{code, deladas, manifest, show, stderr};
+
+/// A scratch folder of its own for each test, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("deladas-promises-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    fn s(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `deladas ARGS` in the repository root through `sh -c PREFIX exec …`,
+/// e.g. with a file-size limit.
+fn deladas_sh(prefix: &str, args: &[&str], stdout_to: Option<&Path>) -> Output {
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let redirect = stdout_to.map(|p| format!(" > '{}'", p.display())).unwrap_or_default();
+    let script = format!("{prefix} exec '{}' {}{redirect}", env!("CARGO_BIN_EXE_deladas"), quoted.join(" "));
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(manifest())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("sh runs")
+}
+
+const P2P: &str = "examples/p2p.deladas";
+
+#[test]
+fn absurd_timeouts_are_usage_errors() {
+    let unsat = Scratch::new("timeouts");
+    let goal = unsat.s("unsat.deladas");
+    std::fs::write(&goal, "component C(code = \"c\", ports = {p})\nhost h = host()\nconstraintset s = constraintset { card(instancesof C in deployment) = 2 }\n").unwrap();
+    let ddd = unsat.s("p2p.ddd.xml");
+    let o = deladas(&["solve", P2P, "-o", &ddd]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    for t in ["1e20", "1e19", "-1", "-0.5", "nan", "inf", "1e309", "0", "forever", "31536001"] {
+        let flag = format!("--timeout={t}");
+        let runs: Vec<Vec<&str>> = vec![
+            vec!["solve", P2P, &flag],
+            vec!["explain", &goal, &flag],
+            vec!["resolve", P2P, "--from", &ddd, "--fail-host", "h1", &flag],
+            vec!["whatif", P2P, "--from", &ddd, &flag],
+        ];
+        for args in runs {
+            let o = deladas(&args);
+            assert_eq!(code(&o), 2, "{args:?}: {}", show(&o));
+            assert!(stderr(&o).contains("--timeout"), "{args:?}: {}", show(&o));
+            assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", show(&o));
+        }
+    }
+    // A large but sane budget is accepted (the goal is solved long before).
+    let o = deladas(&["solve", P2P, "--timeout", "31536000"]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+}
+
+#[test]
+fn a_full_stdout_is_an_error() {
+    let s = Scratch::new("full");
+    let ddd = s.s("p2p.ddd.xml");
+    assert_eq!(code(&deladas(&["solve", P2P, "-o", &ddd])), 0);
+    let full = Path::new("/dev/full");
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["solve", P2P],
+        vec!["solve", P2P, "--format", "json"],
+        vec!["check", P2P, "--format", "json"],
+        vec!["verify", P2P, &ddd, "--format", "json"],
+        vec!["resolve", P2P, "--from", &ddd, "--fail-host", "h1"],
+        vec!["roles", "tests/roles/cases/p2p-routers.deladas", "--deployment", "tests/roles/deployments/p2p.ddd.xml"],
+    ];
+    for args in runs {
+        let o = deladas_sh("", &args, Some(full));
+        assert_eq!(code(&o), 2, "{args:?}: {}", show(&o));
+        assert!(stderr(&o).contains("cannot write to standard output"), "{args:?}: {}", show(&o));
+    }
+    // A reader that goes away early is not an error worth reporting.
+    let rc = s.path("rc");
+    let script = format!(
+        "{{ '{}' solve {P2P}; echo $? > '{}'; }} | head -c 1 > /dev/null",
+        env!("CARGO_BIN_EXE_deladas"),
+        rc.display()
+    );
+    let o = Command::new("sh").arg("-c").arg(script).current_dir(manifest()).output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(std::fs::read_to_string(&rc).unwrap().trim(), "0", "{}", show(&o));
+    assert!(!stderr(&o).contains("cannot write"), "{}", show(&o));
+}
+
+#[test]
+fn a_failed_write_keeps_the_old_file() {
+    let s = Scratch::new("xfsz");
+    let ddd = s.s("p2p.ddd.xml");
+    assert_eq!(code(&deladas(&["solve", P2P, "-o", &ddd])), 0);
+    let out = s.path("f.xml");
+    let out_s = out.display().to_string();
+    // `ulimit -f 2` (1 KiB blocks) with SIGXFSZ ignored: writes past 2 KiB fail
+    // with EFBIG, as on a full disk.
+    let limited = "trap '' XFSZ; ulimit -f 2;";
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["solve", P2P, "-o", &out_s],
+        vec!["solve", P2P, "--format", "json", "-o", &out_s],
+        vec!["resolve", P2P, "--from", &ddd, "--fail-host", "h1", "-o", &out_s],
+        vec![
+            "roles",
+            "tests/roles/cases/p2p-routers.deladas",
+            "--deployment",
+            "tests/roles/deployments/p2p.ddd.xml",
+            "-o",
+            &out_s,
+        ],
+    ];
+    for args in runs {
+        std::fs::write(&out, "OLD\n").unwrap();
+        let o = deladas_sh(limited, &args, None);
+        assert_eq!(code(&o), 2, "{args:?}: {}", show(&o));
+        assert!(stderr(&o).contains("cannot write"), "{args:?}: {}", show(&o));
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "OLD\n", "{args:?}: the old file was damaged");
+        let left: Vec<_> = std::fs::read_dir(&s.0).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 2, "{args:?}: a temporary file was left behind: {left:?}");
+        // Without the limit the file is replaced whole.
+        let o = deladas(&args);
+        assert_eq!(code(&o), 0, "{args:?}: {}", show(&o));
+        let new = std::fs::read_to_string(&out).unwrap();
+        assert!(new.len() > 2048 && new.trim_end().ends_with(['>', '}']), "{args:?}: {new}");
+    }
+    // A read-only file keeps its permissions when replaced.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert_eq!(code(&deladas(&["solve", P2P, "-o", &out_s])), 0);
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o640);
+}
