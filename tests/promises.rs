@@ -156,3 +156,95 @@ fn a_failed_write_keeps_the_old_file() {
     assert_eq!(code(&deladas(&["solve", P2P, "-o", &out_s])), 0);
     assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o640);
 }
+
+/// Runs `deladas ARGS` with a deadline: a command that blocks fails the
+/// test instead of hanging it.
+fn deladas_within(args: &[&str], env: &[(&str, &str)], secs: u64) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deladas"));
+    cmd.args(args).current_dir(manifest()).env("NO_COLOR", "1").stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn devices_fifos_and_oversized_files_are_refused() {
+    let s = Scratch::new("bounded");
+    let ddd = s.s("p2p.ddd.xml");
+    assert_eq!(code(&deladas(&["solve", P2P, "-o", &ddd])), 0);
+    let fifo = s.s("goal.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let importer = s.s("imports.deladas");
+    std::fs::write(&importer, "import \"/dev/zero\"\nhost h = host()\n").unwrap();
+    let roles = "tests/roles/cases/p2p-routers.deladas";
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["check", "/dev/zero"],
+        vec!["check", &fifo],
+        vec!["check", &importer],
+        vec!["solve", "/dev/zero"],
+        vec!["verify", P2P, "/dev/zero"],
+        vec!["verify", P2P, &fifo],
+        vec!["resolve", "/dev/zero", "--from", &ddd, "--fail-host", "h1"],
+        vec!["resolve", P2P, "--from", "/dev/zero", "--fail-host", "h1"],
+        vec!["whatif", P2P, "--from", &fifo],
+        vec!["roles", roles, "--deployment", "/dev/zero"],
+    ];
+    for args in runs {
+        let o = deladas_within(&args, &[], 60);
+        assert_eq!(code(&o), 2, "{args:?}: {}", show(&o));
+        assert!(stderr(&o).contains("E0011") && stderr(&o).contains("not a regular file"), "{args:?}: {}", show(&o));
+    }
+    // Over the limit (lowered for the test): goal, import and DDD.
+    let small = [("DELADAS_MAX_INPUT_BYTES", "1000")];
+    let big_import = s.s("big.deladas");
+    std::fs::write(&big_import, format!("{}host h = host()\n", "// padding\n".repeat(200))).unwrap();
+    std::fs::write(&importer, "import \"big\"\nhost g = host()\n").unwrap();
+    let tiny = s.s("tiny.deladas");
+    std::fs::write(&tiny, "component C(code = \"c\", ports = {p})\nhost h = host()\n").unwrap();
+    for args in [vec!["check", P2P], vec!["check", &importer], vec!["verify", &tiny, &ddd]] {
+        let o = deladas_within(&args, &small, 60);
+        assert_eq!(code(&o), 2, "{args:?}: {}", show(&o));
+        assert!(
+            stderr(&o).contains("E0011") && stderr(&o).contains("larger than 1000 bytes"),
+            "{args:?}: {}",
+            show(&o)
+        );
+    }
+    // The default limit reads the same files.
+    assert_eq!(code(&deladas(&["check", &importer])), 0);
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted_in_a_goal() {
+    let s = Scratch::new("bom");
+    let goal = s.s("bom.deladas");
+    let text = std::fs::read_to_string(manifest().join(P2P)).unwrap();
+    std::fs::write(&goal, format!("\u{FEFF}{text}")).unwrap();
+    let o = deladas(&["check", &goal]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let ddd = s.s("bom.ddd.xml");
+    let o = deladas(&["solve", &goal, "-o", &ddd]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    // A DDD with a BOM too, verified against the goal with one.
+    let xml = std::fs::read_to_string(&ddd).unwrap();
+    std::fs::write(&ddd, format!("\u{FEFF}{xml}")).unwrap();
+    let o = deladas(&["verify", &goal, &ddd]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    // Positions after the mark are still right: a typo on line 1, column 1.
+    std::fs::write(&goal, format!("\u{FEFF}componnt X(code = \"x\", ports = {{p}})\n{text}")).unwrap();
+    let o = deladas(&["check", &goal, "--format", "json"]);
+    assert_eq!(code(&o), 2, "{}", show(&o));
+    let v: serde_json::Value = serde_json::from_str(&common::stdout(&o)).unwrap();
+    assert_eq!(v[0]["labels"][0]["line"], 1, "{}", show(&o));
+}

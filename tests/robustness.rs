@@ -273,7 +273,12 @@ fn empty_file_exits_2_from_the_cli() {
 fn not_utf8() {
     assert_eq!(run(b"component C(code = \"\xff\xfe\", ports = {p})"), vec![Code::NotUtf8]);
     assert_eq!(run(b"\xc3"), vec![Code::NotUtf8], "a truncated multi-byte character");
-    assert_eq!(run(b"\xef\xbb\xbfcomponent"), vec![Code::UnexpectedChar, Code::Syntax], "a BOM is not skipped");
+    // A byte-order mark at the start is skipped (as in a DDD); elsewhere it is not whitespace.
+    assert_eq!(run(b"\xef\xbb\xbfcomponent"), vec![Code::Syntax], "a BOM at the start is skipped");
+    let bom_goal = format!("\u{FEFF}{}", goal_with("card(instancesof C in deployment) = 1"));
+    assert!(run(bom_goal.as_bytes()).is_empty(), "a goal with a BOM checks clean");
+    let inner = format!("host g = host()\n\u{FEFF}{}", goal_with("card(instancesof C in deployment) = 1"));
+    assert_eq!(run(inner.as_bytes()), vec![Code::UnexpectedChar]);
     // Overlong encodings and surrogates are not UTF-8 either.
     assert_eq!(run(b"host h = host(x = \"\xc0\xaf\xed\xa0\x80\")"), vec![Code::NotUtf8]);
 }

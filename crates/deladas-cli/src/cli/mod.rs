@@ -645,7 +645,7 @@ pub(super) fn load_deployment(
     format: DiagFormat,
 ) -> Result<(deladas::ddd::Deployment, deladas::eval::World), i32> {
     use deladas::diagnostics::Code;
-    let text = match std::fs::read(ddd_path) {
+    let text = match deladas::check::load::read_input(ddd_path) {
         Ok(b) => match String::from_utf8(b) {
             Ok(t) => t,
             Err(_) => {
@@ -655,7 +655,7 @@ pub(super) fn load_deployment(
             }
         },
         Err(e) => {
-            let d = Diagnostic::new(Code::Unreadable, format!("cannot read `{}`: {e}", ddd_path.display()));
+            let d = Diagnostic::new(e.code(), format!("cannot read `{}`: {e}", ddd_path.display()));
             emit(&[d], sources, format);
             return Err(EXIT_BAD_INPUT);
         }

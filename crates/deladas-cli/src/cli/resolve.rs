@@ -69,9 +69,9 @@ fn bad(message: impl Into<String>) -> Diagnostic {
 
 /// Loads the goal (with `--add-host` declarations appended) and the DDD.
 fn load(file: &Path, from: &Path, add_hosts: &[String], format: DiagFormat) -> Result<Loaded, i32> {
-    let original = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(_) => {
+    let original = match deladas::check::load::read_input(file).map(String::from_utf8) {
+        Ok(Ok(t)) => t,
+        _ => {
             // Let the loader report it (unreadable, not UTF-8) the usual way.
             let (sources, checked) = deladas::check::check_path(file);
             emit(&checked.diags, &sources, format);

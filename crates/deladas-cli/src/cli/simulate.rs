@@ -184,10 +184,18 @@ fn read_roles(
     sources: &mut deladas::diagnostics::Sources,
     format: DiagFormat,
 ) -> Result<RoleDocument, i32> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let text = match deladas::check::load::read_input(path).map(String::from_utf8) {
+        Ok(Ok(t)) => t,
+        Ok(Err(_)) => {
+            let d = Diagnostic::new(
+                Code::Unreadable,
+                format!("cannot read `{}`: stream did not contain valid UTF-8", path.display()),
+            );
+            emit(&[d], sources, format);
+            return Err(EXIT_BAD_INPUT);
+        }
         Err(e) => {
-            let d = Diagnostic::new(Code::Unreadable, format!("cannot read `{}`: {e}", path.display()));
+            let d = Diagnostic::new(e.code(), format!("cannot read `{}`: {e}", path.display()));
             emit(&[d], sources, format);
             return Err(EXIT_BAD_INPUT);
         }
