@@ -635,63 +635,19 @@ fn cmd_verify(file: &std::path::Path, ddd_path: &std::path::Path, format: DiagFo
     }
 }
 
-/// Reads the DDD at `ddd_path` and binds it to a checked goal. An unreadable
-/// file (E0009), a malformed DDD (E0704, pointing into it) or one that does
-/// not match the goal (E0703) is reported here; `Err(exit code)` then.
+/// Reads the DDD at `ddd_path` and binds it to a checked goal
+/// ([`deladas::eval::read_deployment`], shared by every command that reads a
+/// DDD): an unreadable or refused file (E0009, E0011), a malformed DDD
+/// (E0704), one that does not match the goal (E0703) or breaks its bounds
+/// (E0702) is reported here, pointing into the DDD; `Err(exit code)` then.
 pub(super) fn load_deployment(
     program: &deladas::check::ir::Program,
     sources: &mut Sources,
     ddd_path: &std::path::Path,
     format: DiagFormat,
 ) -> Result<(deladas::ddd::Deployment, deladas::eval::World), i32> {
-    use deladas::diagnostics::Code;
-    let text = match deladas::check::load::read_input(ddd_path) {
-        Ok(b) => match String::from_utf8(b) {
-            Ok(t) => t,
-            Err(_) => {
-                let d = Diagnostic::new(Code::MalformedDdd, format!("`{}` is not UTF-8 text", ddd_path.display()));
-                emit(&[d], sources, format);
-                return Err(EXIT_BAD_INPUT);
-            }
-        },
-        Err(e) => {
-            let d = Diagnostic::new(e.code(), format!("cannot read `{}`: {e}", ddd_path.display()));
-            emit(&[d], sources, format);
-            return Err(EXIT_BAD_INPUT);
-        }
-    };
-    let ddd_file = sources.add(ddd_path.display().to_string(), text.clone());
-    let deployment = match deladas::ddd::from_xml(&text) {
-        Ok(d) => d,
-        Err(errs) => {
-            let diags: Vec<Diagnostic> = errs
-                .iter()
-                .map(|e| {
-                    Diagnostic::new(Code::MalformedDdd, e.message.clone()).primary(
-                        ddd_file,
-                        deladas::syntax::ast::Span::new(e.span.start, e.span.end),
-                        "here",
-                    )
-                })
-                .collect();
-            emit(&diags, sources, format);
-            return Err(EXIT_BAD_INPUT);
-        }
-    };
-    match deladas::eval::bind(program, &deployment) {
-        Ok(w) => Ok((deployment, w)),
-        Err(errs) => {
-            let diags: Vec<Diagnostic> = errs
-                .into_iter()
-                .map(|m| {
-                    Diagnostic::new(Code::DddMismatch, m).note(format!(
-                        "`{}` was not written for this goal, or the goal changed since",
-                        ddd_path.display()
-                    ))
-                })
-                .collect();
-            emit(&diags, sources, format);
-            Err(EXIT_BAD_INPUT)
-        }
-    }
+    deladas::eval::read_deployment(program, sources, ddd_path).map_err(|diags| {
+        emit(&diags, sources, format);
+        EXIT_BAD_INPUT
+    })
 }
