@@ -41,6 +41,16 @@ pub fn mk(kind: ExprKind, l: usize, r: usize) -> Result<Expr, PErr> {
     Ok(e)
 }
 
+/// Builds an n-ary node (`or`, `and`, `+`) grown by one operand, whose depth
+/// the caller knows (the old node's, or one more than the new operand's), so
+/// a chain of n operands is built in O(n), not O(n²).
+pub fn mk_grown(kind: ExprKind, depth: u32, l: usize, r: usize) -> Result<Expr, PErr> {
+    if depth > MAX_DEPTH {
+        return Err(ParseError::User { error: UserError::TooDeep(Span::new(l, r)) });
+    }
+    Ok(Expr { kind, span: Span::new(l, r), depth })
+}
+
 /// Parses one file. Never fails: see the diagnostics.
 pub fn parse(src: &str, file: FileId) -> (SourceFile, Vec<Diagnostic>) {
     let lexed = lex(src);
