@@ -248,3 +248,159 @@ fn a_byte_order_mark_is_accepted_in_a_goal() {
     let v: serde_json::Value = serde_json::from_str(&common::stdout(&o)).unwrap();
     assert_eq!(v[0]["labels"][0]["line"], 1, "{}", show(&o));
 }
+
+/// The roles case's goal and deployment: every DDD-reading command accepts them.
+const ROLES_GOAL: &str = "tests/roles/cases/p2p-routers.deladas";
+const ROLES_DDD: &str = "tests/roles/deployments/p2p.ddd.xml";
+
+/// Whether the command rejected the DDD itself: exit 2 with a DDD code.
+fn rejects_ddd(o: &Output) -> bool {
+    let all = format!("{}{}", common::stdout(o), stderr(o));
+    code(o) == 2 && ["E0702", "E0703", "E0704"].iter().any(|c| all.contains(c))
+}
+
+/// Runs every command that reads a DDD on `ddd`; their outputs, by name.
+fn every_ddd_command(ddd: &str) -> Vec<(&'static str, Output)> {
+    vec![
+        ("verify", deladas(&["verify", ROLES_GOAL, ddd])),
+        ("resolve", deladas(&["resolve", ROLES_GOAL, "--from", ddd, "--fail-host", "h5"])),
+        ("whatif", deladas(&["whatif", ROLES_GOAL, "--from", ddd])),
+        ("roles", deladas(&["roles", ROLES_GOAL, "--deployment", ddd])),
+    ]
+}
+
+/// The file:line of every primary label in the DDD, from the text output.
+fn ddd_lines(err: &str, ddd: &str) -> Vec<usize> {
+    err.lines()
+        .filter_map(|l| l.trim_start().strip_prefix("┌─ "))
+        .filter_map(|at| at.strip_prefix(ddd)?.strip_prefix(':')?.split(':').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn ddd_mismatches_point_at_the_ddd_line() {
+    let s = Scratch::new("places");
+    let base = std::fs::read_to_string(manifest().join(ROLES_DDD)).unwrap();
+    let line_of = |text: &str, needle: &str| text[..text.find(needle).unwrap()].matches('\n').count() + 1;
+    // (what, edits, the text on the line the error must point at)
+    let h6 = "<host id=\"h6\"><attr name=\"ipaddress\" type=\"string\" value=\"192.168.0.6\"/></host>";
+    let h6_h7 = format!("{h6}\n    <host id=\"h7\"/>");
+    let h6_h9 = format!("{h6}\n    <host id=\"h9\"/>");
+    let on_h7 = "<instance id=\"Client@h7\" component=\"Client\" host=\"h7\"/>\n    <instance id=\"Client@h1\"";
+    let past_max = "<instance id=\"Router@h2#2\" component=\"Router\" host=\"h2\"/>\n    <instance id=\"Client@h3\"";
+    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+        ("a host the goal lacks", vec![(h6, &h6_h9)], "<host id=\"h9\"/>"),
+        (
+            "an instance on such a host",
+            vec![(h6, &h6_h7), ("<instance id=\"Client@h1\"", on_h7)],
+            "<instance id=\"Client@h7\"",
+        ),
+        ("a different code", vec![("code=\"file:///D:ClientBundle.xml\"", "code=\"other.xml\"")], "code=\"other.xml\""),
+        ("a different attribute value", vec![("value=\"192.168.0.3\"", "value=\"10.0.0.3\"")], "value=\"10.0.0.3\""),
+        ("one instance past maxperhost", vec![("<instance id=\"Client@h3\"", past_max)], "Router@h2#2"),
+    ];
+    for (what, edits, marker) in cases {
+        let mut text = base.clone();
+        for (from, to) in edits {
+            assert!(text.contains(from), "{what}: the fixture changed");
+            text = text.replacen(from, to, 1);
+        }
+        let ddd = s.s("mutated.ddd.xml");
+        std::fs::write(&ddd, &text).unwrap();
+        let line = line_of(&text, marker);
+        for (cmd, o) in every_ddd_command(&ddd) {
+            assert!(rejects_ddd(&o), "{what}: {cmd} accepts it: {}", show(&o));
+            let lines = ddd_lines(&stderr(&o), &ddd);
+            assert!(lines.contains(&line), "{what}: {cmd} does not point at line {line} of the DDD: {}", show(&o));
+        }
+    }
+    // A DDD of another goal: every mismatch has a place in the DDD.
+    let other = s.s("other.ddd.xml");
+    assert_eq!(code(&deladas(&["solve", "examples/webfarm.deladas", "-o", &other])), 0);
+    let o = deladas(&["verify", ROLES_GOAL, &other, "--format", "json"]);
+    assert_eq!(code(&o), 2, "{}", show(&o));
+    let diags: Vec<serde_json::Value> = serde_json::from_str(&common::stdout(&o)).unwrap();
+    assert!(!diags.is_empty());
+    for d in &diags {
+        assert_eq!(d["code"], "E0703", "{d}");
+        assert_eq!(d["file"], other.as_str(), "{d}");
+        assert!(d["labels"][0]["line"].as_u64().unwrap() > 1, "{d}");
+    }
+}
+
+mod ddd_mutations {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One edit of the fixture DDD: (what it does, from, to). Some keep it
+    /// valid for the goal, most do not.
+    fn mutations(base: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = vec![];
+        let mut add = |from: &str, to: &str| {
+            if base.contains(from) {
+                out.push((from.to_string(), to.to_string()));
+            }
+        };
+        for h in 1..=6 {
+            add(&format!("<host id=\"h{h}\">"), "<host id=\"h9\">");
+            add(&format!("value=\"192.168.0.{h}\""), "value=\"10.0.0.1\"");
+            add(&format!("value=\"192.168.0.{h}\""), "type=\"int\" value=\"1\"");
+            add(&format!("host=\"h{h}\"/>"), "host=\"h1\"/>");
+        }
+        for inst in ["Client@h1", "Router@h2", "Client@h3", "Client@h4", "Client@h5", "Router@h6"] {
+            let (c, h) = inst.split_once('@').unwrap();
+            let line = format!("    <instance id=\"{inst}\" component=\"{c}\" host=\"{h}\"/>\n");
+            add(&line, "");
+            add(&line, &format!("{line}    <instance id=\"{inst}#2\" component=\"{c}\" host=\"{h}\"/>\n"));
+            add(&line, &format!("{line}    <instance id=\"{c}@h9\" component=\"{c}\" host=\"h9\"/>\n"));
+            add(&format!("id=\"{inst}\" component=\"{c}\""), &format!("id=\"{inst}\" component=\"Other\""));
+        }
+        add("code=\"file:///D:ClientBundle.xml\"", "code=\"x.xml\"");
+        add("code=\"http://deladas.org/RBundle.xml\"", "code=\"http://deladas.org/RBundle.xml\" maxperhost=\"2\"");
+        add("<port name=\"in\"/>", "<port name=\"inn\"/>");
+        add("<port name=\"cin\" variadic=\"true\"/>", "<port name=\"cin\"/>");
+        add("<component name=\"Client\" code", "<component name=\"Client\" mem=\"1\" code");
+        add("goal-sha256=\"d0dc", "goal-sha256=\"0000");
+        for c in 1..=10 {
+            add(&format!("<channel id=\"c{c}\" directed=\"false\">"), "<channel id=\"c1\" directed=\"false\">");
+        }
+        add("<to instance=\"Router@h2\" port=\"cout\" index=\"0\"/>", "<to instance=\"Router@h2\" port=\"cout\"/>");
+        add("</hosts>", "  <host id=\"h7\"/>\n  </hosts>");
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// verify, resolve, whatif and roles agree on whether a mutated DDD is
+        /// acceptable for the goal.
+        #[test]
+        fn every_command_agrees_on_a_mutated_ddd(picks in prop::collection::vec(any::<prop::sample::Index>(), 0..3)) {
+            let base = std::fs::read_to_string(manifest().join(ROLES_DDD)).unwrap();
+            let all = mutations(&base);
+            let mut text = base.clone();
+            let mut done = vec![];
+            for p in &picks {
+                let (from, to) = p.get(&all);
+                if text.contains(from.as_str()) {
+                    text = text.replacen(from.as_str(), to, 1);
+                    done.push(format!("{from:?} -> {to:?}"));
+                }
+            }
+            let s = Scratch::new(&format!("mut{}", picks.iter().map(|p| p.index(1000)).sum::<usize>()));
+            let ddd = s.s("m.ddd.xml");
+            std::fs::write(&ddd, &text).unwrap();
+            let runs = every_ddd_command(&ddd);
+            let verdicts: Vec<(&str, bool)> = runs.iter().map(|(c, o)| (*c, rejects_ddd(o))).collect();
+            let first = verdicts[0].1;
+            for ((cmd, o), (_, v)) in runs.iter().zip(&verdicts) {
+                prop_assert!(*v == first, "{done:?}: {verdicts:?}\n{cmd}: {}", show(o));
+                prop_assert!(code(o) != 101 && !stderr(o).contains("panicked"), "{done:?}: {cmd}: {}", show(o));
+                if *v {
+                    prop_assert!(!ddd_lines(&stderr(o), &ddd).is_empty() || *cmd == "verify" && common::stdout(o).contains("\"line\""),
+                        "{done:?}: {cmd} names no DDD line: {}", show(o));
+                }
+            }
+        }
+    }
+}
