@@ -288,7 +288,8 @@ fn ddd_mismatches_point_at_the_ddd_line() {
     let h6_h9 = format!("{h6}\n    <host id=\"h9\"/>");
     let on_h7 = "<instance id=\"Client@h7\" component=\"Client\" host=\"h7\"/>\n    <instance id=\"Client@h1\"";
     let past_max = "<instance id=\"Router@h2#2\" component=\"Router\" host=\"h2\"/>\n    <instance id=\"Client@h3\"";
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    type Edits<'a> = Vec<(&'a str, &'a str)>;
+    let cases: Vec<(&str, Edits, &str)> = vec![
         ("a host the goal lacks", vec![(h6, &h6_h9)], "<host id=\"h9\"/>"),
         (
             "an instance on such a host",
