@@ -23,14 +23,7 @@ use std::process::Command;
 use deladas::diagnostics::Code;
 
 /// Codes whose example is not run, and why.
-const NOT_RUNNABLE: &[(&str, &str)] = &[
-    (
-        "E0702",
-        "`verify`'s DDD reader rejects a DDD that breaks its own declarations first (E0704), and `resolve` \
-         checks its own output with the evaluator, so no command-line input reaches this check",
-    ),
-    ("E0901", "an internal error: no input triggers it on purpose"),
-];
+const NOT_RUNNABLE: &[(&str, &str)] = &[("E0901", "an internal error: no input triggers it on purpose")];
 
 /// Whether `check` reports this code (E00xx to E06xx and the warnings, but
 /// not E061x and E062x, which `roles` and `simulate` report).

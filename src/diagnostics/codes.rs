@@ -51,6 +51,7 @@ codes! {
     TooDeep = "E0008", Error, "formula nested too deeply";
     Unreadable = "E0009", Error, "cannot read a file";
     EmptyGoal = "E0010", Error, "the goal file declares nothing";
+    NotAFileOrTooLarge = "E0011", Error, "input is not a regular file or is too large";
     // ---- names ----
     UnknownComponent = "E0101", Error, "unknown component";
     UnknownName = "E0102", Error, "unknown variable or host";

@@ -32,7 +32,7 @@ pub(super) fn explain_and_emit(
                 DiagFormat::Text => {
                     eprintln!("the goal is satisfiable: nothing to explain (`deladas solve` finds a configuration)")
                 }
-                DiagFormat::Json => println!("[]"),
+                DiagFormat::Json => super::print_out("[]\n"),
             }
             EXIT_OK
         }

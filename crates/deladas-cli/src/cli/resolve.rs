@@ -61,7 +61,7 @@ struct Loaded {
 /// Loads the goal and the DDD and validates the request (the library's
 /// [`Prepared::new`]); prints diagnostics, `Err(exit code)` on errors.
 fn load(file: &Path, from: &Path, req: &[String], mut request: Request, format: DiagFormat) -> Result<Loaded, i32> {
-    if std::fs::read(file).is_ok() {
+    if deladas::check::load::read_input(file).is_ok() {
         // `--add-host` syntax first: its errors name the flag, not the goal.
         match AddHost::parse_all(req) {
             Ok(adds) => request.add_hosts = adds,
