@@ -47,6 +47,7 @@ pub(super) struct ResolveArgs<'a> {
     pub plan_format: PlanFormat,
     pub strategy: StrategyArg,
     pub timeout: Option<f64>,
+    pub to: Option<super::export::Target>,
 }
 
 /// A goal loaded with its added hosts, and the running deployment bound to it.
@@ -268,6 +269,13 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
     }
     let plan = Plan::new(program, &l, &new, &scenario, &resolved);
     let text = deladas::ddd::to_xml(&new);
+    if let (Some(_), Some(dir)) = (args.to, args.output) {
+        let plan = match args.plan_format {
+            PlanFormat::Text => Err(plan.text()),
+            PlanFormat::Json => Ok(plan.json()),
+        };
+        return super::export::resolve_to_kubernetes(&l.old, &new, &text, dir, plan);
+    }
     if let Err(code) = write_out(args.output, &text) {
         return code;
     }
