@@ -296,3 +296,166 @@ fn bad_input_is_exit_2_with_a_diagnostic() {
     let o = deladas(&["resolve", "examples/p2p.deladas", "--from", &s(&ddd), "--to", "kubernetes"]);
     assert_eq!(code(&o), 2, "{}", show(&o));
 }
+
+// ---------------------------------------------------------------------------
+// podman kube play: the rendered Pods run, and messages flow.
+
+/// Runs podman with a configuration that works in this environment: the
+/// `runc` runtime (Debian's `crun` fails here) and ulimits under the hard
+/// limits (podman's defaults exceed them, and runc may not raise them).
+fn podman(conf: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("podman").args(args).env("CONTAINERS_CONF", conf).output().expect("podman runs")
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh").args(["-c", &format!("command -v {program}")]).output().is_ok_and(|o| o.status.success())
+}
+
+/// What `podman kube play` needs besides the manifests: it has no cluster
+/// DNS, no Services and no NetworkPolicies, and refuses container ports with
+/// the host's network. So the Pods run in the host's network namespace and
+/// reach their peers on loopback (the per-host port assignment keeps the
+/// ports of one host apart); everything else — the Pods, their commands,
+/// environment (with the generation from the label), the wiring ConfigMap
+/// mounted at DELADAS_WIRING — is played as rendered.
+fn for_podman(yaml: &str) -> String {
+    let mut out = String::new();
+    let mut lines = yaml.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line == "      ports:" && lines.peek().is_some_and(|l| l.trim_start().starts_with("- containerPort:")) {
+            while lines.peek().is_some_and(|l| l.starts_with("        ")) {
+                lines.next();
+            }
+            continue;
+        }
+        if line == "  enableServiceLinks: false" {
+            out.push_str("  hostNetwork: true\n");
+        }
+        // Service DNS names in the wiring documents: loopback.
+        let mut l = line.to_string();
+        while let Some(end) = l.find(".default.svc") {
+            let start = l[..end].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).map_or(0, |i| i + 1);
+            l.replace_range(start..end + ".default.svc".len(), "127.0.0.1");
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+struct Played {
+    conf: PathBuf,
+    file: PathBuf,
+    image: String,
+}
+
+impl Drop for Played {
+    fn drop(&mut self) {
+        let _ = podman(&self.conf, &["kube", "down", self.file.to_str().unwrap_or_default()]);
+        let _ = podman(&self.conf, &["rmi", "-f", &self.image]);
+    }
+}
+
+const SERVER_SH: &str = r#"port=$(sed -n 's/.*"port": \([0-9]*\).*/\1/p' "$DELADAS_WIRING" | head -1)
+echo "server $DELADAS_INSTANCE generation $DELADAS_GENERATION listens on $port"
+while true; do nc -l -p "$port"; done
+"#;
+
+const CLIENT_SH: &str = r#"port=$(sed -n 's/.*"port": \([0-9]*\).*/\1/p' "$DELADAS_WIRING" | tail -1)
+host=$(sed -n 's/.*"host": "\(.*\)".*/\1/p' "$DELADAS_WIRING" | tail -1)
+for i in $(seq 1 30); do
+  if echo "hello from $DELADAS_INSTANCE generation $DELADAS_GENERATION" | nc "$host" "$port"; then echo "sent to $host:$port"; break; fi
+  sleep 1
+done
+sleep 3600
+"#;
+
+#[test]
+fn podman_kube_play_runs_the_pods_and_messages_flow() {
+    let missing: Vec<&str> = ["podman", "runc"].into_iter().filter(|p| !have(p)).collect();
+    let busybox = Path::new("/bin/busybox");
+    if !missing.is_empty() || !busybox.exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but podman, runc or busybox-static is missing (.ci/run installs them)"
+        );
+        eprintln!("skipped: needs podman, runc and busybox-static");
+        return;
+    }
+    let dir = Scratch::new("podman");
+    let id = std::process::id();
+    // Ulimits under the hard limits.
+    let hard = |flag: &str| -> u64 {
+        let o = Command::new("sh").args(["-c", &format!("ulimit -H{flag}")]).output().expect("sh");
+        String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(u64::MAX)
+    };
+    let conf = dir.0.join("containers.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[containers]\ndefault_ulimits = [\"nofile={n}:{n}\", \"nproc={p}:{p}\"]\n[engine]\nruntime = \"runc\"\n",
+            n = hard("n").min(1024),
+            p = hard("u").min(4096)
+        ),
+    )
+    .expect("write");
+    // An image FROM scratch: busybox and two components that follow the run spec.
+    let image = format!("localhost/deladas-k8s-smoke:{id}");
+    let ctx = dir.0.join("image");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    std::fs::copy(busybox, ctx.join("busybox")).expect("copy busybox");
+    std::fs::write(ctx.join("server.sh"), SERVER_SH).expect("write");
+    std::fs::write(ctx.join("client.sh"), CLIENT_SH).expect("write");
+    std::fs::write(
+        ctx.join("Containerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCOPY server.sh client.sh /bin/\n",
+    )
+    .expect("write");
+    let file = dir.0.join("play.yaml");
+    let played = Played { conf: conf.clone(), file: file.clone(), image: image.clone() };
+    let o = podman(&conf, &["build", "-q", "-t", &image, ctx.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "podman build: {}", show(&o));
+    // The goal: one server, one client wired to it, on one host.
+    let goal = dir.0.join("smoke.deladas");
+    std::fs::write(
+        &goal,
+        format!(
+            "component Server(code = \"server.xml\", command = \"/bin/sh /bin/server.sh\", image = \"{image}\", ports = {{in}})\n\
+             component Client(code = \"client.xml\", command = \"/bin/sh /bin/client.sh\", image = \"{image}\", ports = {{out}})\n\
+             host h1 = host()\n\
+             constraintset s = constraintset {{\n\
+                 card(instancesof Server in deployment) = 1\n\
+                 card(instancesof Client in deployment) = 1\n\
+                 forall Client c in deployment ( exists Server v in deployment ( c.out connectsto v.in ) )\n\
+             }}\n"
+        ),
+    )
+    .expect("write");
+    let ddd = dir.0.join("smoke.ddd.xml");
+    let o = deladas(&["solve", &s(&goal), "-o", &s(&ddd)]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    // A port base of our own on loopback.
+    let base = (20000 + id % 20000).to_string();
+    let o = export(&ddd, &["--port-base", &base, "--generation", "7"]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    std::fs::write(&file, for_podman(&stdout(&o))).expect("write");
+    let o = podman(&conf, &["kube", "play", s(&file).as_str()]);
+    assert!(o.status.success(), "podman kube play: {}", show(&o));
+    let server = format!("{}-server", deladas::export::kubernetes::instance_name("smoke", "Server@h1"));
+    let client = format!("{}-client", deladas::export::kubernetes::instance_name("smoke", "Client@h1"));
+    let logs = |c: &str| {
+        let o = podman(&conf, &["logs", c]);
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+    };
+    let want = "hello from Client@h1 generation 7";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !logs(&server).contains(want) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let (sl, cl) = (logs(&server), logs(&client));
+    assert!(
+        sl.contains(&format!("server Server@h1 generation 7 listens on {base}")) && sl.contains(want),
+        "server:\n{sl}\nclient:\n{cl}"
+    );
+    drop(played);
+}
