@@ -109,7 +109,8 @@ pub struct Options {
 
 impl Options {
     /// The defaults for a DDD: named after its goal file (`p2p.deladas` →
-    /// `p2p`, else `deladas`), namespace `default`, generation 1.
+    /// `p2p`, `2tier.deladas` → `d-2tier`, else `deladas`), namespace
+    /// `default`, generation 1.
     pub fn for_deployment(d: &Deployment) -> Options {
         let stem = d
             .goal
@@ -122,6 +123,8 @@ impl Options {
         let mut name = slug(&stem, MAX_NAME);
         if name.is_empty() {
             name = "deladas".into();
+        } else if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+            name = slug(&format!("d-{name}"), MAX_NAME);
         }
         Options {
             name,
@@ -777,5 +780,47 @@ mod tests {
         let odd = service_name("p2p", "_x@_y", "_p");
         assert!(odd.starts_with("x-"), "{odd}");
         assert_eq!(slug("--A@@b#1--", 63), "a-b-1");
+        let named = |goal: Option<&str>| {
+            Options::for_deployment(&Deployment { goal: goal.map(str::to_string), ..Deployment::default() }).name
+        };
+        assert_eq!(named(Some("dir/p2p.deladas")), "p2p");
+        assert_eq!(named(Some("2_Tier.deladas")), "d-2-tier");
+        assert_eq!(named(Some("@@.deladas")), "deladas");
+        assert_eq!(named(None), "deladas");
+    }
+
+    #[test]
+    fn diff_sorts_objects_into_created_changed_replaced_deleted_unchanged() {
+        let obj = |kind: &str, name: &str, generation: u64, body: Value| {
+            let mut v = json!({"apiVersion": "v1", "kind": kind,
+                "metadata": {"name": name, "namespace": "default", "labels": {LABEL_GENERATION: generation.to_string()}}});
+            if let (Some(o), Value::Object(b)) = (v.as_object_mut(), body) {
+                o.extend(b);
+            }
+            v
+        };
+        let wiring =
+            |g: u64, peer: &str| json!({"data": {WIRING_FILE: json!({"generation": g, "peer": peer}).to_string()}});
+        let old = vec![
+            obj("ConfigMap", "same", 1, wiring(1, "a")),
+            obj("ConfigMap", "rewired", 1, wiring(1, "a")),
+            obj("Pod", "kept", 1, json!({"spec": {"image": "x"}})),
+            obj("Pod", "new-image", 1, json!({"spec": {"image": "x"}})),
+            obj("Service", "gone", 1, json!({})),
+        ];
+        let new = vec![
+            obj("ConfigMap", "same", 2, wiring(2, "a")),
+            obj("ConfigMap", "rewired", 2, wiring(2, "b")),
+            obj("Pod", "kept", 2, json!({"spec": {"image": "x"}})),
+            obj("Pod", "new-image", 2, json!({"spec": {"image": "y"}})),
+            obj("Service", "fresh", 2, json!({})),
+        ];
+        let p = diff(&old, &new);
+        let names = |l: &[ObjectRef]| l.iter().map(|o| format!("{}/{}", o.kind, o.name)).collect::<Vec<_>>();
+        assert_eq!(names(&p.created), ["Service/fresh"]);
+        assert_eq!(names(&p.changed), ["ConfigMap/rewired"]);
+        assert_eq!(names(&p.replaced), ["Pod/new-image"]);
+        assert_eq!(names(&p.deleted), ["Service/gone"]);
+        assert_eq!(names(&p.unchanged), ["ConfigMap/same", "Pod/kept"]);
     }
 }
