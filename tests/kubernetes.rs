@@ -237,6 +237,14 @@ fn export_to_a_folder_then_resolve_rewrites_it() {
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("deladas.state")).expect("state")).expect("json");
     assert_eq!(state["options"]["generation"], 2);
+    // The rewritten folder passes strict validation too.
+    if let Some(bin) = validator() {
+        let v = newest_versions(&bin).pop().expect("a version");
+        let ours: Vec<PathBuf> = files.iter().filter(|f| *f != "mine.yaml").map(|f| out.join(f)).collect();
+        let o =
+            Command::new(&bin).args(["--strict", "--quiet", "-k", &v]).args(&ours).output().expect("validator runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    }
     // Text plan: the instance plan, then the objects.
     let o = deladas(&[
         "resolve",
