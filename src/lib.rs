@@ -18,6 +18,7 @@ pub mod ddd;
 pub mod diagnostics;
 pub mod enact;
 pub mod eval;
+pub mod export;
 pub mod lower;
 pub mod mdcd;
 pub mod plan;

@@ -109,6 +109,8 @@ codes! {
     StructuralViolation = "E0702", Error, "the deployment breaks a configuration rule";
     DddMismatch = "E0703", Error, "the DDD does not match the goal";
     MalformedDdd = "E0704", Error, "malformed DDD";
+    // ---- export ----
+    CannotExport = "E0705", Error, "the deployment cannot be exported";
     // ---- solving ----
     Unsatisfiable = "E0801", Error, "goal is unsatisfiable";
     SolverGaveUp = "E0802", Error, "the solver gave up";

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use deladas::check;
 
 pub(crate) mod explain;
+mod export;
 mod lsp;
 mod resolve;
 mod roles;
@@ -123,6 +124,9 @@ enum Command {
         /// Give up after this many seconds (exit 3; a configuration found by then is reported as not proven optimal).
         #[arg(long, value_parser = parse_timeout)]
         timeout: Option<f64>,
+        /// Also write the manifests of the new deployment into the folder `-o` (which then receives the DDD too) and print which objects change.
+        #[arg(long, value_enum, requires = "output")]
+        to: Option<export::Target>,
     },
     /// For every host (or pair), would the goal survive its failure, and what would the best repair keep.
     Whatif {
@@ -191,6 +195,8 @@ enum Command {
     Lsp,
     /// Run a guarded upgrade (MDCD protocol) in the deterministic simulator and check it.
     Simulate(simulate::SimulateArgs),
+    /// Write manifests that run exactly the deployment a DDD describes (Kubernetes).
+    Export(export::ExportArgs),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -211,19 +217,29 @@ fn run() -> i32 {
         Command::Check { file, format } => cmd_check(&file, format),
         Command::Verify { file, ddd, format } => cmd_verify(&file, &ddd, format),
         Command::Explain { file, format, timeout } => cmd_explain(&file, format, timeout),
-        Command::Resolve { file, from, fail_host, fail_instance, add_host, output, plan_format, strategy, timeout } => {
-            resolve::cmd_resolve(resolve::ResolveArgs {
-                file: &file,
-                from: &from,
-                fail_hosts: &fail_host,
-                fail_instances: &fail_instance,
-                add_hosts: &add_host,
-                output: output.as_deref(),
-                plan_format,
-                strategy,
-                timeout,
-            })
-        }
+        Command::Resolve {
+            file,
+            from,
+            fail_host,
+            fail_instance,
+            add_host,
+            output,
+            plan_format,
+            strategy,
+            timeout,
+            to,
+        } => resolve::cmd_resolve(resolve::ResolveArgs {
+            file: &file,
+            from: &from,
+            fail_hosts: &fail_host,
+            fail_instances: &fail_instance,
+            add_hosts: &add_host,
+            output: output.as_deref(),
+            plan_format,
+            strategy,
+            timeout,
+            to,
+        }),
         Command::Whatif { file, from, pairs, format, timeout } => {
             resolve::cmd_whatif(&file, &from, pairs, format, timeout)
         }
@@ -250,6 +266,7 @@ fn run() -> i32 {
         }
         Command::Lsp => lsp::cmd_lsp(),
         Command::Simulate(args) => simulate::cmd_simulate(&args),
+        Command::Export(args) => export::cmd_export(&args),
     }
 }
 

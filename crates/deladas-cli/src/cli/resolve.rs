@@ -47,6 +47,7 @@ pub(super) struct ResolveArgs<'a> {
     pub plan_format: PlanFormat,
     pub strategy: StrategyArg,
     pub timeout: Option<f64>,
+    pub to: Option<super::export::Target>,
 }
 
 /// A goal loaded with the request validated against it and the running
@@ -117,7 +118,15 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
         Ok(Answer::Impossible(why)) => return impossible(&l, &why),
         Ok(Answer::Resolved(r)) => r,
     };
-    if let Err(code) = write_out(args.output, &resolution.deployment.to_xml()) {
+    let text = resolution.deployment.to_xml();
+    if let (Some(_), Some(dir)) = (args.to, args.output) {
+        let plan = match args.plan_format {
+            PlanFormat::Text => Err(resolution.plan.to_text()),
+            PlanFormat::Json => Ok(resolution.plan.to_json()),
+        };
+        return super::export::resolve_to_kubernetes(&l.prepared.old, resolution.deployment.deployment(), &text, dir, plan);
+    }
+    if let Err(code) = write_out(args.output, &text) {
         return code;
     }
     let rendered = match args.plan_format {
