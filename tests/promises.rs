@@ -155,6 +155,13 @@ fn a_failed_write_keeps_the_old_file() {
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).unwrap();
     assert_eq!(code(&deladas(&["solve", P2P, "-o", &out_s])), 0);
     assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o640);
+    // A symbolic link stays a link; the file it points to is replaced.
+    let link = s.path("link.xml");
+    std::os::unix::fs::symlink(&out, &link).unwrap();
+    std::fs::write(&out, "OLD\n").unwrap();
+    assert_eq!(code(&deladas(&["solve", P2P, "-o", &link.display().to_string()])), 0);
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(std::fs::read_to_string(&out).unwrap().contains("<deployment"));
 }
 
 /// Runs `deladas ARGS` with a deadline: a command that blocks fails the

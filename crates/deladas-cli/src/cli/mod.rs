@@ -437,6 +437,12 @@ pub(super) fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<()
 /// Replaces `path` by `bytes` atomically (temporary file, fsync, rename).
 fn write_file_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    // A symbolic link stays one: the file it points to is replaced.
+    let resolved = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).ok(),
+        _ => None,
+    };
+    let path = resolved.as_deref().unwrap_or(path);
     let existing = std::fs::metadata(path).ok();
     if existing.as_ref().is_some_and(|m| !m.is_file()) {
         let mut f = std::fs::OpenOptions::new().write(true).truncate(true).open(path)?;
