@@ -127,28 +127,39 @@ impl<A: Application> ActiveProcess<A> {
         for out in outs {
             match out {
                 Output::External { port, msg } => {
+                    if self.c.replay_skip > 0 {
+                        // A replay regenerates an external message the world
+                        // already has (sent, compensated, after the
+                        // checkpoint rolled back to): not again.
+                        self.c.replay_skip -= 1;
+                        self.c.stats.suppressed += 1;
+                        continue;
+                    }
                     if self.c.dirty {
                         self.c.stats.at_runs += 1;
-                        let msg = if at.accept(&msg) {
-                            Some(msg)
-                        } else {
-                            self.c.stats.at_failures += 1;
-                            // error_compensation(m); a compensated message
-                            // must pass the AT in turn.
-                            self.c.app.compensate(&msg).filter(|m| at.accept(m))
-                        };
-                        match msg {
-                            Some(msg) => {
-                                // AT(m) == success: memory_reclamation(int_mSN_Glow, …);
-                                // dirty_bit = (size(ckpt_array) ≥ 1); send to the
-                                // device; "passed AT" with int_mSN_Glow to
-                                // {G_act − P_i, G_sdw} (the `notify` list).
-                                let v = self.c.int_msn_glow;
-                                self.on_passed_at(v);
-                                self.c.stats.external_sent += 1;
-                                effects.push(Effect::External { port, msg });
-                                self.c.stats.passed_at_sent += 1;
-                                effects.push(Effect::PassedAt { value: v, ext: 0 });
+                        if at.accept(&msg) {
+                            // AT(m) == success: memory_reclamation(int_mSN_Glow, …);
+                            // dirty_bit = (size(ckpt_array) ≥ 1); send to the
+                            // device; "passed AT" with int_mSN_Glow to
+                            // {G_act − P_i, G_sdw} (the `notify` list).
+                            let v = self.c.int_msn_glow;
+                            self.on_passed_at(v);
+                            self.c.send_external();
+                            effects.push(Effect::External { port, msg });
+                            self.c.stats.passed_at_sent += 1;
+                            effects.push(Effect::PassedAt { value: v, ext: 0 });
+                            continue;
+                        }
+                        self.c.stats.at_failures += 1;
+                        // error_compensation(m); a compensated message must
+                        // pass the AT in turn. Figure 3 reclaims memory and
+                        // sends "passed AT" only on AT(m) == success: a
+                        // compensated message validates nothing, so the
+                        // process stays dirty and keeps its checkpoints.
+                        match self.c.app.compensate(&msg).filter(|m| at.accept(m)) {
+                            Some(fixed) => {
+                                self.c.send_external();
+                                effects.push(Effect::External { port, msg: fixed });
                             }
                             None => {
                                 // Compensation is not feasible:
@@ -159,7 +170,7 @@ impl<A: Application> ActiveProcess<A> {
                         }
                     } else {
                         // External message from a clean state.
-                        self.c.stats.external_sent += 1;
+                        self.c.send_external();
                         effects.push(Effect::External { port, msg });
                     }
                 }
@@ -204,13 +215,19 @@ impl<A: Application> ActiveProcess<A> {
             rec.distance = self.c.events - ck.events_at;
             rec.checkpoint_index = Some(ck.index);
             rec.send_seq = ck.send_seq.clone();
-            // Resume normal computation and replay the message log.
+            // Resume normal computation and replay the message log. External
+            // messages the world received after the checkpoint (compensated
+            // ones: a passed AT would have reclaimed the checkpoint) are not
+            // sent again when the replay regenerates them.
+            self.c.replay_skip = self.c.ext_sent - ck.ext_sent_at;
+            self.c.ext_sent = ck.ext_sent_at;
             for e in replay {
                 let outs = self.c.app.on_message(e.link, e.env.msg);
                 self.c.int_msn_glow = self.c.int_msn_glow.max(e.env.counter);
                 let eff = self.outgoing(outs, at);
                 rec.effects.extend(eff);
             }
+            self.c.replay_skip = 0;
         }
         rec
     }

@@ -97,34 +97,36 @@ impl<A: Application> LowProcess<A> {
                 Output::External { port, msg } => {
                     // receiver(m) == device: the AT guards every external message.
                     self.stats.at_runs += 1;
-                    let msg = if at.accept(&msg) {
+                    let passed = at.accept(&msg);
+                    let msg = if passed {
                         Some(msg)
                     } else {
+                        // error_compensation(m); the compensated message must
+                        // pass the AT in turn.
                         self.stats.at_failures += 1;
                         self.app.compensate(&msg).filter(|m| at.accept(m))
                     };
-                    match msg {
-                        Some(msg) => {
-                            // msg_sending(m, device); "passed AT" with
-                            // int_mSN_Glow (and ext_mSN_Glow, which figure 4
-                            // reclaims by) to {G_act, G_sdw}.
-                            self.ext_counter += 1;
-                            self.stats.counter_broadcasts += 1;
-                            effects.push(Effect::BroadcastCounter {
-                                group: CounterGroup::LowExt,
-                                value: self.ext_counter,
-                            });
-                            self.stats.external_sent += 1;
-                            effects.push(Effect::External { port, msg });
-                            self.stats.passed_at_sent += 1;
-                            effects.push(Effect::PassedAt { value: self.counter, ext: self.ext_counter });
-                        }
-                        None => {
-                            // error_recovery({G_act, G_sdw, G_low}); exit(error).
-                            self.exited = true;
-                            effects.push(Effect::StartRecovery);
-                            return effects;
-                        }
+                    let Some(msg) = msg else {
+                        // error_recovery({G_act, G_sdw, G_low}); exit(error).
+                        self.exited = true;
+                        effects.push(Effect::StartRecovery);
+                        return effects;
+                    };
+                    // msg_sending(m, device). ext_mSN_Glow counts what the
+                    // world received from G_low (shadows reclaim and
+                    // suppress their external log by it), compensated
+                    // messages included.
+                    self.ext_counter += 1;
+                    self.stats.counter_broadcasts += 1;
+                    effects.push(Effect::BroadcastCounter { group: CounterGroup::LowExt, value: self.ext_counter });
+                    self.stats.external_sent += 1;
+                    effects.push(Effect::External { port, msg });
+                    if passed {
+                        // AT(m) == success only (figure 2): "passed AT" with
+                        // int_mSN_Glow and ext_mSN_Glow to {G_act, G_sdw}. A
+                        // compensated message validates nothing.
+                        self.stats.passed_at_sent += 1;
+                        effects.push(Effect::PassedAt { value: self.counter, ext: self.ext_counter });
                     }
                 }
                 Output::Internal { link, msg } => {

@@ -193,6 +193,9 @@ struct Engine {
     max_delay: u64,
     validated: u64,
     validated_ext: u64,
+    /// External messages the world received from G_low (`ext_mSN_Glow`),
+    /// compensated ones included.
+    low_ext_sent: u64,
     recovered: bool,
     recoveries: u64,
     trace: Vec<TraceEvent>,
@@ -412,6 +415,7 @@ pub fn simulate(
         max_delay: sc.max_delay.max(1),
         validated: 0,
         validated_ext: 0,
+        low_ext_sent: 0,
         recovered: false,
         recoveries: 0,
         trace: Vec::new(),
@@ -642,6 +646,9 @@ impl Engine {
                     self.externals.push(External { step: self.now, process, port, payload });
                 }
                 Effect::BroadcastCounter { group, value } => {
+                    if group == CounterGroup::LowExt {
+                        self.low_ext_sent = self.low_ext_sent.max(value);
+                    }
                     let members = match group {
                         CounterGroup::Low | CounterGroup::LowExt => self.low_procs.clone(),
                         CounterGroup::Shadow | CounterGroup::ShadowExt => self.shadow_procs.clone(),
@@ -689,7 +696,9 @@ impl Engine {
         }
         self.recovered = true;
         self.recoveries += 1;
-        let (v, v_ext) = (self.validated, self.validated_ext);
+        // The external line is what the world received from G_low: every
+        // validated message, and compensated ones sent without validation.
+        let (v, v_ext) = (self.validated, self.validated_ext.max(self.low_ext_sent));
         self.trace.push(json!({"kind": "recovery", "step": self.now, "validated": v, "validated_external": v_ext}));
         for &l in &self.low_procs {
             self.procs[l].alive = false;

@@ -91,6 +91,10 @@ pub struct Report {
     pub first_difference: Option<String>,
     /// Every required check holds.
     pub ok: bool,
+    /// Nothing reached the world in either run (no external port reports):
+    /// `external_equal` then compares two empty sequences and says nothing
+    /// about what the protocol protects.
+    pub vacuous: bool,
 }
 
 type PortKey = (String, String);
@@ -175,5 +179,6 @@ pub fn compare(run: &RunOutcome, reference: &RunOutcome, sc: &Scenario) -> Repor
         checks,
         first_difference,
         ok,
+        vacuous: run.externals.is_empty() && reference.externals.is_empty(),
     }
 }
