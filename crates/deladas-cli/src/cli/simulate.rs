@@ -6,13 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
 use super::{emit, load_checked, load_deployment, DiagFormat, EXIT_BAD_INPUT, EXIT_NO, EXIT_OK};
 use deladas::diagnostics::{Code, Diagnostic};
-use deladas::mdcd::sim::{self, AppKind, Report, Scenario};
+use deladas::mdcd::sim::{self, AppKind, Report, Scenario, StreamError};
 use deladas::mdcd::RoleDocument;
 
 /// How the report is printed.
@@ -125,9 +126,27 @@ pub(super) fn cmd_simulate(a: &SimulateArgs) -> i32 {
         max_delay: a.max_delay,
         ..Scenario::default()
     };
-    let reference = match sim::simulate(&ddd, &roles, &sc, true) {
+    // The trace goes to its file as the run goes (memory does not grow with
+    // --steps); without --trace it is not kept at all.
+    let mut trace_out = match &a.trace {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some((path, std::io::BufWriter::new(f))),
+            Err(e) => {
+                eprintln!("error: cannot write `{}`: {e}", path.display());
+                return EXIT_BAD_INPUT;
+            }
+        },
+        None => None,
+    };
+    let mut write_trace = |ev: &sim::TraceEvent| -> std::io::Result<()> {
+        match trace_out.as_mut() {
+            Some((_, w)) => writeln!(w, "{ev}"),
+            None => Ok(()),
+        }
+    };
+    let report = match sim::simulate_streamed(&ddd, &roles, &sc, a.reference, &mut write_trace) {
         Ok(r) => r,
-        Err(errs) => {
+        Err(StreamError::Mismatch(errs)) => {
             let diags: Vec<Diagnostic> = errs
                 .into_iter()
                 .map(|m| {
@@ -141,34 +160,30 @@ pub(super) fn cmd_simulate(a: &SimulateArgs) -> i32 {
             emit(&diags, &sources, diag_format);
             return EXIT_BAD_INPUT;
         }
-    };
-    let run = if a.reference {
-        reference.clone()
-    } else {
-        match sim::simulate(&ddd, &roles, &sc, false) {
-            Ok(r) => r,
-            Err(errs) => {
-                let diags: Vec<Diagnostic> =
-                    errs.into_iter().map(|m| Diagnostic::new(Code::RoleDocumentMismatch, m)).collect();
-                emit(&diags, &sources, diag_format);
-                return EXIT_BAD_INPUT;
-            }
+        Err(StreamError::Io(e)) => {
+            let path = a.trace.as_deref().unwrap_or(Path::new("trace"));
+            eprintln!("error: cannot write `{}`: {e}", path.display());
+            return EXIT_BAD_INPUT;
         }
     };
-    if let Some(path) = &a.trace {
-        let mut text = String::new();
-        for ev in &run.trace {
-            let _ = writeln!(text, "{ev}");
-        }
-        if let Err(e) = std::fs::write(path, text) {
+    if let Some((path, mut w)) = trace_out {
+        if let Err(e) = w.flush() {
             eprintln!("error: cannot write `{}`: {e}", path.display());
             return EXIT_BAD_INPUT;
         }
     }
-    let report = sim::compare(&run, &reference, &sc);
-    match a.report {
-        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
-        ReportFormat::Text => print!("{}", text_report(&report)),
+    let text = match a.report {
+        ReportFormat::Json => format!("{}\n", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        ReportFormat::Text => text_report(&report),
+    };
+    // A closed stdout (`| head`) is not an error of the simulation: the
+    // verdict stays the exit code, and nothing panics.
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write the report: {e}");
+            return EXIT_BAD_INPUT;
+        }
     }
     if report.ok {
         EXIT_OK
