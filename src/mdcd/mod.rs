@@ -16,5 +16,7 @@ pub mod xml;
 
 pub use model::RoleDocument;
 pub use roles::{assign, Violation};
-pub mod runtime;
+/// The MDCD runtime: the `mdcd-runtime` crate (std + serde only, so an
+/// application embeds it without Z3), re-exported under its old path.
+pub use mdcd_runtime as runtime;
 pub mod sim;

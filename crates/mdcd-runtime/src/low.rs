@@ -4,7 +4,7 @@
 
 use super::state::ProtocolStats;
 use super::{AcceptanceTest, Application, Counter, CounterGroup, Effect, Envelope, Link, Output};
-use crate::mdcd::model::Role;
+use crate::Role;
 
 /// A G_low process wrapping the new version's application.
 pub struct LowProcess<A: Application> {

@@ -3,7 +3,7 @@
 
 use super::state::{Common, LogEntry, ProtocolStats, Recovery};
 use super::{AcceptanceTest, Application, Counter, Effect, Envelope, Link, Output};
-use crate::mdcd::model::Role;
+use crate::Role;
 
 /// A G_act process wrapping its application: `dirty_bit`, `prgt_bit`, the
 /// local `int_mSN_Glow`, the checkpoint array and the receiver-side log.

@@ -4,7 +4,7 @@
 
 use super::state::{Common, LogEntry, ProtocolStats, Recovery};
 use super::{AcceptanceTest, Application, Counter, CounterGroup, Effect, Envelope, Link, Output};
-use crate::mdcd::model::Role;
+use crate::Role;
 
 /// A suppressed message in a shadow's sender-side logs, indexed by
 /// `int_mSN_Gsdw` at the point it was generated.

@@ -24,6 +24,9 @@
 //! transport (the simulator in `crate::mdcd::sim`, or a real runtime) carries
 //! out. The application is anything that implements [`Application`].
 
+#![deny(clippy::unwrap_used)]
+#![warn(missing_docs)]
+
 mod active;
 mod low;
 mod shadow;
@@ -34,7 +37,6 @@ pub use low::LowProcess;
 pub use shadow::ShadowProcess;
 pub use state::{Checkpoint, LogEntry, ProtocolStats, Recovery};
 
-use crate::mdcd::model::Role;
 
 /// Values of the MDCD message counters (`int_mSN_Glow`, `int_mSN_Gsdw`,
 /// `iVR_low`): sequence numbers of messages from the low-confidence cluster
@@ -177,5 +179,38 @@ pub trait AcceptanceTest<M> {
 impl<M, F: FnMut(&M) -> bool> AcceptanceTest<M> for F {
     fn accept(&mut self, msg: &M) -> bool {
         self(msg)
+    }
+}
+
+/// A process's role in the MDCD protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Runs the new, low-confidence code (G_low).
+    Low,
+    /// Runs the old code in the background, output suppressed (G_sdw).
+    Shadow,
+    /// Runs unchanged and in service (G_act).
+    Active,
+}
+
+impl Role {
+    /// The spelling in JSON and XML: `low`, `shadow` or `active`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Low => "low",
+            Role::Shadow => "shadow",
+            Role::Active => "active",
+        }
+    }
+
+    /// Parses [`Role::as_str`]'s spelling.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "low" => Some(Role::Low),
+            "shadow" => Some(Role::Shadow),
+            "active" => Some(Role::Active),
+            _ => None,
+        }
     }
 }
