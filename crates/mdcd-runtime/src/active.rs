@@ -1,7 +1,7 @@
 //! A G_act process, P_i^ha (figure 3 of the paper): in service, unchanged,
 //! and the one that keeps contamination from G_low recoverable.
 
-use super::state::{Common, LogEntry, ProtocolStats, Recovery};
+use super::state::{Common, LogEntry, Persisted, ProtocolStats, Recovery};
 use super::{AcceptanceTest, Application, Counter, Effect, Envelope, Link, Output};
 use crate::Role;
 
@@ -49,6 +49,49 @@ impl<A: Application> ActiveProcess<A> {
     /// The process's counters.
     pub fn stats(&self) -> &ProtocolStats {
         &self.c.stats
+    }
+
+    /// Everything to keep across a restart: write it with serde (e.g.
+    /// `serde_json::to_writer`) after each event, and
+    /// [`ActiveProcess::restore_persisted`] it in the new OS process.
+    pub fn persist(&self) -> Persisted<A> {
+        Persisted {
+            dirty: self.c.dirty,
+            int_msn_glow: self.c.int_msn_glow,
+            prgt: self.prgt,
+            send_seq: self.c.send_seq.clone(),
+            events: self.c.events,
+            ext_sent: self.c.ext_sent,
+            app: self.c.app.snapshot(),
+            checkpoints: self.c.ckpts.clone(),
+        }
+    }
+
+    /// Puts back what [`ActiveProcess::persist`] saved.
+    pub fn restore_persisted(&mut self, p: Persisted<A>) {
+        self.c.dirty = p.dirty;
+        self.c.int_msn_glow = p.int_msn_glow;
+        self.prgt = p.prgt;
+        self.c.send_seq = p.send_seq;
+        self.c.events = p.events;
+        self.c.ext_sent = p.ext_sent;
+        self.c.app.restore(&p.app);
+        self.c.ckpts = p.checkpoints;
+    }
+
+    /// The end of the guarded period: the new versions are trusted, so
+    /// everything up to now is valid (checkpoints and logs are reclaimed)
+    /// and every message is clean from now on.
+    pub fn end_guarded_period(&mut self) {
+        self.c.reclaim(Counter::MAX);
+        self.prgt = false;
+        self.c.recovered = true;
+    }
+
+    /// A new guarded period (a new upgrade after a recovery or an end):
+    /// messages from G_low are potentially contaminating again.
+    pub fn begin_guarded_period(&mut self) {
+        self.c.recovered = false;
     }
 
     /// An application message arrives on `link` (figure 3, "incoming
@@ -212,14 +255,14 @@ impl<A: Application> ActiveProcess<A> {
             effects: Vec::new(),
         };
         if let Some((ck, replay)) = rolled {
-            rec.distance = self.c.events - ck.events_at;
+            rec.distance = self.c.events.saturating_sub(ck.events_at);
             rec.checkpoint_index = Some(ck.index);
             rec.send_seq = ck.send_seq.clone();
             // Resume normal computation and replay the message log. External
             // messages the world received after the checkpoint (compensated
             // ones: a passed AT would have reclaimed the checkpoint) are not
             // sent again when the replay regenerates them.
-            self.c.replay_skip = self.c.ext_sent - ck.ext_sent_at;
+            self.c.replay_skip = self.c.ext_sent.saturating_sub(ck.ext_sent_at);
             self.c.ext_sent = ck.ext_sent_at;
             for e in replay {
                 let outs = self.c.app.on_message(e.link, e.env.msg);

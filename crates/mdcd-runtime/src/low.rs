@@ -3,7 +3,7 @@
 //! checkpoints (on recovery it is stopped and its shadow takes over).
 
 use super::state::ProtocolStats;
-use super::{AcceptanceTest, Application, Counter, CounterGroup, Effect, Envelope, Link, Output};
+use super::{AcceptanceTest, Application, Counter, CounterGroup, Effect, Envelope, Link, Output, SharedCounter};
 use crate::Role;
 
 /// A G_low process wrapping the new version's application.
@@ -17,6 +17,11 @@ pub struct LowProcess<A: Application> {
     send_seq: Vec<u64>,
     stats: ProtocolStats,
     exited: bool,
+    /// Where the shared counters come from between OS processes (None: the
+    /// local copies and their broadcasts, as in the simulator).
+    shared: Option<Box<dyn SharedCounter + Send>>,
+    /// The guarded period is over: an ordinary process (no AT, clean).
+    promoted: bool,
 }
 
 impl<A: Application> LowProcess<A> {
@@ -31,6 +36,8 @@ impl<A: Application> LowProcess<A> {
             send_seq: vec![0; n],
             stats: ProtocolStats::default(),
             exited: false,
+            shared: None,
+            promoted: false,
         }
     }
 
@@ -52,6 +59,42 @@ impl<A: Application> LowProcess<A> {
     /// The process's counters.
     pub fn stats(&self) -> &ProtocolStats {
         &self.stats
+    }
+
+    /// Takes `int_mSN_Glow` and `ext_mSN_Glow` from a shared counter (for
+    /// G_low processes in several OS processes, whose concurrent increments
+    /// must not give two messages one number): each increment is the
+    /// counter's `next`. When the counter is unreachable the process can no
+    /// longer be guarded: it exits and starts recovery.
+    pub fn set_shared_counter(&mut self, c: Box<dyn SharedCounter + Send>) {
+        self.shared = Some(c);
+    }
+
+    /// The end of the guarded period: the new version is promoted, an
+    /// ordinary process from now on (no AT, no counters, clean messages).
+    pub fn promote(&mut self) {
+        self.promoted = true;
+    }
+
+    /// Whether [`LowProcess::promote`] happened.
+    pub fn promoted(&self) -> bool {
+        self.promoted
+    }
+
+    fn bump(&mut self, group: CounterGroup) -> Option<Counter> {
+        let cur = if group == CounterGroup::LowExt { self.ext_counter } else { self.counter };
+        // A shared counter's value is above every value handed out before
+        // (it is linearisable); the local copy only counts up.
+        let v = match &mut self.shared {
+            Some(c) => c.next(group)?,
+            None => cur + 1,
+        };
+        if group == CounterGroup::LowExt {
+            self.ext_counter = v;
+        } else {
+            self.counter = v;
+        }
+        Some(v)
     }
 
     /// Another G_low process broadcast the shared counter (figure 2,
@@ -92,6 +135,23 @@ impl<A: Application> LowProcess<A> {
 
     fn outgoing(&mut self, outs: Vec<Output<A::Msg>>, at: &mut dyn AcceptanceTest<A::Msg>) -> Vec<Effect<A::Msg>> {
         let mut effects = Vec::new();
+        if self.promoted {
+            for out in outs {
+                match out {
+                    Output::External { port, msg } => {
+                        self.stats.external_sent += 1;
+                        effects.push(Effect::External { port, msg });
+                    }
+                    Output::Internal { link, msg } => {
+                        let seq = self.send_seq[link];
+                        self.send_seq[link] += 1;
+                        self.stats.internal_sent += 1;
+                        effects.push(Effect::Send { link, env: Envelope { msg, dirty: false, counter: 0, seq } });
+                    }
+                }
+            }
+            return effects;
+        }
         for out in outs {
             match out {
                 Output::External { port, msg } => {
@@ -116,9 +176,13 @@ impl<A: Application> LowProcess<A> {
                     // world received from G_low (shadows reclaim and
                     // suppress their external log by it), compensated
                     // messages included.
-                    self.ext_counter += 1;
+                    let Some(value) = self.bump(CounterGroup::LowExt) else {
+                        self.exited = true;
+                        effects.push(Effect::StartRecovery);
+                        return effects;
+                    };
                     self.stats.counter_broadcasts += 1;
-                    effects.push(Effect::BroadcastCounter { group: CounterGroup::LowExt, value: self.ext_counter });
+                    effects.push(Effect::BroadcastCounter { group: CounterGroup::LowExt, value });
                     self.stats.external_sent += 1;
                     effects.push(Effect::External { port, msg });
                     if passed {
@@ -133,9 +197,13 @@ impl<A: Application> LowProcess<A> {
                     // receiver(m) ∈ G_act: int_mSN_Glow++ and broadcast it to
                     // G_low − P_i.
                     if self.links.get(link).is_some_and(|l| l.peer_role == Role::Active) {
-                        self.counter += 1;
+                        let Some(value) = self.bump(CounterGroup::Low) else {
+                            self.exited = true;
+                            effects.push(Effect::StartRecovery);
+                            return effects;
+                        };
                         self.stats.counter_broadcasts += 1;
-                        effects.push(Effect::BroadcastCounter { group: CounterGroup::Low, value: self.counter });
+                        effects.push(Effect::BroadcastCounter { group: CounterGroup::Low, value });
                     }
                     // msg_sending(m, dirty_bit = 1, int_mSN_Glow, receiver(m)).
                     let seq = self.send_seq[link];

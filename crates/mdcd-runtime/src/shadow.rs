@@ -266,7 +266,7 @@ impl<A: Application> ShadowProcess<A> {
         };
         let mut replay = Vec::new();
         if let Some((ck, r)) = rolled {
-            rec.distance = self.c.events - ck.events_at;
+            rec.distance = self.c.events.saturating_sub(ck.events_at);
             rec.checkpoint_index = Some(ck.index);
             rec.send_seq = ck.send_seq.clone();
             self.int_log.retain(|(i, _, _)| *i <= ck.sdw_counter);

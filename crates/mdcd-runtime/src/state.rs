@@ -11,7 +11,7 @@
 use super::{Application, Counter, Envelope, Link};
 
 /// One logged message (receiver side): what arrived on which link.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LogEntry<M> {
     /// `int_mSN_Glow` when it was logged (the paper's index); raised with
     /// its checkpoint's index when that checkpoint is re-indexed.
@@ -25,7 +25,11 @@ pub struct LogEntry<M> {
 /// An entry of the checkpoint array: the application state saved by
 /// `checkpointing(P_i, ckpt_array)` just before a message with counter
 /// `index` potentially contaminated it (rule S1 or S2).
-#[derive(Debug, Clone)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(bound(
+    serialize = "A::Snapshot: serde::Serialize, A::Msg: serde::Serialize",
+    deserialize = "A::Snapshot: serde::Deserialize<'de>, A::Msg: serde::Deserialize<'de>"
+))]
 pub struct Checkpoint<A: Application> {
     /// The `int_mSN_Glow` of the message whose receipt it precedes.
     pub index: Counter,
@@ -47,6 +51,22 @@ pub struct Checkpoint<A: Application> {
     pub trigger: Option<LogEntry<A::Msg>>,
     /// Receiver-side log entries received after this checkpoint.
     pub log: Vec<LogEntry<A::Msg>>,
+}
+
+impl<A: Application> Clone for Checkpoint<A> {
+    fn clone(&self) -> Self {
+        Checkpoint {
+            index: self.index,
+            snapshot: self.snapshot.clone(),
+            send_seq: self.send_seq.clone(),
+            events_at: self.events_at,
+            ext_sent_at: self.ext_sent_at,
+            sdw_counter: self.sdw_counter,
+            sdw_ext_counter: self.sdw_ext_counter,
+            trigger: self.trigger.clone(),
+            log: self.log.clone(),
+        }
+    }
 }
 
 /// Counters a process keeps about itself, for the simulator's report (which
@@ -110,6 +130,34 @@ impl ProtocolStats {
         self.max_log_held = self.max_log_held.max(o.max_log_held);
         self.reclaim_violations += o.reclaim_violations;
     }
+}
+
+/// What a G_act or G_sdw process must keep across a restart of its OS
+/// process (checkpoints that can be persisted): the checkpoint array with
+/// its logs and the protocol variables, serialisable with serde
+/// ([`crate::ActiveProcess::persist`], [`crate::ActiveProcess::restore_persisted`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(bound(
+    serialize = "A::Snapshot: serde::Serialize, A::Msg: serde::Serialize",
+    deserialize = "A::Snapshot: serde::Deserialize<'de>, A::Msg: serde::Deserialize<'de>"
+))]
+pub struct Persisted<A: Application> {
+    /// `dirty_bit`.
+    pub dirty: bool,
+    /// The local `int_mSN_Glow`.
+    pub int_msn_glow: Counter,
+    /// `prgt_bit` (G_act).
+    pub prgt: bool,
+    /// Per-link send sequence numbers.
+    pub send_seq: Vec<u64>,
+    /// Events handled.
+    pub events: u64,
+    /// External messages the world received from the process.
+    pub ext_sent: u64,
+    /// The application's current state.
+    pub app: A::Snapshot,
+    /// The checkpoint array, each with its receiver-side log.
+    pub checkpoints: Vec<Checkpoint<A>>,
 }
 
 /// What a recovery did to one process.
@@ -276,7 +324,7 @@ impl<A: Application> Common<A> {
         let first = first?;
         self.app.restore(&first.snapshot);
         self.send_seq = first.send_seq.clone();
-        let distance = self.events - first.events_at;
+        let distance = self.events.saturating_sub(first.events_at);
         self.stats.rollbacks += 1;
         self.stats.rollback_distances.push(distance);
         self.dirty = false;
