@@ -166,6 +166,24 @@ fn shared_counter_is_consistent_under_concurrent_increments() {
     counters.dedup();
     assert_eq!(counters.len(), 400, "no two messages share a counter");
     assert!(increasing.len() == 400);
+    // Shadows in several OS processes share int_mSN_Gsdw the same way: the
+    // indices of their sender-side logs never collide.
+    let shadows: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let app = App { kind: Kind::Sensor, n: 100, fault: None, st: St { ticks: 0, sum: 0, bad: false } };
+                let mut p = ShadowProcess::new(app, vec![Link { peer_role: Role::Active }]);
+                p.set_shared_counter(Box::new(CounterClient::connect(addr).unwrap()));
+                for _ in 0..100 {
+                    p.on_tick();
+                }
+                p.log_indices()
+            })
+        })
+        .collect();
+    let mut idx: Vec<u64> = shadows.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    idx.sort_unstable();
+    assert_eq!(idx, (1..=200).collect::<Vec<u64>>());
     drop(server);
     // An unreachable counter: the process can no longer be guarded.
     let dead = TcpListener::bind("127.0.0.1:0").unwrap();
