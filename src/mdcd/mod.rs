@@ -14,7 +14,9 @@ pub mod model;
 pub mod roles;
 pub mod xml;
 
+/// The MDCD runtime: the `mdcd-runtime` crate (std + serde only, so an
+/// application embeds it without Z3), re-exported under its old path.
+pub use mdcd_runtime as runtime;
 pub use model::RoleDocument;
 pub use roles::{assign, Violation};
-pub mod runtime;
 pub mod sim;

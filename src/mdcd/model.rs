@@ -159,38 +159,9 @@ pub struct BoundaryChannel {
     pub active_index: Option<u32>,
 }
 
-/// A process's role in the MDCD protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Runs the new, low-confidence code (G_low).
-    Low,
-    /// Runs the old code in the background, output suppressed (G_sdw).
-    Shadow,
-    /// Runs unchanged and in service (G_act).
-    Active,
-}
-
-impl Role {
-    /// The spelling in JSON and XML: `low`, `shadow` or `active`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Low => "low",
-            Role::Shadow => "shadow",
-            Role::Active => "active",
-        }
-    }
-
-    /// Parses [`Role::as_str`]'s spelling.
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "low" => Some(Role::Low),
-            "shadow" => Some(Role::Shadow),
-            "active" => Some(Role::Active),
-            _ => None,
-        }
-    }
-}
+/// A process's role in the MDCD protocol (defined with the runtime, in the
+/// `mdcd-runtime` crate, so that an application embeds it alone).
+pub use mdcd_runtime::Role;
 
 /// What one process's runtime needs (figures 2–4 of the paper), so that it
 /// never recomputes the groups.

@@ -18,7 +18,13 @@
 //! format on its changed ports (it encodes what it sends there and decodes
 //! what it receives there), plus the injected design fault: from the fault
 //! step on, every message it sends is corrupted (its body changes and it is
-//! marked as corrupted, which is what the simulated AT detects).
+//! marked as corrupted, which is what the simulated AT detects). Any
+//! process, old or new, whose state received an erroneous message is
+//! contaminated from then on (until a rollback restores an earlier state),
+//! and everything it sends is erroneous too: the paper's premise that a
+//! state "influenced directly or indirectly" by an erroneous message is
+//! contaminated, which is what lets an AT downstream validate upstream
+//! states (docs/mdcd.md, "Faults and the AT").
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -90,6 +96,7 @@ pub struct SimMsg {
 
 const V2_KEY: u64 = 0x9E37_79B9_7F4A_7C15;
 const FAULT_MASK: u64 = 0x5BD1_E995_0000_0001;
+const CONTAMINATED: u64 = 0xC0_4A11;
 
 fn encode_v2(body: u64) -> u64 {
     body.rotate_left(13) ^ V2_KEY
@@ -176,6 +183,12 @@ impl SimApp {
     fn internal(&self, link: usize, mut msg: SimMsg) -> Output<SimMsg> {
         if self.faulty_now() {
             msg.body ^= FAULT_MASK;
+            msg.corrupted = true;
+        } else if self.st.corrupted && !msg.corrupted {
+            // The paper's premise (§3.2): a state influenced, directly or
+            // indirectly, by an erroneous message is contaminated, and so is
+            // everything it sends; an AT downstream judges it as such.
+            msg.body = mix(&[msg.body, CONTAMINATED]);
             msg.corrupted = true;
         }
         if self.new_version && self.cfg.links.get(link).is_some_and(|l| l.changed) {

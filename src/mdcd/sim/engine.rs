@@ -100,8 +100,11 @@ pub struct RunOutcome {
     pub reference: bool,
     /// The trace, in order.
     pub trace: Vec<TraceEvent>,
-    /// The messages the world received, in order.
+    /// The messages the world received, in order (not those a streamed run
+    /// already handed on).
     pub externals: Vec<External>,
+    /// How many messages the world received.
+    pub external_count: u64,
     /// Per process, in document order.
     pub processes: Vec<ProcessOutcome>,
     /// Recoveries carried out (0 or 1: after one, G_low is gone).
@@ -193,6 +196,9 @@ struct Engine {
     max_delay: u64,
     validated: u64,
     validated_ext: u64,
+    /// External messages the world received from G_low (`ext_mSN_Glow`),
+    /// compensated ones included.
+    low_ext_sent: u64,
     recovered: bool,
     recoveries: u64,
     trace: Vec<TraceEvent>,
@@ -216,13 +222,146 @@ struct InstLink {
 /// Runs one scenario: the upgraded system under the MDCD protocol, or with
 /// `reference` the old system alone (every instance the old version, no
 /// shadows, no protocol activity). `Err` when the role document does not
-/// describe the deployment.
+/// describe the deployment. The outcome holds the whole trace: for long
+/// runs, [`simulate_streamed`] keeps memory independent of their length.
 pub fn simulate(
     ddd: &Deployment,
     roles: &RoleDocument,
     sc: &Scenario,
     reference: bool,
 ) -> Result<RunOutcome, Vec<String>> {
+    let mut run = Run::new(ddd, roles, sc, reference)?;
+    run.advance(u64::MAX);
+    Ok(run.outcome())
+}
+
+/// Steps of simulated time a streamed run advances between two drains of
+/// its trace and external messages.
+const CHUNK: u64 = 256;
+
+/// Why [`simulate_streamed`] stopped.
+#[derive(Debug)]
+pub enum StreamError {
+    /// The role document does not describe the deployment.
+    Mismatch(Vec<String>),
+    /// The trace could not be written.
+    Io(std::io::Error),
+}
+
+/// Runs a scenario and its reference run side by side and reports on them
+/// ([`super::compare`]'s report), in memory independent of the number of
+/// steps: both runs advance in chunks of simulated time, each chunk's trace
+/// goes to `trace` (the upgraded run's, or with `reference_only` the old
+/// system's) and its external messages are compared port by port as they
+/// come, keeping only what one run has sent and the other not yet.
+pub fn simulate_streamed(
+    ddd: &Deployment,
+    roles: &RoleDocument,
+    sc: &Scenario,
+    reference_only: bool,
+    trace: &mut dyn FnMut(&TraceEvent) -> std::io::Result<()>,
+) -> Result<super::Report, StreamError> {
+    let mut reference = Run::new(ddd, roles, sc, true).map_err(StreamError::Mismatch)?;
+    let mut run =
+        if reference_only { None } else { Some(Run::new(ddd, roles, sc, false).map_err(StreamError::Mismatch)?) };
+    let mut cmp = super::report::Comparison::default();
+    let mut until = 0u64;
+    loop {
+        until = until.saturating_add(CHUNK);
+        let ref_done = reference.advance(until);
+        let run_done = run.as_mut().is_none_or(|r| r.advance(until));
+        for ev in reference.e.externals.drain(..) {
+            if reference_only {
+                cmp.push(true, ev.clone());
+            }
+            cmp.push(false, ev);
+        }
+        let traced = match run.as_mut() {
+            Some(r) => {
+                for ev in r.e.externals.drain(..) {
+                    cmp.push(true, ev);
+                }
+                reference.e.trace.clear();
+                &mut r.e.trace
+            }
+            None => &mut reference.e.trace,
+        };
+        for ev in traced.drain(..) {
+            trace(&ev).map_err(StreamError::Io)?;
+        }
+        if ref_done && run_done {
+            break;
+        }
+    }
+    let reference = reference.outcome();
+    let run = match run {
+        Some(r) => r.outcome(),
+        None => reference.clone(),
+    };
+    Ok(super::report::report(&run, &reference, &cmp, sc))
+}
+
+/// A run in progress: [`Run::advance`] it through simulated time, take its
+/// trace and external messages as they come, and [`Run::outcome`] at the end.
+pub struct Run {
+    e: Engine,
+    reference: bool,
+    limit: u64,
+    finished: Option<bool>,
+    external_count: u64,
+}
+
+impl Run {
+    /// Sets up a run (see [`simulate`]).
+    pub fn new(ddd: &Deployment, roles: &RoleDocument, sc: &Scenario, reference: bool) -> Result<Run, Vec<String>> {
+        build(ddd, roles, sc, reference)
+    }
+
+    /// Handles every event up to step `until`; true when the run is over
+    /// (every event handled, or the step limit hit).
+    pub fn advance(&mut self, until: u64) -> bool {
+        if self.finished.is_some() {
+            return true;
+        }
+        let before = self.e.externals.len();
+        let r = self.e.run(self.limit, until);
+        self.external_count += (self.e.externals.len() - before) as u64;
+        if r.is_some() {
+            self.finished = r;
+        }
+        self.finished.is_some()
+    }
+
+    /// The trace events and external messages since the last call.
+    pub fn drain(&mut self) -> (Vec<TraceEvent>, Vec<External>) {
+        (std::mem::take(&mut self.e.trace), std::mem::take(&mut self.e.externals))
+    }
+
+    /// The outcome (with whatever trace and external messages were not
+    /// drained).
+    pub fn outcome(self) -> RunOutcome {
+        let e = self.e;
+        let mut out = RunOutcome {
+            reference: self.reference,
+            trace: e.trace,
+            externals: e.externals,
+            external_count: self.external_count,
+            processes: Vec::new(),
+            recoveries: e.recoveries,
+            cascade_violations: e.cascade_violations,
+            reclaim_violations: e.reclaim_violations,
+            completed: self.finished == Some(true),
+            end_step: e.now,
+        };
+        for p in &e.procs {
+            out.reclaim_violations += p.rt.stats().reclaim_violations;
+            out.processes.push(ProcessOutcome { name: p.name.clone(), role: p.role, stats: p.rt.stats().clone() });
+        }
+        out
+    }
+}
+
+fn build(ddd: &Deployment, roles: &RoleDocument, sc: &Scenario, reference: bool) -> Result<Run, Vec<String>> {
     check_match(ddd, roles)?;
     let n = ddd.instances.len();
     let inst_idx: HashMap<&str, usize> = ddd.instances.iter().enumerate().map(|(i, x)| (x.id.as_str(), i)).collect();
@@ -412,6 +551,7 @@ pub fn simulate(
         max_delay: sc.max_delay.max(1),
         validated: 0,
         validated_ext: 0,
+        low_ext_sent: 0,
         recovered: false,
         recoveries: 0,
         trace: Vec::new(),
@@ -421,24 +561,11 @@ pub fn simulate(
         low_procs,
         shadow_procs,
     };
-    let limit = (sc.ticks + 10) * period * 50 + 100_000;
-    let completed = e.run(limit);
-    let mut out = RunOutcome {
-        reference,
-        trace: e.trace,
-        externals: e.externals,
-        processes: Vec::new(),
-        recoveries: e.recoveries,
-        cascade_violations: e.cascade_violations,
-        reclaim_violations: e.reclaim_violations,
-        completed,
-        end_step: e.now,
-    };
-    for p in &e.procs {
-        out.reclaim_violations += p.rt.stats().reclaim_violations;
-        out.processes.push(ProcessOutcome { name: p.name.clone(), role: p.role, stats: p.rt.stats().clone() });
+    for p in 0..e.procs.len() {
+        e.schedule_tick(p);
     }
-    Ok(out)
+    let limit = sc.ticks.saturating_add(10).saturating_mul(period).saturating_mul(50).saturating_add(100_000);
+    Ok(Run { e, reference, limit, finished: None, external_count: 0 })
 }
 
 /// The role document must describe this deployment: the same instances,
@@ -539,14 +666,19 @@ impl Engine {
         self.push(t, key, Ev::Tick(p));
     }
 
-    fn run(&mut self, limit: u64) -> bool {
-        for p in 0..self.procs.len() {
-            self.schedule_tick(p);
-        }
-        while let Some(Reverse((t, _, s))) = self.heap.pop() {
+    /// Handles events up to step `until`: `Some(true)` when none is left,
+    /// `Some(false)` when the next is past `limit`, `None` when the next is
+    /// past `until`.
+    fn run(&mut self, limit: u64, until: u64) -> Option<bool> {
+        while let Some(Reverse((t, key, s))) = self.heap.pop() {
             let Some(ev) = self.events.remove(&s) else { continue };
             if t > limit {
-                return false;
+                return Some(false);
+            }
+            if t > until {
+                self.heap.push(Reverse((t, key, s)));
+                self.events.insert(s, ev);
+                return None;
             }
             self.now = t;
             self.clock.set(t);
@@ -581,7 +713,7 @@ impl Engine {
                 }
             }
         }
-        true
+        Some(true)
     }
 
     /// A "passed AT" with counter `v` reaches `p`; afterwards nothing at or
@@ -642,6 +774,9 @@ impl Engine {
                     self.externals.push(External { step: self.now, process, port, payload });
                 }
                 Effect::BroadcastCounter { group, value } => {
+                    if group == CounterGroup::LowExt {
+                        self.low_ext_sent = self.low_ext_sent.max(value);
+                    }
                     let members = match group {
                         CounterGroup::Low | CounterGroup::LowExt => self.low_procs.clone(),
                         CounterGroup::Shadow | CounterGroup::ShadowExt => self.shadow_procs.clone(),
@@ -689,7 +824,9 @@ impl Engine {
         }
         self.recovered = true;
         self.recoveries += 1;
-        let (v, v_ext) = (self.validated, self.validated_ext);
+        // The external line is what the world received from G_low: every
+        // validated message, and compensated ones sent without validation.
+        let (v, v_ext) = (self.validated, self.validated_ext.max(self.low_ext_sent));
         self.trace.push(json!({"kind": "recovery", "step": self.now, "validated": v, "validated_external": v_ext}));
         for &l in &self.low_procs {
             self.procs[l].alive = false;

@@ -25,6 +25,6 @@ mod report;
 mod rng;
 
 pub use apps::{AppKind, MsgKind, SimMsg};
-pub use engine::{simulate, RunOutcome, Scenario, TraceEvent};
-pub use report::{compare, Checks, Report, RoleFigures};
+pub use engine::{simulate, simulate_streamed, Run, RunOutcome, Scenario, StreamError, TraceEvent};
+pub use report::{compare, Checks, Comparison, Report, RoleFigures};
 pub use rng::{mix, Rng};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::engine::{External, RunOutcome, Scenario};
+use super::engine::{External, Payload, RunOutcome, Scenario};
 use crate::mdcd::model::Role;
 use crate::mdcd::runtime::ProtocolStats;
 
@@ -91,21 +91,87 @@ pub struct Report {
     pub first_difference: Option<String>,
     /// Every required check holds.
     pub ok: bool,
+    /// Nothing reached the world in either run (no external port reports):
+    /// `external_equal` then compares two empty sequences and says nothing
+    /// about what the protocol protects.
+    pub vacuous: bool,
 }
 
 type PortKey = (String, String);
 
-fn by_port(ext: &[External]) -> BTreeMap<PortKey, Vec<&super::engine::Payload>> {
-    let mut m: BTreeMap<PortKey, Vec<&super::engine::Payload>> = BTreeMap::new();
-    for e in ext {
-        m.entry((e.process.clone(), e.port.clone())).or_default().push(&e.payload);
+/// The world's messages of a run and its reference, compared port by port
+/// (instance, external port) as they come: only what one run has sent on a
+/// port and the other not yet is kept, so a long run's comparison takes
+/// memory bounded by how far the runs drift apart, not by their length.
+#[derive(Debug, Default)]
+pub struct Comparison {
+    ports: BTreeMap<PortKey, PortCmp>,
+}
+
+#[derive(Debug, Default)]
+struct PortCmp {
+    /// Messages one side sent that the other has not yet: `ahead_run` tells which.
+    ahead: std::collections::VecDeque<Payload>,
+    ahead_run: bool,
+    matched: u64,
+    run: u64,
+    reference: u64,
+    first_diff: Option<u64>,
+}
+
+impl Comparison {
+    /// A message the world received in the run (`from_run`) or in the reference.
+    pub fn push(&mut self, from_run: bool, e: External) {
+        let pc = self.ports.entry((e.process, e.port)).or_default();
+        if from_run {
+            pc.run += 1;
+        } else {
+            pc.reference += 1;
+        }
+        if pc.ahead.is_empty() || pc.ahead_run == from_run {
+            pc.ahead_run = from_run;
+            pc.ahead.push_back(e.payload);
+            return;
+        }
+        if let Some(other) = pc.ahead.pop_front() {
+            if other != e.payload && pc.first_diff.is_none() {
+                pc.first_diff = Some(pc.matched);
+            }
+            pc.matched += 1;
+        }
     }
-    m
+
+    /// The first port (in order) whose messages differ from the
+    /// reference's, described.
+    pub fn first_difference(&self) -> Option<String> {
+        self.ports.iter().find_map(|((process, port), pc)| {
+            let i = pc.first_diff.or((pc.run != pc.reference).then_some(pc.matched))?;
+            Some(format!(
+                "{process}.{port}: message {} differs ({} sent, {} in the reference)",
+                i + 1,
+                pc.run,
+                pc.reference
+            ))
+        })
+    }
 }
 
 /// Compares a run with the reference run of the same scenario and makes the
 /// report. With `run.reference`, reports the reference run alone.
 pub fn compare(run: &RunOutcome, reference: &RunOutcome, sc: &Scenario) -> Report {
+    let mut cmp = Comparison::default();
+    for e in &run.externals {
+        cmp.push(true, e.clone());
+    }
+    for e in &reference.externals {
+        cmp.push(false, e.clone());
+    }
+    report(run, reference, &cmp, sc)
+}
+
+/// The report on a run and its reference, whose external messages `cmp`
+/// compared.
+pub(super) fn report(run: &RunOutcome, reference: &RunOutcome, cmp: &Comparison, sc: &Scenario) -> Report {
     let mut roles: BTreeMap<String, RoleFigures> = BTreeMap::new();
     for r in [Role::Low, Role::Shadow, Role::Active] {
         roles.insert(r.as_str().to_string(), RoleFigures::default());
@@ -128,24 +194,7 @@ pub fn compare(run: &RunOutcome, reference: &RunOutcome, sc: &Scenario) -> Repor
         baseline_checkpoints_per_1000: if messages == 0 { 0.0 } else { 1000.0 },
         ratio: if messages == 0 { 0.0 } else { (checkpoints + log_entries) as f64 / messages as f64 },
     };
-    let (a, b) = (by_port(&run.externals), by_port(&reference.externals));
-    let mut first_difference = None;
-    for key in a.keys().chain(b.keys()) {
-        let (x, y) = (a.get(key), b.get(key));
-        if x != y {
-            let (x, y) = (x.map_or(&[][..], |v| &v[..]), y.map_or(&[][..], |v| &v[..]));
-            let i = x.iter().zip(y).position(|(p, q)| p != q).unwrap_or(x.len().min(y.len()));
-            first_difference = Some(format!(
-                "{}.{}: message {} differs ({} sent, {} in the reference)",
-                key.0,
-                key.1,
-                i + 1,
-                x.len(),
-                y.len()
-            ));
-            break;
-        }
-    }
+    let first_difference = cmp.first_difference();
     let rollbacks: u64 = roles.values().map(|f| f.stats.rollbacks).sum();
     let checks = Checks {
         external_equal: first_difference.is_none(),
@@ -167,13 +216,14 @@ pub fn compare(run: &RunOutcome, reference: &RunOutcome, sc: &Scenario) -> Repor
         at_coverage: sc.at_coverage,
         reference: run.reference,
         end_step: run.end_step,
-        external_messages: run.externals.len() as u64,
-        reference_external_messages: reference.externals.len() as u64,
+        external_messages: run.external_count,
+        reference_external_messages: reference.external_count,
         recoveries: run.recoveries,
         roles,
         overhead,
         checks,
         first_difference,
         ok,
+        vacuous: run.external_count == 0 && reference.external_count == 0,
     }
 }

@@ -437,47 +437,101 @@ pub(super) fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<()
 /// Replaces `path` by `bytes` atomically (temporary file, fsync, rename).
 fn write_file_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    // A symbolic link stays one: the file it points to is replaced.
-    let resolved = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).ok(),
-        _ => None,
-    };
-    let path = resolved.as_deref().unwrap_or(path);
-    let existing = std::fs::metadata(path).ok();
-    if existing.as_ref().is_some_and(|m| !m.is_file()) {
-        let mut f = std::fs::OpenOptions::new().write(true).truncate(true).open(path)?;
-        return f.write_all(bytes).and_then(|_| f.flush());
-    }
-    let name =
-        path.file_name().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        if let Some(m) = &existing {
-            f.set_permissions(m.permissions())?;
+    let mut f = AtomicFile::create(path)?;
+    f.write_all(bytes)?;
+    f.commit()
+}
+
+/// A file written as a whole or not at all: the bytes go to a temporary file
+/// in the target's directory, which [`AtomicFile::commit`] syncs and renames
+/// over the target; dropped without a commit, the temporary file is removed
+/// and the old file is untouched. A target that exists and is not a regular
+/// file (`/dev/null`, a FIFO) is written in place; a symbolic link stays one
+/// (the file it points to is replaced).
+pub(super) struct AtomicFile {
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    /// `(temporary, target, directory)`, or `None` when written in place.
+    rename: Option<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl AtomicFile {
+    pub(super) fn create(path: &std::path::Path) -> std::io::Result<AtomicFile> {
+        let resolved = match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).ok(),
+            _ => None,
+        };
+        let path = resolved.as_deref().unwrap_or(path);
+        let existing = std::fs::metadata(path).ok();
+        if existing.as_ref().is_some_and(|m| !m.is_file()) {
+            let f = std::fs::OpenOptions::new().write(true).truncate(true).open(path)?;
+            return Ok(AtomicFile { file: Some(std::io::BufWriter::new(f)), rename: None });
         }
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        // The rename is durable once the directory is synced; not every file
-        // system can sync a directory, and the file is complete either way.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
+        let name =
+            path.file_name().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".{}.tmp", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let out = AtomicFile {
+            file: Some(std::io::BufWriter::new(f)),
+            rename: Some((tmp, path.to_path_buf(), dir.to_path_buf())),
+        };
+        if let (Some(m), Some(f)) = (&existing, &out.file) {
+            f.get_ref().set_permissions(m.permissions())?;
+        }
+        Ok(out)
+    }
+
+    /// Flushes, syncs and renames the temporary file over the target.
+    pub(super) fn commit(mut self) -> std::io::Result<()> {
+        use std::io::Write;
+        let Some(mut f) = self.file.take() else { return Ok(()) };
+        f.flush()?;
+        let f = f.into_inner().map_err(|e| e.into_error())?;
+        if let Some((tmp, target, dir)) = self.rename.take() {
+            let done = f.sync_all().and_then(|()| std::fs::rename(&tmp, &target));
+            if done.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+                return done;
+            }
+            // The rename is durable once the directory is synced; not every
+            // file system can sync a directory, and the file is complete either way.
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
         }
         Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
     }
-    result
+}
+
+impl std::io::Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.file.as_mut() {
+            Some(f) => f.write(buf),
+            None => Err(std::io::Error::other("the file is already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if let Some((tmp, _, _)) = self.rename.take() {
+            self.file.take();
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
 }
 
 fn cmd_solve(

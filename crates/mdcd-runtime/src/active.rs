@@ -1,9 +1,9 @@
 //! A G_act process, P_i^ha (figure 3 of the paper): in service, unchanged,
 //! and the one that keeps contamination from G_low recoverable.
 
-use super::state::{Common, LogEntry, ProtocolStats, Recovery};
+use super::state::{Common, LogEntry, Persisted, ProtocolStats, Recovery};
 use super::{AcceptanceTest, Application, Counter, Effect, Envelope, Link, Output};
-use crate::mdcd::model::Role;
+use crate::Role;
 
 /// A G_act process wrapping its application: `dirty_bit`, `prgt_bit`, the
 /// local `int_mSN_Glow`, the checkpoint array and the receiver-side log.
@@ -49,6 +49,49 @@ impl<A: Application> ActiveProcess<A> {
     /// The process's counters.
     pub fn stats(&self) -> &ProtocolStats {
         &self.c.stats
+    }
+
+    /// Everything to keep across a restart: write it with serde (e.g.
+    /// `serde_json::to_writer`) after each event, and
+    /// [`ActiveProcess::restore_persisted`] it in the new OS process.
+    pub fn persist(&self) -> Persisted<A> {
+        Persisted {
+            dirty: self.c.dirty,
+            int_msn_glow: self.c.int_msn_glow,
+            prgt: self.prgt,
+            send_seq: self.c.send_seq.clone(),
+            events: self.c.events,
+            ext_sent: self.c.ext_sent,
+            app: self.c.app.snapshot(),
+            checkpoints: self.c.ckpts.clone(),
+        }
+    }
+
+    /// Puts back what [`ActiveProcess::persist`] saved.
+    pub fn restore_persisted(&mut self, p: Persisted<A>) {
+        self.c.dirty = p.dirty;
+        self.c.int_msn_glow = p.int_msn_glow;
+        self.prgt = p.prgt;
+        self.c.send_seq = p.send_seq;
+        self.c.events = p.events;
+        self.c.ext_sent = p.ext_sent;
+        self.c.app.restore(&p.app);
+        self.c.ckpts = p.checkpoints;
+    }
+
+    /// The end of the guarded period: the new versions are trusted, so
+    /// everything up to now is valid (checkpoints and logs are reclaimed)
+    /// and every message is clean from now on.
+    pub fn end_guarded_period(&mut self) {
+        self.c.reclaim(Counter::MAX);
+        self.prgt = false;
+        self.c.recovered = true;
+    }
+
+    /// A new guarded period (a new upgrade after a recovery or an end):
+    /// messages from G_low are potentially contaminating again.
+    pub fn begin_guarded_period(&mut self) {
+        self.c.recovered = false;
     }
 
     /// An application message arrives on `link` (figure 3, "incoming
@@ -127,28 +170,39 @@ impl<A: Application> ActiveProcess<A> {
         for out in outs {
             match out {
                 Output::External { port, msg } => {
+                    if self.c.replay_skip > 0 {
+                        // A replay regenerates an external message the world
+                        // already has (sent, compensated, after the
+                        // checkpoint rolled back to): not again.
+                        self.c.replay_skip -= 1;
+                        self.c.stats.suppressed += 1;
+                        continue;
+                    }
                     if self.c.dirty {
                         self.c.stats.at_runs += 1;
-                        let msg = if at.accept(&msg) {
-                            Some(msg)
-                        } else {
-                            self.c.stats.at_failures += 1;
-                            // error_compensation(m); a compensated message
-                            // must pass the AT in turn.
-                            self.c.app.compensate(&msg).filter(|m| at.accept(m))
-                        };
-                        match msg {
-                            Some(msg) => {
-                                // AT(m) == success: memory_reclamation(int_mSN_Glow, …);
-                                // dirty_bit = (size(ckpt_array) ≥ 1); send to the
-                                // device; "passed AT" with int_mSN_Glow to
-                                // {G_act − P_i, G_sdw} (the `notify` list).
-                                let v = self.c.int_msn_glow;
-                                self.on_passed_at(v);
-                                self.c.stats.external_sent += 1;
-                                effects.push(Effect::External { port, msg });
-                                self.c.stats.passed_at_sent += 1;
-                                effects.push(Effect::PassedAt { value: v, ext: 0 });
+                        if at.accept(&msg) {
+                            // AT(m) == success: memory_reclamation(int_mSN_Glow, …);
+                            // dirty_bit = (size(ckpt_array) ≥ 1); send to the
+                            // device; "passed AT" with int_mSN_Glow to
+                            // {G_act − P_i, G_sdw} (the `notify` list).
+                            let v = self.c.int_msn_glow;
+                            self.on_passed_at(v);
+                            self.c.send_external();
+                            effects.push(Effect::External { port, msg });
+                            self.c.stats.passed_at_sent += 1;
+                            effects.push(Effect::PassedAt { value: v, ext: 0 });
+                            continue;
+                        }
+                        self.c.stats.at_failures += 1;
+                        // error_compensation(m); a compensated message must
+                        // pass the AT in turn. Figure 3 reclaims memory and
+                        // sends "passed AT" only on AT(m) == success: a
+                        // compensated message validates nothing, so the
+                        // process stays dirty and keeps its checkpoints.
+                        match self.c.app.compensate(&msg).filter(|m| at.accept(m)) {
+                            Some(fixed) => {
+                                self.c.send_external();
+                                effects.push(Effect::External { port, msg: fixed });
                             }
                             None => {
                                 // Compensation is not feasible:
@@ -159,7 +213,7 @@ impl<A: Application> ActiveProcess<A> {
                         }
                     } else {
                         // External message from a clean state.
-                        self.c.stats.external_sent += 1;
+                        self.c.send_external();
                         effects.push(Effect::External { port, msg });
                     }
                 }
@@ -201,16 +255,22 @@ impl<A: Application> ActiveProcess<A> {
             effects: Vec::new(),
         };
         if let Some((ck, replay)) = rolled {
-            rec.distance = self.c.events - ck.events_at;
+            rec.distance = self.c.events.saturating_sub(ck.events_at);
             rec.checkpoint_index = Some(ck.index);
             rec.send_seq = ck.send_seq.clone();
-            // Resume normal computation and replay the message log.
+            // Resume normal computation and replay the message log. External
+            // messages the world received after the checkpoint (compensated
+            // ones: a passed AT would have reclaimed the checkpoint) are not
+            // sent again when the replay regenerates them.
+            self.c.replay_skip = self.c.ext_sent.saturating_sub(ck.ext_sent_at);
+            self.c.ext_sent = ck.ext_sent_at;
             for e in replay {
                 let outs = self.c.app.on_message(e.link, e.env.msg);
                 self.c.int_msn_glow = self.c.int_msn_glow.max(e.env.counter);
                 let eff = self.outgoing(outs, at);
                 rec.effects.extend(eff);
             }
+            self.c.replay_skip = 0;
         }
         rec
     }

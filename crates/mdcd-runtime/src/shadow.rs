@@ -3,8 +3,8 @@
 //! to the world suppressed and logged, until a recovery makes it take over.
 
 use super::state::{Common, LogEntry, ProtocolStats, Recovery};
-use super::{AcceptanceTest, Application, Counter, CounterGroup, Effect, Envelope, Link, Output};
-use crate::mdcd::model::Role;
+use super::{AcceptanceTest, Application, Counter, CounterGroup, Effect, Envelope, Link, Output, SharedCounter};
+use crate::Role;
 
 /// A suppressed message in a shadow's sender-side logs, indexed by
 /// `int_mSN_Gsdw` at the point it was generated.
@@ -36,6 +36,9 @@ pub struct ShadowProcess<A: Application> {
     promoted: bool,
     suppress_until: Counter,
     suppress_ext_until: Counter,
+    /// Where `int_mSN_Gsdw` and the external count come from between OS
+    /// processes (None: local copies and broadcasts).
+    shared: Option<Box<dyn SharedCounter + Send>>,
 }
 
 impl<A: Application> ShadowProcess<A> {
@@ -54,6 +57,7 @@ impl<A: Application> ShadowProcess<A> {
             promoted: false,
             suppress_until: 0,
             suppress_ext_until: 0,
+            shared: None,
         }
     }
 
@@ -103,6 +107,24 @@ impl<A: Application> ShadowProcess<A> {
     /// The process's counters.
     pub fn stats(&self) -> &ProtocolStats {
         &self.c.stats
+    }
+
+    /// Takes `int_mSN_Gsdw` and the shadows' external count from a shared
+    /// counter (shadows in several OS processes). When it is unreachable the
+    /// local copy counts on (a shadow never starts recovery).
+    pub fn set_shared_counter(&mut self, c: Box<dyn SharedCounter + Send>) {
+        self.shared = Some(c);
+    }
+
+    fn bump(&mut self, group: CounterGroup) -> Counter {
+        let cur = if group == CounterGroup::ShadowExt { self.sdw_ext_counter } else { self.sdw_counter };
+        let v = self.shared.as_mut().and_then(|c| c.next(group)).unwrap_or(cur + 1).max(cur + 1);
+        if group == CounterGroup::ShadowExt {
+            self.sdw_ext_counter = v;
+        } else {
+            self.sdw_counter = v;
+        }
+        v
     }
 
     /// Another shadow broadcast `int_mSN_Gsdw`.
@@ -194,7 +216,7 @@ impl<A: Application> ShadowProcess<A> {
                         // int_mSN_Gsdw to G_sdw − P_i. The message is suppressed
                         // (shadow mode), or after take-over sent unless the
                         // counter has not yet passed iVR_low.
-                        self.sdw_counter += 1;
+                        self.bump(CounterGroup::Shadow);
                         self.c.stats.counter_broadcasts += 1;
                         effects.push(Effect::BroadcastCounter { group: CounterGroup::Shadow, value: self.sdw_counter });
                         if !self.promoted {
@@ -225,7 +247,7 @@ impl<A: Application> ShadowProcess<A> {
                     // external messages, matched against m.ext_mSN_Glow, the
                     // external counter figure 4 reclaims by. Shadows never
                     // run the AT.
-                    self.sdw_ext_counter += 1;
+                    self.bump(CounterGroup::ShadowExt);
                     self.c.stats.counter_broadcasts += 1;
                     effects
                         .push(Effect::BroadcastCounter { group: CounterGroup::ShadowExt, value: self.sdw_ext_counter });
@@ -266,7 +288,7 @@ impl<A: Application> ShadowProcess<A> {
         };
         let mut replay = Vec::new();
         if let Some((ck, r)) = rolled {
-            rec.distance = self.c.events - ck.events_at;
+            rec.distance = self.c.events.saturating_sub(ck.events_at);
             rec.checkpoint_index = Some(ck.index);
             rec.send_seq = ck.send_seq.clone();
             self.int_log.retain(|(i, _, _)| *i <= ck.sdw_counter);

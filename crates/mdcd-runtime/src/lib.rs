@@ -18,23 +18,51 @@
 //! `dirty_bit`, the local `int_mSN_Glow`, the checkpoint array with each
 //! checkpoint's receiver-side log, memory reclamation and rollback.
 //!
-//! Nothing here knows about channels, time or hosts: a process is handed
-//! events (a message on one of its links, a tick, a "passed AT", a counter
-//! broadcast, a recovery) and answers with [`Effect`]s that the embedding
-//! transport (the simulator in `crate::mdcd::sim`, or a real runtime) carries
-//! out. The application is anything that implements [`Application`].
+//! The state machines know nothing about channels, time or hosts: a process
+//! is handed events (a message on one of its links, a tick, a "passed AT", a
+//! counter broadcast, a recovery) and answers with [`Effect`]s that the
+//! embedding transport carries out. The application is anything that
+//! implements [`Application`]. Two transports carry them out: the
+//! deterministic simulator (`deladas::mdcd::sim`), and, between real OS
+//! processes:
+//!
+//! - [`wire`]: the serialisable envelope ([`Wire`], one JSON line), with the
+//!   sender's recovery epoch on every message;
+//! - [`Transport`] (`net.rs`): TCP with std::net, a thread per connection,
+//!   FIFO per pair of processes;
+//! - [`CounterServer`]/[`CounterClient`] (`counter.rs`): shared counters
+//!   consistent under concurrent increments;
+//! - [`Node`] and [`Coordinator`] (`node.rs`): a process on the network and
+//!   recovery coordinated by messages (freeze, marker flush, recovery line,
+//!   cuts, resume; a new epoch each time, stale messages discarded), and the
+//!   end of the guarded period (promote G_low, retire the shadows);
+//! - [`Persisted`]: a G_act process's checkpoints and protocol variables,
+//!   serialisable, to survive a restart.
+//!
+//! The crate depends on std, serde and serde_json only, so an application
+//! embeds it without Z3, the language server or an HTTP stack; `deladas`
+//! re-exports it as `deladas::mdcd::runtime`.
+
+#![deny(clippy::unwrap_used)]
+#![warn(missing_docs)]
 
 mod active;
+mod counter;
 mod low;
+mod net;
+mod node;
 mod shadow;
 mod state;
+pub mod wire;
 
 pub use active::ActiveProcess;
+pub use counter::{CounterClient, CounterServer, LocalCounters, SharedCounter};
 pub use low::LowProcess;
+pub use net::Transport;
+pub use node::{Coordinator, Node, NodeConfig, PeerLink, Proc, World};
 pub use shadow::ShadowProcess;
-pub use state::{Checkpoint, LogEntry, ProtocolStats, Recovery};
-
-use crate::mdcd::model::Role;
+pub use state::{Checkpoint, LogEntry, Persisted, ProtocolStats, Recovery};
+pub use wire::{Body, Wire};
 
 /// Values of the MDCD message counters (`int_mSN_Glow`, `int_mSN_Gsdw`,
 /// `iVR_low`): sequence numbers of messages from the low-confidence cluster
@@ -98,7 +126,7 @@ pub struct Link {
 
 /// A message on the wire with what the protocol piggybacks on it
 /// (figures 2–4: `msg_sending(m, dirty_bit, int_mSN_Glow, receiver(m))`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Envelope<M> {
     /// The application message.
     pub msg: M,
@@ -114,7 +142,8 @@ pub struct Envelope<M> {
 }
 
 /// Which shared counter a broadcast updates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CounterGroup {
     /// `int_mSN_Glow`, shared by G_low (figure 2).
     Low,
@@ -177,5 +206,38 @@ pub trait AcceptanceTest<M> {
 impl<M, F: FnMut(&M) -> bool> AcceptanceTest<M> for F {
     fn accept(&mut self, msg: &M) -> bool {
         self(msg)
+    }
+}
+
+/// A process's role in the MDCD protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Runs the new, low-confidence code (G_low).
+    Low,
+    /// Runs the old code in the background, output suppressed (G_sdw).
+    Shadow,
+    /// Runs unchanged and in service (G_act).
+    Active,
+}
+
+impl Role {
+    /// The spelling in JSON and XML: `low`, `shadow` or `active`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Low => "low",
+            Role::Shadow => "shadow",
+            Role::Active => "active",
+        }
+    }
+
+    /// Parses [`Role::as_str`]'s spelling.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "low" => Some(Role::Low),
+            "shadow" => Some(Role::Shadow),
+            "active" => Some(Role::Active),
+            _ => None,
+        }
     }
 }
