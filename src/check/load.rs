@@ -123,8 +123,8 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>, InputError> {
         return Err(InputError::TooLarge { limit });
     }
     let f = std::fs::File::open(path).map_err(InputError::Io)?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    f.take(limit + 1).read_to_end(&mut bytes).map_err(InputError::Io)?;
+    let mut bytes = Vec::with_capacity(meta.len().min(1 << 20) as usize);
+    f.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(InputError::Io)?;
     if bytes.len() as u64 > limit {
         return Err(InputError::TooLarge { limit });
     }

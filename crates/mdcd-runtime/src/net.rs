@@ -5,7 +5,7 @@
 //! protocol (and the marker flush of a recovery) relies on.
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -91,9 +91,10 @@ impl<M: Serialize + DeserializeOwned + Send + 'static> Transport<M> {
                 .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no address for process `{to}`")))?;
             let mut last = None;
             for _ in 0..CONNECT_ATTEMPTS {
-                match TcpStream::connect(addr) {
+                match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
                     Ok(s) => {
                         s.set_nodelay(true)?;
+                        s.set_write_timeout(Some(WRITE_TIMEOUT))?;
                         self.conns.insert(to.to_string(), s);
                         last = None;
                         break;
@@ -135,14 +136,35 @@ impl<M> Drop for Transport<M> {
     }
 }
 
+/// How long one connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long one write may block on a peer that does not read.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest line a peer may send; a longer one ends the connection (a
+/// peer cannot make this process buffer without limit).
+pub const MAX_LINE: usize = 16 << 20;
+
 fn read_loop<M: DeserializeOwned>(conn: TcpStream, tx: Sender<Wire<M>>, stop: Arc<AtomicBool>, bad: Arc<AtomicU64>) {
-    let reader = BufReader::new(conn);
-    for line in reader.lines() {
+    let mut reader = BufReader::new(conn);
+    let mut buf = Vec::new();
+    loop {
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let Ok(line) = line else { return };
-        match decode(&line) {
+        buf.clear();
+        match (&mut reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if buf.len() > MAX_LINE {
+            bad.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+        let Ok(line) = std::str::from_utf8(&buf) else {
+            bad.fetch_add(1, Ordering::SeqCst);
+            continue;
+        };
+        match decode(line.trim_end_matches(['\n', '\r'])) {
             Ok(w) => {
                 if tx.send(w).is_err() {
                     return;

@@ -747,7 +747,7 @@ impl Engine {
                 continue;
             }
             let last = self.last.entry((channel, dir, dest)).or_insert(0);
-            let t = (self.now + delay).max(*last + 1);
+            let t = self.now.saturating_add(delay).max(last.saturating_add(1));
             *last = t;
             self.push(t, key, Ev::Deliver { to: dest, link: peer_link, from: p, from_link: link, env: env.clone() });
         }
@@ -803,7 +803,7 @@ impl Engine {
                     for q in self.procs[p].notify.clone() {
                         if self.procs[q].alive {
                             let key = mix(&[self.seed, p as u64, q as u64, value, 0x6e]);
-                            let t = self.now + 1 + key % self.max_delay;
+                            let t = self.now.saturating_add(1 + key % self.max_delay);
                             self.push(t, key, Ev::Notify { to: q, v: value, ext });
                         }
                     }

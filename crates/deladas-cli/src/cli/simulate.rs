@@ -49,7 +49,7 @@ pub(super) struct SimulateArgs {
     #[arg(long = "at-coverage", default_value_t = 1.0)]
     at_coverage: f64,
     /// Largest message delay in steps (each message takes 1 to D steps).
-    #[arg(long = "max-delay", default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long = "max-delay", default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_delay: u64,
     /// Write the trace here, one JSON object per line.
     #[arg(long)]
