@@ -47,12 +47,18 @@ fn read_message(r: &mut impl BufRead) -> Option<Value> {
 
 impl Client {
     fn start() -> Client {
+        Client::start_with(&[])
+    }
+
+    /// Starts a server with extra environment variables.
+    fn start_with(env: &[(&str, &str)]) -> Client {
         let mut child = Command::new(env!("CARGO_BIN_EXE_deladas"))
             .arg("lsp")
+            .envs(env.iter().copied())
             .current_dir(common::manifest())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(if std::env::var_os("LSP_TEST_STDERR").is_some() { Stdio::inherit() } else { Stdio::null() })
             .env_remove("DELADAS_DEBUG")
             .spawn()
             .expect("the deladas binary starts");
@@ -62,6 +68,9 @@ impl Client {
         std::thread::spawn(move || {
             let mut r = BufReader::new(stdout);
             while let Some(v) = read_message(&mut r) {
+                if std::env::var_os("LSP_TEST_STDERR").is_some() {
+                    eprintln!("<< {}", &v.to_string()[..v.to_string().len().min(200)]);
+                }
                 if tx.send(v).is_err() {
                     break;
                 }
@@ -77,6 +86,23 @@ impl Client {
         assert!(r.get("result").is_some(), "initialize failed: {r}");
         c.notify("initialized", json!({}));
         c
+    }
+
+    /// Starts a server and initializes it with these client capabilities
+    /// and workspace folder.
+    fn initialized_with(env: &[(&str, &str)], capabilities: Value, root: Option<&Path>) -> Client {
+        let mut c = Client::start_with(env);
+        let root_uri = root.map(uri_of);
+        let r = c.request("initialize", json!({"processId": null, "rootUri": root_uri, "capabilities": capabilities}));
+        assert!(r.get("result").is_some(), "initialize failed: {r}");
+        c.notify("initialized", json!({}));
+        c
+    }
+
+    /// Writes bytes as they are, no framing added.
+    fn write_bytes(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).expect("write to the server");
+        self.stdin.flush().expect("flush");
     }
 
     fn send_raw(&mut self, body: &[u8]) {
@@ -496,13 +522,13 @@ fn saving_an_unsatisfiable_goal_marks_its_conflicting_clauses() {
     c.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}}));
     c.wait_for("the first log", |v| {
         v["method"] == "window/logMessage"
-            && v["params"]["message"].as_str().is_some_and(|m| m.starts_with("the goal is unsatisfiable"))
+            && v["params"]["message"].as_str().is_some_and(|m| m.contains(": the goal is unsatisfiable"))
     });
     let log = c.wait_for("the solver's log", |v| {
         v["method"] == "window/logMessage"
-            && v["params"]["message"].as_str().is_some_and(|m| m.starts_with("the goal is satisfiable"))
+            && v["params"]["message"].as_str().is_some_and(|m| m.contains(": the goal is satisfiable"))
     });
-    assert!(log["params"]["message"].as_str().is_some_and(|m| m.starts_with("the goal is satisfiable")), "{log}");
+    assert!(log["params"]["message"].as_str().is_some_and(|m| m.contains(": the goal is satisfiable (")), "{log}");
     assert_eq!(c.shutdown(), 0);
 }
 
@@ -750,4 +776,204 @@ fn the_textmate_grammar_knows_every_keyword() {
         assert_eq!(lexed.tokens.len(), 1, "{w}");
         assert_eq!(lexed.tokens[0].0.keyword(), Some(w.as_str()), "the lexer does not take `{w}` as a keyword");
     }
+}
+
+/// A goal whose check takes a while: the unsatisfiable P2P benchmark.
+fn slow_unsat_goal() -> String {
+    let o = common::deladas(&["bench-goal", "12", "--unsat"]);
+    assert_eq!(common::code(&o), 0, "{}", common::show(&o));
+    common::stdout(&o)
+}
+
+/// Issue 20, defect 1: a result for an earlier state of a document is never
+/// shown on a later one, even when the client reopens the file and its
+/// version number starts again from the same value (Neovim: didSave,
+/// didClose, didOpen with version 0).
+#[test]
+fn a_stale_unsat_result_never_lands_on_reopened_text() {
+    let dir = scratch("reopen");
+    let path = dir.join("goal.deladas");
+    let slow = slow_unsat_goal();
+    std::fs::write(&path, &slow).expect("write");
+    let uri = uri_of(&path);
+    let mut c = Client::initialized();
+    let open0 = |c: &mut Client, text: &str| {
+        c.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "deladas", "version": 0, "text": text}}),
+        )
+    };
+    open0(&mut c, &slow);
+    let diags = c.diagnostics(&uri, |_| true);
+    assert!(diags.iter().all(|d| d["severity"] != 1), "it checks: {diags:#?}");
+    c.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}}));
+    c.wait_for("the solver to start", |v| {
+        v["method"] == "window/logMessage" && v["params"]["message"].as_str().is_some_and(|m| m.contains("solving"))
+    });
+    // While it solves, the file is replaced by a satisfiable goal and reloaded.
+    let sat = "component A(code = \"a\", ports = {p})\nhost h1 = host()\n\
+               constraintset g = constraintset {\n    card(instancesof A in deployment) = 1\n}\n";
+    std::fs::write(&path, sat).expect("write");
+    c.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
+    open0(&mut c, sat);
+    // The old result arrives and is discarded, with a log line saying so.
+    c.wait_for("the discarded result", |v| {
+        v["method"] == "window/logMessage" && v["params"]["message"].as_str().is_some_and(|m| m.contains("discarded"))
+    });
+    // A round trip, then nothing published for the new text has a conflict.
+    c.call("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}}));
+    let published: Vec<&Value> =
+        c.backlog.iter().filter(|v| v["method"] == "textDocument/publishDiagnostics").collect();
+    let last = published.last().expect("diagnostics for the reopened text");
+    assert_eq!(last["params"]["diagnostics"], json!([]), "{published:#?}");
+    assert!(
+        published.iter().all(|v| !v.to_string().contains("E0801")),
+        "an old conflict was published: {published:#?}"
+    );
+    // Saving the new text checks the new text.
+    c.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}}));
+    c.wait_for("the new result", |v| {
+        v["method"] == "window/logMessage"
+            && v["params"]["message"].as_str().is_some_and(|m| m.contains("the goal is satisfiable"))
+    });
+    assert_eq!(c.shutdown(), 0);
+}
+
+/// Issue 20, defect 2: an import that is not UTF-8 is an error on the
+/// import line, and go to definition on it opens the file.
+#[test]
+fn an_import_that_is_not_utf8_is_shown_and_navigable() {
+    let dir = scratch("latin1");
+    std::fs::write(dir.join("lib.deladas"), b"// caf\xe9\nhost h9 = host()\n").expect("write");
+    let path = dir.join("goal.deladas");
+    let text = "import \"lib\"\nhost h1 = host()\n";
+    std::fs::write(&path, text).expect("write");
+    let uri = uri_of(&path);
+    let mut c = Client::initialized();
+    c.open(&uri, text);
+    let diags = c.diagnostics(&uri, |d| !d.is_empty());
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert_eq!(diags[0]["code"], "E0007");
+    assert_eq!(diags[0]["range"], range_of(text, "\"lib\"", 0), "{diags:#?}");
+    let def = c.call("textDocument/definition", td(&uri, text, "lib", 0, 1));
+    assert_eq!(def["uri"], uri_of(&dir.join("lib.deladas")), "{def}");
+    let links = c.call("textDocument/documentLink", json!({"textDocument": {"uri": uri}}));
+    assert_eq!(links[0]["target"], uri_of(&dir.join("lib.deladas")), "{links}");
+    assert_eq!(c.shutdown(), 0);
+}
+
+/// Issue 20, defect 3: while the solver runs the client sees `$/progress`,
+/// and when it gives up a warning on the goal says so (and a message).
+#[test]
+fn solving_reports_progress_and_a_visible_give_up() {
+    let dir = scratch("giveup");
+    let path = dir.join("big.deladas");
+    let o = common::deladas(&["bench-goal", "100"]);
+    let text = common::stdout(&o);
+    std::fs::write(&path, &text).expect("write");
+    let uri = uri_of(&path);
+    let caps = json!({"window": {"workDoneProgress": true}});
+    let mut c = Client::initialized_with(&[("DELADAS_LSP_SOLVE_SECS", "0.05")], caps, Some(&dir));
+    c.open(&uri, &text);
+    c.diagnostics(&uri, |_| true);
+    c.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}}));
+    let create = c.wait_for("a progress token", |v| v["method"] == "window/workDoneProgress/create");
+    let token = create["params"]["token"].clone();
+    let id = create["id"].clone();
+    c.send(json!({"jsonrpc": "2.0", "id": id, "result": null}));
+    let begin =
+        c.wait_for("progress begin", |v| v["method"] == "$/progress" && v["params"]["value"]["kind"] == "begin");
+    assert_eq!(begin["params"]["token"], token);
+    assert!(begin["params"]["value"]["title"].as_str().is_some_and(|t| t.contains("big.deladas")), "{begin}");
+    let end = c.wait_for("progress end", |v| v["method"] == "$/progress" && v["params"]["value"]["kind"] == "end");
+    assert!(end["params"]["value"]["message"].as_str().is_some_and(|m| m.contains("gave up")), "{end}");
+    let diags = c.diagnostics(&uri, |d| !d.is_empty());
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert_eq!(diags[0]["severity"], 2, "a warning: {diags:#?}");
+    assert!(diags[0]["message"].as_str().is_some_and(|m| m.contains("gave up")), "{diags:#?}");
+    let shown = c.wait_for("a message", |v| v["method"] == "window/showMessage");
+    // Relative to the workspace folder, as the CLI would say it.
+    assert!(shown["params"]["message"].as_str().is_some_and(|m| m.starts_with("big.deladas: ")), "{shown}");
+    assert_eq!(c.shutdown(), 0);
+}
+
+/// Issue 20, defect 5: no bad frame keeps the server from answering the
+/// next valid request, and an import of `/dev/zero` does not keep it from
+/// answering at all.
+#[test]
+fn bad_frames_cost_only_themselves() {
+    let mut c = Client::initialized();
+    let body = |id: i64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/hover",
+        "params": {"textDocument": {"uri": "file:///nowhere.deladas"}, "position": {"line": 0, "character": 0}}})
+        .to_string()
+    };
+    let frames: Vec<Vec<u8>> = vec![
+        format!("Content-Length: abc\r\n\r\n{}", body(900)).into_bytes(),
+        format!("Content-Length: -5\r\n\r\n{}", body(901)).into_bytes(),
+        format!("Content-Length: 99999999999999999999\r\n\r\n{}", body(902)).into_bytes(),
+        format!("Content-Length: 4000000000\r\n\r\n{}", body(903)).into_bytes(),
+        format!("Content-Type: application/vscode-jsonrpc\r\n\r\n{}", body(904)).into_bytes(),
+        format!("Content-Length: 12\r\nContent-Length: 7\r\n\r\n{}", body(905)).into_bytes(),
+        format!("Content-Length: 10\r\n\r\n{}", body(906)).into_bytes(),
+    ];
+    for (i, f) in frames.iter().enumerate() {
+        c.write_bytes(f);
+        let id = 1000 + i as i64;
+        c.send_raw(body(id).as_bytes());
+        let r = c.wait_for(&format!("the answer after bad frame {i}"), |v| v["id"] == id);
+        assert!(r.get("result").is_some(), "{r}");
+    }
+    // The bad frames were answered with errors (a parse error, no id).
+    assert!(c.backlog.iter().any(|v| v["error"]["code"] == -32700), "{:#?}", c.backlog);
+    // An open document importing /dev/zero.
+    let dir = scratch("devzero");
+    let path = dir.join("zero.deladas");
+    let text = "import \"/dev/zero\"\nhost h1 = host()\n";
+    std::fs::write(&path, text).expect("write");
+    let uri = uri_of(&path);
+    c.open(&uri, text);
+    let diags = c.diagnostics(&uri, |d| !d.is_empty());
+    assert!(diags[0]["message"].as_str().is_some_and(|m| m.contains("/dev/zero")), "{diags:#?}");
+    assert_eq!(c.shutdown(), 0);
+}
+
+/// Issue 20, defect 6: names are shown relative to the workspace folder,
+/// and a closed imported file that changes on disk re-checks its importers
+/// (the server asks the client to watch `.deladas` files).
+#[test]
+fn relative_names_and_watched_imports() {
+    let dir = scratch("watch");
+    std::fs::write(dir.join("lib.deladas"), "host h9 = host(\n").expect("write");
+    let path = dir.join("goal.deladas");
+    let text = "import \"lib\"\nimport \"nothere\"\nhost h1 = host()\n";
+    std::fs::write(&path, text).expect("write");
+    let uri = uri_of(&path);
+    let caps = json!({"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}}});
+    let mut c = Client::initialized_with(&[], caps, Some(&dir));
+    let reg = c.wait_for("a watch registration", |v| v["method"] == "client/registerCapability");
+    let watchers = &reg["params"]["registrations"][0]["registerOptions"]["watchers"];
+    assert_eq!(watchers[0]["globPattern"], "**/*.deladas", "{reg}");
+    c.send(json!({"jsonrpc": "2.0", "id": reg["id"], "result": null}));
+    c.open(&uri, text);
+    let diags = c.diagnostics(&uri, |d| d.len() == 2);
+    let all: Vec<String> = diags
+        .iter()
+        .flat_map(|d| {
+            let related = d["relatedInformation"].as_array().cloned().unwrap_or_default();
+            std::iter::once(d["message"].to_string()).chain(related.into_iter().map(|r| r["message"].to_string()))
+        })
+        .collect();
+    let all = all.join("\n");
+    assert!(all.contains("`nothere.deladas`"), "relative names: {all}");
+    assert!(!all.contains(&dir.display().to_string()), "no absolute names: {all}");
+    // Fix the imported file on disk; the client tells the server.
+    std::fs::write(dir.join("lib.deladas"), "host h9 = host()\n").expect("write");
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": uri_of(&dir.join("lib.deladas")), "type": 2}]}),
+    );
+    let diags = c.diagnostics(&uri, |d| d.len() == 1);
+    assert!(diags[0]["message"].as_str().is_some_and(|m| m.contains("nothere")), "{diags:#?}");
+    assert_eq!(c.shutdown(), 0);
 }

@@ -16,6 +16,7 @@
 mod analysis;
 mod complete;
 pub mod convert;
+mod features;
 mod navigate;
 mod server;
 mod symbols;
