@@ -13,6 +13,7 @@
 //! - `convert`: byte offsets ↔ UTF-16 positions, paths ↔ URIs;
 //! - `navigate`, `complete`, `symbols`: the features.
 
+mod actions;
 mod analysis;
 mod complete;
 pub mod convert;

@@ -25,9 +25,10 @@ use lsp_types::notification::{
     LogMessage, Notification as _, Progress, PublishDiagnostics, ShowMessage,
 };
 use lsp_types::request::{
-    CodeLensRequest, Completion, DocumentHighlightRequest, DocumentLinkRequest, DocumentSymbolRequest, ExecuteCommand,
-    FoldingRangeRequest, Formatting, GotoDefinition, HoverRequest, PrepareRenameRequest, References, Rename,
-    Request as _, SemanticTokensFullRequest, SignatureHelpRequest, WorkspaceSymbolRequest,
+    CodeActionRequest, CodeLensRequest, Completion, DocumentHighlightRequest, DocumentLinkRequest,
+    DocumentSymbolRequest, ExecuteCommand, FoldingRangeRequest, Formatting, GotoDefinition, HoverRequest,
+    PrepareRenameRequest, References, Rename, Request as _, SemanticTokensFullRequest, SignatureHelpRequest,
+    WorkspaceSymbolRequest,
 };
 use lsp_types::{
     CodeLensOptions, CompletionOptions, CompletionResponse, DocumentLinkOptions, DocumentSymbolResponse,
@@ -62,8 +63,10 @@ struct Doc {
     /// This state of the document, counted by the server (see the module doc).
     generation: u64,
     analysis: Analysis,
-    /// Diagnostics of the last satisfiability check of this version.
+    /// Diagnostics of the last satisfiability check of this state.
     solve_diags: Vec<lsp_types::Diagnostic>,
+    /// Repairs that check found (offered as code actions).
+    repairs: Vec<deladas::solve::explain::Repair>,
 }
 
 /// A satisfiability check of one saved state of a document.
@@ -85,6 +88,7 @@ struct Solved {
     uri: String,
     generation: u64,
     diags: Vec<lsp_types::Diagnostic>,
+    repairs: Vec<deladas::solve::explain::Repair>,
     log: String,
     /// The solver gave up (or failed): a warning, shown to the user.
     gave_up: bool,
@@ -172,6 +176,7 @@ fn capabilities() -> ServerCapabilities {
             trigger_characters: Some(vec!["(".to_string(), ",".to_string()]),
             ..Default::default()
         }),
+        code_action_provider: Some(lsp_types::CodeActionProviderCapability::Simple(true)),
         code_lens_provider: Some(CodeLensOptions { resolve_provider: Some(false) }),
         execute_command_provider: Some(ExecuteCommandOptions {
             commands: vec![super::features::SOLVE_COMMAND.to_string()],
@@ -404,6 +409,19 @@ impl Server {
                 let (doc, off) = s.at(&tdp.text_document.uri, tdp.position)?;
                 super::features::signature_help(&doc.analysis, off)
             }),
+            CodeActionRequest::METHOD => self.reply::<CodeActionRequest>(req, |s, p| {
+                let doc = s.docs.get(p.text_document.uri.as_str())?;
+                let mut out = super::actions::did_you_mean(&doc.analysis, &doc.uri, p.range);
+                out.extend(super::actions::repairs(
+                    &doc.analysis,
+                    &doc.uri,
+                    &doc.analysis.checked.program,
+                    &doc.repairs,
+                    &doc.solve_diags,
+                    p.range,
+                ));
+                Some(out)
+            }),
             CodeLensRequest::METHOD => self.reply::<CodeLensRequest>(req, |s, p| {
                 let doc = s.docs.get(p.text_document.uri.as_str())?;
                 Some(super::features::code_lenses(&doc.analysis, &doc.uri))
@@ -555,6 +573,7 @@ impl Server {
                         generation,
                         analysis,
                         solve_diags: vec![],
+                        repairs: vec![],
                     },
                 );
                 self.reanalyze_dependents(&key);
@@ -579,6 +598,7 @@ impl Server {
                 }
                 doc.version = p.text_document.version;
                 doc.solve_diags.clear();
+                doc.repairs.clear();
                 if let Ok(mut w) = self.wanted.lock() {
                     w.remove(&key);
                 }
@@ -654,6 +674,7 @@ impl Server {
             self.reanalyze(&k);
             if let Some(d) = self.docs.get_mut(&k) {
                 d.solve_diags.clear();
+                d.repairs.clear();
             }
             self.publish(&k);
         }
@@ -678,6 +699,7 @@ impl Server {
             return;
         }
         doc.solve_diags = s.diags;
+        doc.repairs = s.repairs;
         let name = super::analysis::display(&doc.path.display().to_string());
         let message = format!("{name}: {}", s.log);
         if s.gave_up || s.notify {
@@ -718,8 +740,9 @@ fn solver(jobs: Receiver<Job>, done: Sender<Solved>, wanted: Arc<Mutex<HashMap<S
             }
             count += 1;
             log(&out, MessageType::INFO, format!("{}: solving (at most {} s)", job.name, solve_budget().as_secs_f64()));
-            let (diags, log, gave_up) = solve_with_progress(&job, &out, count);
-            let solved = Solved { uri: job.uri, generation: job.generation, diags, log, gave_up, notify: job.notify };
+            let (diags, repairs, log, gave_up) = solve_with_progress(&job, &out, count);
+            let (uri, generation, notify) = (job.uri, job.generation, job.notify);
+            let solved = Solved { uri, generation, diags, repairs, log, gave_up, notify };
             if done.send(solved).is_err() {
                 return;
             }
@@ -738,7 +761,7 @@ fn progress(out: &Sender<Message>, token: &NumberOrString, p: WorkDoneProgress) 
 
 /// Runs one check, reporting `$/progress` (begin, the seconds spent every
 /// second, end with the outcome) when the client shows it.
-fn solve_with_progress(job: &Job, out: &Sender<Message>, n: u64) -> (Vec<lsp_types::Diagnostic>, String, bool) {
+fn solve_with_progress(job: &Job, out: &Sender<Message>, n: u64) -> Outcome {
     let token = NumberOrString::String(format!("deladas-solve-{n}"));
     if job.progress {
         let create = lsp_types::WorkDoneProgressCreateParams { token: token.clone() };
@@ -779,17 +802,20 @@ fn solve_with_progress(job: &Job, out: &Sender<Message>, n: u64) -> (Vec<lsp_typ
         drop(stop);
         r
     });
-    let (diags, log, gave_up) =
-        result.unwrap_or_else(|_| (vec![], "internal error in the satisfiability check".to_string(), true));
+    let outcome =
+        result.unwrap_or_else(|_| (vec![], vec![], "internal error in the satisfiability check".to_string(), true));
     if job.progress {
-        progress(out, &token, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(log.clone()) }));
+        progress(out, &token, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(outcome.2.clone()) }));
     }
-    (diags, log, gave_up)
+    outcome
 }
+
+/// What a check found: diagnostics, repairs, the log line, whether the solver gave up.
+type Outcome = (Vec<lsp_types::Diagnostic>, Vec<deladas::solve::explain::Repair>, String, bool);
 
 /// Decides the goal and explains it when it is unsatisfiable: one diagnostic
 /// per clause of the minimal conflict; a warning when the solver gave up.
-fn check_satisfiable(job: &Job) -> (Vec<lsp_types::Diagnostic>, String, bool) {
+fn check_satisfiable(job: &Job) -> Outcome {
     use deladas::solve::explain::{explain, Explained};
     let program = &job.program;
     let available: Vec<usize> = (0..program.hosts.len()).collect();
@@ -799,9 +825,9 @@ fn check_satisfiable(job: &Job) -> (Vec<lsp_types::Diagnostic>, String, bool) {
     match result {
         Err(e) => {
             let d = crate::cli::lower_error(&e, program.root_file);
-            (job.files.to_lsp(&d, false), format!("the goal cannot be solved: {}", d.message), true)
+            (job.files.to_lsp(&d, false), vec![], format!("the goal cannot be solved: {}", d.message), true)
         }
-        Ok(Explained::Satisfiable) => (vec![], format!("the goal is satisfiable ({took:.2} s)"), false),
+        Ok(Explained::Satisfiable) => (vec![], vec![], format!("the goal is satisfiable ({took:.2} s)"), false),
         Ok(Explained::Unknown(why)) => {
             let message = format!("the solver gave up after {took:.0} s: could not decide the goal ({why})");
             let d = lsp_types::Diagnostic {
@@ -814,7 +840,7 @@ fn check_satisfiable(job: &Job) -> (Vec<lsp_types::Diagnostic>, String, bool) {
                 ),
                 ..Default::default()
             };
-            (vec![d], message, true)
+            (vec![d], vec![], message, true)
         }
         Ok(Explained::Unsatisfiable { conflict, repairs, repairs_complete }) => {
             let d = crate::cli::explain::explanation(
@@ -825,7 +851,7 @@ fn check_satisfiable(job: &Job) -> (Vec<lsp_types::Diagnostic>, String, bool) {
                 &repairs,
                 repairs_complete,
             );
-            (job.files.to_lsp(&d, true), format!("the goal is unsatisfiable ({took:.2} s)"), false)
+            (job.files.to_lsp(&d, true), repairs, format!("the goal is unsatisfiable ({took:.2} s)"), false)
         }
     }
 }
