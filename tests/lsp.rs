@@ -977,3 +977,111 @@ fn relative_names_and_watched_imports() {
     assert!(diags[0]["message"].as_str().is_some_and(|m| m.contains("nothere")), "{diags:#?}");
     assert_eq!(c.shutdown(), 0);
 }
+
+/// Formatting, rename, highlight, folding, workspace symbols, signature
+/// help for `use`, the code lens and its command, over JSON-RPC.
+#[test]
+fn editing_features() {
+    let dir = scratch("features");
+    let path = dir.join("goal.deladas");
+    let text = "import \"patterns\"\n\
+                // the web tier\n\
+                // two lines\n\
+                component Web(code = \"w.xml\", ports = {p[]})\n\
+                host h1=host( )\n\
+                host h2 = host()\n\
+                constraintset s = constraintset {\n\
+                \x20   forall Web w in deployment (\n\
+                \x20       w on h1\n\
+                \x20   )\n\
+                }\n\
+                use replicate(Web, 1)\n";
+    std::fs::write(&path, text).expect("write");
+    let uri = uri_of(&path);
+    let mut c = Client::initialized();
+    c.open(&uri, text);
+    let diags = c.diagnostics(&uri, |_| true);
+    assert!(diags.is_empty(), "{diags:#?}");
+    let doc = json!({"textDocument": {"uri": uri}});
+
+    // Formatting: one edit, to the house style.
+    let edits = c.call(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": uri}, "options": {"tabSize": 4, "insertSpaces": true}}),
+    );
+    assert_eq!(edits.as_array().map(Vec::len), Some(1), "{edits}");
+    let formatted = edits[0]["newText"].as_str().expect("text");
+    assert_eq!(formatted, text.replace("host h1=host( )", "host h1 = host()"));
+
+    // Rename: every use, in this file; a keyword is refused, so is a stdlib name.
+    let edit = c.call(
+        "textDocument/rename",
+        json!({"textDocument": {"uri": uri}, "position": pos_of(text, "h1", 1, 0), "newName": "front"}),
+    );
+    let changes = edit["changes"][&uri].as_array().cloned().expect("edits for this file");
+    assert_eq!(changes.len(), 2, "{edit}");
+    assert!(changes.iter().all(|e| e["newText"] == "front"));
+    let r = c.request(
+        "textDocument/rename",
+        json!({"textDocument": {"uri": uri}, "position": pos_of(text, "h1", 0, 0), "newName": "forall"}),
+    );
+    assert!(r["error"]["message"].as_str().is_some_and(|m| m.contains("not a name")), "{r}");
+    let r = c.request("textDocument/prepareRename", td(&uri, text, "replicate", 0, 1));
+    assert!(r["error"]["message"].as_str().is_some_and(|m| m.contains("standard library")), "{r}");
+    let r = c.call("textDocument/prepareRename", td(&uri, text, "Web", 1, 1));
+    assert_eq!(r, range_of(text, "Web", 1));
+
+    // Highlight: the declaration (write) and the uses (read) of `Web`.
+    let hl = c.call("textDocument/documentHighlight", td(&uri, text, "Web", 0, 1));
+    let kinds: Vec<i64> = hl.as_array().expect("highlights").iter().map(|h| h["kind"].as_i64().unwrap_or(0)).collect();
+    assert_eq!(kinds.len(), 3, "{hl}");
+    assert_eq!(kinds.iter().filter(|&&k| k == 3).count(), 1, "one write: {hl}");
+
+    // Folding: the comment run, the constraintset, the quantifier.
+    let folds = c.call("textDocument/foldingRange", doc.clone());
+    let folds: Vec<(i64, i64)> = folds
+        .as_array()
+        .expect("folds")
+        .iter()
+        .map(|f| (f["startLine"].as_i64().unwrap_or(-1), f["endLine"].as_i64().unwrap_or(-1)))
+        .collect();
+    for want in [(1, 2), (6, 9), (7, 8)] {
+        assert!(folds.contains(&want), "{want:?} in {folds:?}");
+    }
+
+    // Links: the stdlib import opens the library's copy.
+    let links = c.call("textDocument/documentLink", doc.clone());
+    assert!(links[0]["target"].as_str().is_some_and(|t| t.ends_with("patterns.deladas")), "{links}");
+
+    // Workspace symbols: this file's and the library's declarations.
+    let syms = c.call("workspace/symbol", json!({"query": "rep"}));
+    let names: Vec<&str> = syms.as_array().expect("symbols").iter().filter_map(|s| s["name"].as_str()).collect();
+    assert!(names.contains(&"replicate"), "{names:?}");
+    let syms = c.call("workspace/symbol", json!({"query": "web"}));
+    assert_eq!(syms[0]["name"], "Web", "{syms}");
+
+    // Signature help inside `use replicate(Web, |)`.
+    let sig = c.call("textDocument/signatureHelp", td(&uri, text, "1)", 0, 0));
+    let label = sig["signatures"][0]["label"].as_str().expect("label");
+    assert!(label.starts_with("replicate(component T, int "), "{sig}");
+    assert_eq!(sig["activeParameter"], 1, "{sig}");
+
+    // The code lens runs the solver; the result is told in a message.
+    let lenses = c.call("textDocument/codeLens", doc);
+    let cmd = &lenses[0]["command"];
+    assert_eq!(cmd["command"], "deladas.solve", "{lenses}");
+    let r = c.call("workspace/executeCommand", json!({"command": cmd["command"], "arguments": cmd["arguments"]}));
+    assert_eq!(r, Value::Null);
+    let shown = c.wait_for("the solver's message", |v| v["method"] == "window/showMessage");
+    assert!(shown["params"]["message"].as_str().is_some_and(|m| m.contains("satisfiable")), "{shown}");
+
+    // A syntax error: formatting is refused with the reason.
+    let broken = format!("{text}host h3 = host(\n");
+    c.change_full(&uri, 2, &broken);
+    let r = c.request(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": uri}, "options": {"tabSize": 4, "insertSpaces": true}}),
+    );
+    assert!(r["error"]["message"].as_str().is_some_and(|m| m.contains("syntax errors")), "{r}");
+    assert_eq!(c.shutdown(), 0);
+}
