@@ -1,9 +1,13 @@
 -- Driven by tests/nvim.rs: Neovim (0.7.2 and later) as a real LSP client of
 -- `deladas lsp`. Environment: DELADAS (the binary), GOAL (the file to edit),
--- OUT (where the final buffer goes), LOG (a trace of the steps).
+-- OUT (where the final buffer goes), GOAL2 and OUT2 (a goal with an upgrade
+-- and a deployment beside it), LOG (a trace of the steps).
 -- Steps: wait for the typo's diagnostic, apply its quick fix, format, rename
--- a host, save, wait for the solver's conflict, apply a repair it offers.
+-- a host, save, wait for the solver's conflict, apply a repair it offers;
+-- then in GOAL2, save, wait for the E0610 of the cluster check and apply the
+-- `upgrade` its help asks for, save again and see it gone.
 local deladas, goal, out, logfile = os.getenv("DELADAS"), os.getenv("GOAL"), os.getenv("OUT"), os.getenv("LOG")
+local goal2, out2 = os.getenv("GOAL2"), os.getenv("OUT2")
 local WAIT = 30000
 local trace = {}
 local function log(msg) table.insert(trace, msg); vim.fn.writefile(trace, logfile) end
@@ -89,6 +93,20 @@ log("conflict: " .. diags("E0801")[1].message:gsub("\n.*", ""))
 apply_action(diags("E0801")[1], "Add 1 more host")
 
 vim.fn.writefile(vim.api.nvim_buf_get_lines(buf, 0, -1, false), out)
+
+-- 5. A goal with an upgrade whose changed port crosses the cluster boundary.
+vim.cmd("edit " .. vim.fn.fnameescape(goal2))
+buf = vim.api.nvim_get_current_buf()
+vim.lsp.buf_attach_client(buf, id)
+vim.cmd("write")
+if not vim.wait(WAIT, function() return #diags("E0610") > 0 end, 50) then
+  fail("no E0610 after saving: " .. vim.inspect(vim.diagnostic.get(buf)))
+end
+log("boundary: " .. diags("E0610")[1].message:gsub("\n.*", ""))
+apply_action(diags("E0610")[1], "Add `upgrade Client`")
+vim.cmd("write")
+if not vim.wait(WAIT, function() return #diags("E0610") == 0 end, 50) then fail("the upgrade did not clear E0610") end
+vim.fn.writefile(vim.api.nvim_buf_get_lines(buf, 0, -1, false), out2)
 log("done")
 vim.lsp.stop_client(id)
 vim.wait(2000, function() return vim.lsp.client_is_stopped(id) end, 20)

@@ -1,7 +1,8 @@
 //! Code actions (quick fixes): apply a "did you mean" of a diagnostic, and
 //! apply a repair that the satisfiability check on save found for an
 //! unsatisfiable goal (drop a clause or a `use`, add hosts like one, raise
-//! `maxinstances` or `maxperhost`).
+//! `maxinstances` or `maxperhost`), and add the `upgrade` that an E0610 of
+//! the cluster check on save asks for.
 
 use std::collections::HashMap;
 
@@ -175,4 +176,67 @@ pub fn repairs(
         .filter_map(|r| repair_edits(a, program, r))
         .map(|(title, edits)| fix(title, uri, edits, Some(diag.clone())))
         .collect()
+}
+
+/// On save, for a goal with `upgrade` declarations and a deployment
+/// `NAME.ddd.xml` beside `NAME.deladas`: the cluster check of `deladas
+/// roles` (E0610 a changed port crosses the boundary, E0611, E0612). Nothing
+/// when there is no such deployment or it does not fit the goal (`deladas
+/// roles` says why).
+pub fn roles_check(a: &Analysis, path: &std::path::Path) -> Vec<deladas::diagnostics::Diagnostic> {
+    let program = &a.checked.program;
+    if program.upgrades.is_empty() || a.checked.has_errors() {
+        return vec![];
+    }
+    let ddd = path.with_extension("ddd.xml");
+    if !ddd.is_file() {
+        return vec![];
+    }
+    let Ok(text) = std::fs::read_to_string(&ddd) else { return vec![] };
+    let Ok(deployment) = deladas::ddd::from_xml(&text) else { return vec![] };
+    let Ok(world) = deladas::eval::bind(program, &deployment) else { return vec![] };
+    match deladas::mdcd::assign(program, &world) {
+        Ok(_) => vec![],
+        Err(violations) => deladas::mdcd::roles::diagnostics(program, &world, &violations),
+    }
+}
+
+/// The `upgrade` an E0610 help asks for: the component and its changed ports.
+fn missing_upgrade(help: &str) -> Option<(&str, &str)> {
+    let rest = help.strip_prefix("add `upgrade ")?;
+    let (name, rest) = rest.split_once(" (…, changes = {")?;
+    let (ports, _) = rest.split_once("})`")?;
+    Some((name, ports))
+}
+
+/// "Add `upgrade Client(…)`" for the E0610 diagnostics of the last roles
+/// check at `range`: the declaration the help gives, after the upgrade that
+/// crosses the boundary, with the component's current `code` to be edited.
+pub fn add_upgrade(
+    a: &Analysis,
+    uri: &Uri,
+    roles: &[deladas::diagnostics::Diagnostic],
+    range: Range,
+) -> Vec<CodeActionOrCommand> {
+    let mut out = vec![];
+    let Some(pf) = a.root_ast() else { return out };
+    for d in roles.iter().filter(|d| d.code == deladas::diagnostics::Code::ChangedPortCrossesBoundary) {
+        let Some(label) = d.labels.iter().find(|l| l.primary && l.file == a.files.root) else { continue };
+        if !overlaps(a.files.range(label.file, label.span), range) {
+            continue;
+        }
+        let Some(decl) = pf.ast.decls.iter().find(|x| x.span.start <= label.span.start && label.span.end <= x.span.end)
+        else {
+            continue;
+        };
+        for (name, ports) in d.notes.iter().filter_map(|n| n.strip_prefix("help: ")).filter_map(missing_upgrade) {
+            let Some(c) = a.checked.program.components.iter().find(|c| c.name == name) else { continue };
+            let new_text = format!("\nupgrade {name}(code = {:?}, changes = {{{ports}}})", c.code);
+            let at = Span::new(decl.span.end as usize, decl.span.end as usize);
+            let edit = TextEdit { range: a.files.range(a.files.root, at), new_text };
+            let diag = a.files.to_lsp(d, false).into_iter().next();
+            out.push(fix(format!("Add `upgrade {name}` (changes = {{{ports}}})"), uri, vec![edit], diag));
+        }
+    }
+    out
 }

@@ -67,6 +67,8 @@ struct Doc {
     solve_diags: Vec<lsp_types::Diagnostic>,
     /// Repairs that check found (offered as code actions).
     repairs: Vec<deladas::solve::explain::Repair>,
+    /// The cluster check of the last save (goals with upgrades and a deployment beside them).
+    roles: Vec<deladas::diagnostics::Diagnostic>,
 }
 
 /// A satisfiability check of one saved state of a document.
@@ -412,6 +414,7 @@ impl Server {
             CodeActionRequest::METHOD => self.reply::<CodeActionRequest>(req, |s, p| {
                 let doc = s.docs.get(p.text_document.uri.as_str())?;
                 let mut out = super::actions::did_you_mean(&doc.analysis, &doc.uri, p.range);
+                out.extend(super::actions::add_upgrade(&doc.analysis, &doc.uri, &doc.roles, p.range));
                 out.extend(super::actions::repairs(
                     &doc.analysis,
                     &doc.uri,
@@ -574,6 +577,7 @@ impl Server {
                         analysis,
                         solve_diags: vec![],
                         repairs: vec![],
+                        roles: vec![],
                     },
                 );
                 self.reanalyze_dependents(&key);
@@ -599,6 +603,7 @@ impl Server {
                 doc.version = p.text_document.version;
                 doc.solve_diags.clear();
                 doc.repairs.clear();
+                doc.roles.clear();
                 if let Ok(mut w) = self.wanted.lock() {
                     w.remove(&key);
                 }
@@ -611,6 +616,13 @@ impl Server {
                     return;
                 };
                 let key = p.text_document.uri.as_str().to_string();
+                if let Some(doc) = self.docs.get_mut(&key) {
+                    let roles = super::actions::roles_check(&doc.analysis, &doc.path);
+                    if !(roles.is_empty() && doc.roles.is_empty()) {
+                        doc.roles = roles;
+                        self.publish(&key);
+                    }
+                }
                 let _ = self.solve(&key, false);
             }
             "initialized" => self.watch(),
@@ -675,6 +687,7 @@ impl Server {
             if let Some(d) = self.docs.get_mut(&k) {
                 d.solve_diags.clear();
                 d.repairs.clear();
+                d.roles.clear();
             }
             self.publish(&k);
         }
@@ -683,6 +696,7 @@ impl Server {
     fn publish(&self, key: &str) {
         let Some(doc) = self.docs.get(key) else { return };
         let mut diagnostics = doc.analysis.diagnostics();
+        diagnostics.extend(doc.roles.iter().flat_map(|d| doc.analysis.files.to_lsp(d, false)));
         diagnostics.extend(doc.solve_diags.iter().cloned());
         self.notify::<PublishDiagnostics>(PublishDiagnosticsParams {
             uri: doc.uri.clone(),
