@@ -212,3 +212,48 @@ fn layout(src: &str, toks: &[(Tok, Span)]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fmt(s: &str) -> String {
+        match format(s) {
+            Ok(out) => out,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn spacing_indentation_and_blank_lines() {
+        let src = "\n\nhost h1=host( zone=\"eu\" ,memory = 2 )\n\n\n\nconstraintset s=constraintset {\nforall host h in deployment (\nh.memory>=1\n+ 2\n)\n}";
+        let want = "host h1 = host(zone = \"eu\", memory = 2)\n\nconstraintset s = constraintset {\n    forall host h in deployment (\n        h.memory >= 1\n            + 2\n    )\n}\n";
+        assert_eq!(fmt(src), want);
+        assert_eq!(fmt(want), want, "idempotent");
+    }
+
+    #[test]
+    fn comments_survive_verbatim() {
+        let src = "// head  \n/* a\n   block */ host h1 = host() // trailing\n/// doc\ncomponent C(code = \"c\", ports = {p[]: input})\n";
+        let out = fmt(src);
+        assert_eq!(out, src.replacen("// head  \n", "// head\n", 1));
+    }
+
+    #[test]
+    fn group_and_call_parentheses() {
+        let src = "constraintset s = constraintset {\n    forall host h in deployment ( card(instancesof C in h) = 1  h.a = 2 )\n}\n";
+        assert_eq!(fmt(src), src, "spaces inside a body's parentheses and between clauses are kept");
+        let tight =
+            "constraintset s = constraintset {\n    forall host h in deployment (card( instancesof C in h )=1)\n}\n";
+        let want =
+            "constraintset s = constraintset {\n    forall host h in deployment (card(instancesof C in h) = 1)\n}\n";
+        assert_eq!(fmt(tight), want);
+    }
+
+    #[test]
+    fn refuses_syntax_errors() {
+        assert!(matches!(format("host h1 = host(\n"), Err(FormatError::Syntax(d)) if !d.is_empty()));
+        assert!(matches!(format("component C(code = \"c\" ports = {p})\n"), Err(FormatError::Syntax(_))));
+        assert_eq!(fmt(""), "");
+    }
+}
