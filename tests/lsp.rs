@@ -58,6 +58,7 @@ impl Client {
             .current_dir(common::manifest())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            // `LSP_TEST_STDERR=1` shows the server's stderr when debugging.
             .stderr(if std::env::var_os("LSP_TEST_STDERR").is_some() { Stdio::inherit() } else { Stdio::null() })
             .env_remove("DELADAS_DEBUG")
             .spawn()
@@ -68,9 +69,6 @@ impl Client {
         std::thread::spawn(move || {
             let mut r = BufReader::new(stdout);
             while let Some(v) = read_message(&mut r) {
-                if std::env::var_os("LSP_TEST_STDERR").is_some() {
-                    eprintln!("<< {}", &v.to_string()[..v.to_string().len().min(200)]);
-                }
                 if tx.send(v).is_err() {
                     break;
                 }

@@ -240,7 +240,7 @@ impl Server {
     }
 
     /// Records what the client can do, and the workspace folder that file
-    /// names are shown relative to.
+    /// names are shown relative to (the server's folder without one).
     #[allow(deprecated)] // `root_uri`: older clients send only that.
     fn client(&mut self, p: &InitializeParams) {
         let caps = &p.capabilities;
@@ -257,7 +257,9 @@ impl Server {
             .and_then(|f| f.first())
             .map(|f| f.uri.clone())
             .or_else(|| p.root_uri.clone())
-            .and_then(|u| uri_to_path(&u));
+            .and_then(|u| uri_to_path(&u))
+            // No workspace: relative to where the server runs, as the CLI.
+            .or_else(|| std::env::current_dir().ok());
         if let Some(root) = root {
             super::analysis::set_display_root(&root);
         }
