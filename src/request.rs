@@ -329,6 +329,30 @@ impl Prepared {
     }
 }
 
+impl Prepared {
+    /// Explains why no configuration exists ([`crate::report::explain`]
+    /// on the hosts that are up, within `budget`), naming the failure in a
+    /// note. `Err`: the goal cannot be grounded.
+    pub fn explain_impossible(
+        &self,
+        sources: &Sources,
+        why: &Impossible,
+        budget: Duration,
+    ) -> Result<Diagnostic, Diagnostic> {
+        let up = &why.up;
+        let failure = &why.failure;
+        Ok(match crate::report::explain(&self.program, sources, up, budget)? {
+            crate::report::Explained::Unsatisfiable(d) => d.note(format!(
+                "no configuration exists {failure}: {} host{} left",
+                up.len(),
+                if up.len() == 1 { " is" } else { "s are" }
+            )),
+            // The explanation's fresh solve disagrees or gave up: still a "no".
+            _ => Diagnostic::new(Code::Unsatisfiable, format!("no configuration exists {failure}")),
+        })
+    }
+}
+
 /// [`Prepared::new`] then [`Prepared::resolve`]: one call for a daemon.
 pub fn resolve_request(
     program: &Program,

@@ -273,7 +273,12 @@ fn empty_file_exits_2_from_the_cli() {
 fn not_utf8() {
     assert_eq!(run(b"component C(code = \"\xff\xfe\", ports = {p})"), vec![Code::NotUtf8]);
     assert_eq!(run(b"\xc3"), vec![Code::NotUtf8], "a truncated multi-byte character");
-    assert_eq!(run(b"\xef\xbb\xbfcomponent"), vec![Code::UnexpectedChar, Code::Syntax], "a BOM is not skipped");
+    // A byte-order mark at the start is skipped (as in a DDD); elsewhere it is not whitespace.
+    assert_eq!(run(b"\xef\xbb\xbfcomponent"), vec![Code::Syntax], "a BOM at the start is skipped");
+    let bom_goal = format!("\u{FEFF}{}", goal_with("card(instancesof C in deployment) = 1"));
+    assert!(run(bom_goal.as_bytes()).is_empty(), "a goal with a BOM checks clean");
+    let inner = format!("host g = host()\n\u{FEFF}{}", goal_with("card(instancesof C in deployment) = 1"));
+    assert_eq!(run(inner.as_bytes()), vec![Code::UnexpectedChar]);
     // Overlong encodings and surrogates are not UTF-8 either.
     assert_eq!(run(b"host h = host(x = \"\xc0\xaf\xed\xa0\x80\")"), vec![Code::NotUtf8]);
 }
@@ -661,4 +666,66 @@ fn formatting_mutations_of_the_corpus_changes_no_report() {
     }
     println!("{formatted} mutated goals formatted, {refused} refused (syntax errors)");
     assert!(formatted > 50, "too few mutations parsed to test the formatter");
+}
+
+/// The pathological shapes of issue 15, at sizes a debug test can afford
+/// (`benches/pathological.rs` runs them at full size under a time budget):
+/// long `or` and `+` chains, deep nesting on one long line, and many
+/// trivially true clauses. Each must check, with small diagnostics.
+mod pathological {
+    use super::*;
+
+    /// Renders the diagnostics of `src` as text, and its codes.
+    fn rendered(src: &str) -> (Vec<Code>, String) {
+        let path = PathBuf::from("goal.deladas");
+        let fs = MemFs(HashMap::from([(path.clone(), src.as_bytes().to_vec())]));
+        let (sources, checked) = check::check_loaded(check::load(&path, None, &fs));
+        let text = deladas::diagnostics::render::to_text(&checked.diags, &sources);
+        (checked.diags.iter().map(|d| d.code).collect(), text)
+    }
+
+    #[test]
+    fn a_long_or_chain_checks() {
+        let src = goal_with(&format!("{}card(instancesof C in deployment) = 1", "true or ".repeat(100_000)));
+        let (codes, _) = rendered(&src);
+        assert!(codes.iter().all(|c| c.as_str().starts_with('W')), "{codes:?}");
+    }
+
+    #[test]
+    fn a_long_sum_checks() {
+        let src = goal_with(&format!("card(instancesof C in deployment){} >= 1", " + 1".repeat(1_000_000)));
+        let (codes, _) = rendered(&src);
+        assert!(codes.iter().all(|c| c.as_str().starts_with('W')), "{codes:?}");
+    }
+
+    #[test]
+    fn deep_nesting_on_one_line_quotes_a_window() {
+        let n = 30_000;
+        let src = goal_with(&format!("{}true{}", "forall C x in deployment ( ".repeat(n), " )".repeat(n)));
+        let (codes, text) = rendered(&src);
+        assert_eq!(codes, vec![Code::TooDeep]);
+        let longest = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        assert!(longest <= deladas::diagnostics::render::MAX_QUOTED_LINE + 20, "a {longest}-character line:\n{text}");
+        // The window shows where the label is, with the real column.
+        assert!(text.contains("goal.deladas:4:"), "{text}");
+        assert!(text.len() < 4096, "{} bytes of diagnostics", text.len());
+    }
+
+    #[test]
+    fn many_trivially_true_clauses_are_summarised() {
+        let n = 200_000;
+        let src = goal_with(&"1 = 1\n".repeat(n));
+        let (codes, text) = rendered(&src);
+        let w = codes.iter().filter(|c| **c == Code::TriviallyTrue).count();
+        assert_eq!(w, deladas::check::MAX_WARNINGS_PER_CODE + 1, "the cap, then one summary");
+        assert!(text.contains(&format!("{} more warnings like these", n - deladas::check::MAX_WARNINGS_PER_CODE)));
+        assert!(text.len() < 100_000, "{} bytes of warnings", text.len());
+    }
+
+    #[test]
+    fn errors_are_never_capped() {
+        let src = "host h = host()\n".repeat(500);
+        let (codes, _) = rendered(&src);
+        assert_eq!(codes.iter().filter(|c| **c == Code::Duplicate).count(), 499);
+    }
 }

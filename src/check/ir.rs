@@ -50,6 +50,10 @@ pub struct Program {
     pub upgrades: Vec<Upgrade>,
     /// Every variable bound anywhere in `clauses`.
     pub vars: Vec<VarInfo>,
+    /// Every `use` expanded (statement or clause): where it is written and
+    /// the pattern it names, so reports name a pattern without re-reading
+    /// the source ([`Program::use_name`]).
+    pub uses: Vec<(Loc, String)>,
     /// The file given on the command line.
     pub root_file: FileId,
 }
@@ -374,5 +378,11 @@ impl Program {
     }
     pub fn host(&self, name: &str) -> Option<HostId> {
         self.hosts.iter().position(|h| h.name == name)
+    }
+
+    /// The pattern named by the `use` written at `at` (a `use` statement,
+    /// or a clause that is a `use`).
+    pub fn use_name(&self, at: Loc) -> Option<&str> {
+        self.uses.iter().find(|(l, _)| l.file == at.file && l.span.start == at.span.start).map(|(_, n)| n.as_str())
     }
 }

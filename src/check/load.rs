@@ -29,11 +29,127 @@ pub struct RealFs;
 
 impl FileSystem for RealFs {
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        std::fs::read(path)
+        read_input(path).map_err(InputError::into_io)
     }
     fn canonical(&self, path: &Path) -> PathBuf {
         std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
     }
+}
+
+/// The largest input file read (goal, import, DDD, role document) unless
+/// `DELADAS_MAX_INPUT_BYTES` says otherwise: 64 MiB.
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 64 << 20;
+
+/// The size limit for input files: `DELADAS_MAX_INPUT_BYTES` (a number of
+/// bytes) when set and valid, else [`DEFAULT_MAX_INPUT_BYTES`].
+pub fn max_input_bytes() -> u64 {
+    std::env::var("DELADAS_MAX_INPUT_BYTES")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_MAX_INPUT_BYTES)
+}
+
+/// Why an input file was not read.
+#[derive(Debug)]
+pub enum InputError {
+    /// The operating system's error (no such file, permission, a directory).
+    Io(std::io::Error),
+    /// Something that is not a regular file, a directory or a symbolic link
+    /// to one: a FIFO (reading it could block forever), a device such as
+    /// `/dev/zero` (endless), a socket. Holds what it is.
+    NotAFile(&'static str),
+    /// Larger than the limit ([`max_input_bytes`]).
+    TooLarge { limit: u64 },
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InputError::Io(e) => write!(f, "{e}"),
+            InputError::NotAFile(what) => write!(f, "it is {what}, not a regular file"),
+            InputError::TooLarge { limit } => {
+                write!(f, "it is larger than {} (set DELADAS_MAX_INPUT_BYTES to raise the limit)", show_bytes(*limit))
+            }
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+impl InputError {
+    /// As an `io::Error` (for [`FileSystem::read`]); the loader recognises it
+    /// again with [`InputError::of_io`].
+    pub fn into_io(self) -> std::io::Error {
+        match self {
+            InputError::Io(e) => e,
+            e => std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+        }
+    }
+    /// The refusal carried by an `io::Error` made by [`InputError::into_io`].
+    pub fn of_io(e: &std::io::Error) -> Option<&InputError> {
+        e.get_ref().and_then(|inner| inner.downcast_ref::<InputError>())
+    }
+    /// The diagnostic code: E0011 for a refusal, E0009 for an I/O error.
+    pub fn code(&self) -> Code {
+        match self {
+            InputError::Io(_) => Code::Unreadable,
+            _ => Code::NotAFileOrTooLarge,
+        }
+    }
+}
+
+fn show_bytes(n: u64) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Reads an input file whole, refusing what is not a regular file (before
+/// opening it, so a FIFO cannot block) and anything over [`max_input_bytes`]
+/// (also when it grows while being read). Directories are left to the
+/// operating system's "is a directory".
+pub fn read_input(path: &Path) -> Result<Vec<u8>, InputError> {
+    use std::io::Read;
+    let limit = max_input_bytes();
+    let meta = std::fs::metadata(path).map_err(InputError::Io)?;
+    let ft = meta.file_type();
+    if !ft.is_file() && !ft.is_dir() {
+        return Err(InputError::NotAFile(special_kind(&ft)));
+    }
+    if meta.len() > limit {
+        return Err(InputError::TooLarge { limit });
+    }
+    let f = std::fs::File::open(path).map_err(InputError::Io)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.take(limit + 1).read_to_end(&mut bytes).map_err(InputError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(InputError::TooLarge { limit });
+    }
+    Ok(bytes)
+}
+
+#[cfg(unix)]
+fn special_kind(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: &std::fs::FileType) -> &'static str {
+    "a special file"
 }
 
 /// One parsed file of the goal.
@@ -87,10 +203,12 @@ pub fn load(path: &Path, root_text: Option<&str>, fs: &dyn FileSystem) -> Loaded
                 }
             }
         }
-        Err(e) => l.out.diags.push(
-            Diagnostic::new(Code::Unreadable, format!("cannot read `{}`: {}", path.display(), io_reason(&e)))
+        Err(e) => l.out.diags.push(match InputError::of_io(&e) {
+            Some(refused) => Diagnostic::new(refused.code(), format!("cannot read `{}`: {refused}", path.display()))
+                .note("goal files are regular files of at most the size limit"),
+            None => Diagnostic::new(Code::Unreadable, format!("cannot read `{}`: {}", path.display(), io_reason(&e)))
                 .note("the goal file is the first argument, e.g. `deladas check examples/p2p.deladas`"),
-        ),
+        }),
     }
     l.out
 }
@@ -224,6 +342,20 @@ impl Loader<'_> {
             return;
         }
         if let Some((cand, e)) = unreadable {
+            if let Some(refused) = InputError::of_io(&e) {
+                self.out.diags.push(
+                    Diagnostic::new(
+                        refused.code(),
+                        format!("cannot read the import `{spec}`: `{}`: {refused}", tidy(&cand).display()),
+                    )
+                    .primary(
+                        from,
+                        span,
+                        "this import names something that is not a regular file of a sane size",
+                    ),
+                );
+                return;
+            }
             self.out.diags.push(
                 Diagnostic::new(
                     Code::Unreadable,

@@ -69,7 +69,39 @@ pub fn check_loaded(loaded: Loaded) -> (Sources, Checked) {
     diags.extend(checked.diags);
     let mut checked = Checked { diags, ..checked };
     sort_diags(&mut checked.diags);
+    cap_warnings(&mut checked.diags);
     (loaded.sources, checked)
+}
+
+/// At most this many warnings of one code are reported; the rest are
+/// summarised in one more warning of that code.
+pub const MAX_WARNINGS_PER_CODE: usize = 100;
+
+/// Keeps the first [`MAX_WARNINGS_PER_CODE`] warnings of each code (in
+/// order) and appends, per code with more, one warning that counts the
+/// rest. Errors are all kept.
+pub fn cap_warnings(diags: &mut Vec<Diagnostic>) {
+    let mut seen: std::collections::BTreeMap<crate::diagnostics::Code, usize> = Default::default();
+    diags.retain(|d| {
+        if d.is_error() {
+            return true;
+        }
+        let n = seen.entry(d.code).or_insert(0);
+        *n += 1;
+        *n <= MAX_WARNINGS_PER_CODE
+    });
+    for (code, n) in seen {
+        if n > MAX_WARNINGS_PER_CODE {
+            let more = n - MAX_WARNINGS_PER_CODE;
+            diags.push(
+                Diagnostic::new(
+                    code,
+                    format!("{more} more warnings like these ({code}: {}) are not shown", code.title()),
+                )
+                .note(format!("only the first {MAX_WARNINGS_PER_CODE} warnings of each kind are shown")),
+            );
+        }
+    }
 }
 
 /// Orders diagnostics by file and position, errors before warnings at a tie.
@@ -95,7 +127,7 @@ pub fn check(loaded: &Loaded) -> Checked {
 /// goal's hosts and components, its attributes are well formed and each
 /// has the type it has on the goal's hosts — and appended to
 /// `program.hosts`. This is how a re-solve adds hosts given as data
-/// (`crate::request`), without splicing text onto the goal.
+/// (a re-solve request), without splicing text onto the goal.
 pub fn add_host(program: &mut Program, sources: &Sources, file: FileId) -> Result<HostId, Vec<Diagnostic>> {
     let (parsed, diags) = crate::syntax::parse(sources.text(file), file);
     if !diags.is_empty() {
@@ -616,6 +648,9 @@ impl<'a> Checker<'a> {
     /// bound and returns its clauses.
     fn expand_use(&mut self, u: &ast::UseStmt) -> Vec<Clause> {
         let use_loc = Loc::new(self.file, u.span);
+        if !self.prog.uses.iter().any(|(l, _)| *l == use_loc) {
+            self.prog.uses.push((use_loc, u.name.name.clone()));
+        }
         let Some((Global::Constraintset(i), _)) = self.globals.get(&u.name.name).copied() else {
             if !matches!(self.globals.get(&u.name.name), Some((Global::Broken, _))) {
                 self.unknown_constraintset(&u.name);

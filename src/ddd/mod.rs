@@ -25,7 +25,7 @@ pub use dot::to_dot;
 pub use model::{
     instance_id, instance_suffix, Attr, AttrValue, Channel, Component, Deployment, Direction, End, Host, Instance, Port,
 };
-pub use read::from_xml;
+pub use read::{from_xml, from_xml_located, Locations};
 pub use write::{to_json, to_xml};
 
 use std::fmt;

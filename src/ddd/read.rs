@@ -31,6 +31,25 @@ use std::ops::Range;
 ///
 /// Never panics; on any error no part of the deployment is returned.
 pub fn from_xml(text: &str) -> Result<Deployment, Vec<DddError>> {
+    from_xml_located(text).map(|(d, _)| d)
+}
+
+/// Where the parts of a deployment read by [`from_xml_located`] are: the
+/// byte range of each element's start tag, parallel to the deployment's
+/// vectors, so that a problem found later (against a goal) can point at its
+/// line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Locations {
+    /// The `<deployment>` start tag.
+    pub root: Range<usize>,
+    pub hosts: Vec<Range<usize>>,
+    pub components: Vec<Range<usize>>,
+    pub instances: Vec<Range<usize>>,
+    pub channels: Vec<Range<usize>>,
+}
+
+/// [`from_xml`], with where each part is in `text`.
+pub fn from_xml_located(text: &str) -> Result<(Deployment, Locations), Vec<DddError>> {
     let mut errs = Vec::new();
     let Some(root) = xml::parse(text, &mut errs) else {
         return Err(errs);
@@ -43,7 +62,15 @@ pub fn from_xml(text: &str) -> Result<Deployment, Vec<DddError>> {
     }
     if errs.is_empty() {
         if let Some(d) = deployment {
-            return Ok(d);
+            let spans = |items: &[Item]| items.iter().map(|i| i.span.clone()).collect();
+            let at = Locations {
+                root: root.span.clone(),
+                hosts: spans(&meta.hosts),
+                components: spans(&meta.components),
+                instances: spans(&meta.instances),
+                channels: meta.channels.iter().map(|c| c.item.span.clone()).collect(),
+            };
+            return Ok((d, at));
         }
     }
     errs.sort_by_key(|e| e.span.start);

@@ -51,6 +51,7 @@ codes! {
     TooDeep = "E0008", Error, "formula nested too deeply";
     Unreadable = "E0009", Error, "cannot read a file";
     EmptyGoal = "E0010", Error, "the goal file declares nothing";
+    NotAFileOrTooLarge = "E0011", Error, "input is not a regular file or is too large";
     // ---- names ----
     UnknownComponent = "E0101", Error, "unknown component";
     UnknownName = "E0102", Error, "unknown variable or host";
@@ -108,6 +109,8 @@ codes! {
     StructuralViolation = "E0702", Error, "the deployment breaks a configuration rule";
     DddMismatch = "E0703", Error, "the DDD does not match the goal";
     MalformedDdd = "E0704", Error, "malformed DDD";
+    // ---- export ----
+    CannotExport = "E0705", Error, "the deployment cannot be exported";
     // ---- solving ----
     Unsatisfiable = "E0801", Error, "goal is unsatisfiable";
     SolverGaveUp = "E0802", Error, "the solver gave up";

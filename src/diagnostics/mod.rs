@@ -9,11 +9,12 @@
 pub mod codes;
 pub mod render;
 pub mod sources;
+pub mod span;
 
 pub use codes::Code;
 pub use sources::{FileId, Sources};
 
-use crate::syntax::ast::Span;
+pub use span::Span;
 
 /// How bad a diagnostic is. Errors make `check` exit 2; warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

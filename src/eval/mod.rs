@@ -25,11 +25,13 @@
 pub mod brute;
 mod ctx;
 mod explain;
+mod input;
 mod print;
 mod structural;
 mod world;
 
-pub use world::{bind, Chan, ChanEnd, Inst, Part, World};
+pub use input::{deployment_from_text, read_deployment};
+pub use world::{bind, bind_placed, Chan, ChanEnd, DddPlace, Inst, Part, World};
 
 use std::fmt;
 

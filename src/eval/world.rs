@@ -299,11 +299,29 @@ fn compare_attrs(what: &str, goal: &[(String, Value)], ddd: &[ddd::Attr], errors
 /// and every rule of `language.md` §6 (port capacities, directions, bounds).
 /// Goal components absent from the DDD are fine (they have no instances).
 pub fn bind(program: &Program, d: &Deployment) -> Result<World, Vec<String>> {
+    bind_placed(program, d).map_err(|errs| errs.into_iter().map(|(_, m)| m).collect())
+}
+
+/// The part of a DDD an error of [`bind_placed`] is about: an index into the
+/// deployment's vectors (for a port: the component's, then the port's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DddPlace {
+    Host(usize),
+    Component(usize),
+    Instance(usize),
+    Channel(usize),
+}
+
+/// [`bind`], with the part of the DDD each error is about, so that a
+/// diagnostic can point at its line.
+pub fn bind_placed(program: &Program, d: &Deployment) -> Result<World, Vec<(DddPlace, String)>> {
     let mut errors = Vec::new();
+    let mut places: Vec<DddPlace> = Vec::new();
 
     // Hosts.
     let mut hosts_seen: HashSet<HostId> = HashSet::new();
-    for h in &d.hosts {
+    for (hi, h) in d.hosts.iter().enumerate() {
+        places.resize(errors.len(), DddPlace::Host(hi.saturating_sub(1)));
         match program.host(&h.id) {
             None => errors.push(format!("host `{}` in the DDD is not declared in the goal", h.id)),
             Some(hid) => {
@@ -315,11 +333,13 @@ pub fn bind(program: &Program, d: &Deployment) -> Result<World, Vec<String>> {
             }
         }
     }
+    places.resize(errors.len(), DddPlace::Host(d.hosts.len().saturating_sub(1)));
     let hosts: Vec<HostId> = (0..program.hosts.len()).filter(|h| hosts_seen.contains(h)).collect();
 
     // Components.
     let mut comps_seen: HashSet<CompId> = HashSet::new();
-    for c in &d.components {
+    for (ci, c) in d.components.iter().enumerate() {
+        places.resize(errors.len(), DddPlace::Component(ci.saturating_sub(1)));
         let Some(cid) = program.component(&c.name) else {
             errors.push(format!("component `{}` in the DDD is not declared in the goal", c.name));
             continue;
@@ -378,10 +398,13 @@ pub fn bind(program: &Program, d: &Deployment) -> Result<World, Vec<String>> {
         }
     }
 
+    places.resize(errors.len(), DddPlace::Component(d.components.len().saturating_sub(1)));
+
     // Instances.
     let mut instances = Vec::new();
     let mut inst_index: HashMap<&str, Option<usize>> = HashMap::new();
-    for i in &d.instances {
+    for (ii, i) in d.instances.iter().enumerate() {
+        places.resize(errors.len(), DddPlace::Instance(ii.saturating_sub(1)));
         let comp = program.component(&i.component);
         let host = program.host(&i.host);
         match comp {
@@ -415,8 +438,10 @@ pub fn bind(program: &Program, d: &Deployment) -> Result<World, Vec<String>> {
 
     // Channels.
     let mut channels = Vec::new();
+    places.resize(errors.len(), DddPlace::Instance(d.instances.len().saturating_sub(1)));
     let mut chan_ids = HashSet::new();
-    for ch in &d.channels {
+    for (chi, ch) in d.channels.iter().enumerate() {
+        places.resize(errors.len(), DddPlace::Channel(chi.saturating_sub(1)));
         if !ch.id.is_empty() && !chan_ids.insert(ch.id.as_str()) {
             errors.push(format!("channel id `{}` appears twice in the DDD", ch.id));
         }
@@ -451,9 +476,10 @@ pub fn bind(program: &Program, d: &Deployment) -> Result<World, Vec<String>> {
         }
     }
 
+    places.resize(errors.len(), DddPlace::Channel(d.channels.len().saturating_sub(1)));
     if errors.is_empty() {
         Ok(World { hosts, instances, channels })
     } else {
-        Err(errors)
+        Err(places.into_iter().zip(errors).collect())
     }
 }

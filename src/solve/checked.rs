@@ -119,7 +119,8 @@ mod tests {
     /// (as a solver bug would produce) is an internal error, not a DDD.
     #[test]
     fn a_wrong_configuration_is_not_a_checked_deployment() {
-        let p = program(&crate::bench_goals::p2p(4, crate::bench_goals::Variant::Satisfy));
+        let path = std::path::Path::new(env!("DELADAS_ROOT")).join("examples/p2p.deladas");
+        let p = program(&std::fs::read_to_string(path).expect("the example"));
         let hosts: Vec<usize> = (0..p.hosts.len()).collect();
         let (out, _) = super::super::solve(&p, &hosts, &super::super::Options::default(), &mut super::super::Quiet)
             .expect("grounds");

@@ -164,6 +164,18 @@ pub fn solve(
     Ok((checked::outcome(program, outcome, opts.parsimony), stats))
 }
 
+/// [`solve`] for a yes/no answer only: `Sat` carries the solutions but no
+/// deployments (none is made, so none is checked). For analyses on goals
+/// that need not be deployable, e.g. with port capacities lifted.
+pub fn decide(
+    program: &Program,
+    available: &[usize],
+    opts: &Options,
+    progress: &mut (dyn Progress + Send + Sync),
+) -> Result<(Outcome, Stats), SolveError> {
+    in_fresh_context(|| solve_in_context(program, available, opts, progress))
+}
+
 /// Runs `f` on a new thread, whose thread-local Z3 context is created on
 /// first use: one fresh context per call (cheaper than `z3::with_z3_config`,
 /// which also materialises the calling thread's default context).

@@ -403,6 +403,11 @@ pub struct Lexed {
 pub fn lex(src: &str) -> Lexed {
     let mut out = Lexed::default();
     let mut lexer = Tok::lexer(src);
+    // A UTF-8 byte-order mark at the start (editors on Windows write one) is
+    // not part of the text; spans stay offsets into the whole file.
+    if src.starts_with('\u{FEFF}') {
+        lexer.bump('\u{FEFF}'.len_utf8());
+    }
     while let Some(res) = lexer.next() {
         let r = lexer.span();
         let span = Span::new(r.start, r.end);

@@ -41,6 +41,16 @@ pub fn mk(kind: ExprKind, l: usize, r: usize) -> Result<Expr, PErr> {
     Ok(e)
 }
 
+/// Builds an n-ary node (`or`, `and`, `+`) grown by one operand, whose depth
+/// the caller knows (the old node's, or one more than the new operand's), so
+/// a chain of n operands is built in O(n), not O(n²).
+pub fn mk_grown(kind: ExprKind, depth: u32, l: usize, r: usize) -> Result<Expr, PErr> {
+    if depth > MAX_DEPTH {
+        return Err(ParseError::User { error: UserError::TooDeep(Span::new(l, r)) });
+    }
+    Ok(Expr { kind, span: Span::new(l, r), depth })
+}
+
 /// Parses one file. Never fails: see the diagnostics.
 pub fn parse(src: &str, file: FileId) -> (SourceFile, Vec<Diagnostic>) {
     let lexed = lex(src);
@@ -97,7 +107,52 @@ pub fn parse(src: &str, file: FileId) -> (SourceFile, Vec<Diagnostic>) {
 }
 
 fn run(parser: &DeclParser, piece: &[(Tok, Span)]) -> Result<DeclKind, PErr> {
+    if let Some(at) = hopelessly_deep(piece) {
+        return Err(ParseError::User { error: UserError::TooDeep(at) });
+    }
     parser.parse(piece.iter().map(|(t, s)| Ok::<_, UserError>((s.start as usize, t.clone(), s.end as usize))))
+}
+
+/// A formula far deeper than [`MAX_DEPTH`], found by a scan of the tokens
+/// so that it is never handed to the parser, whose stack would hold all of
+/// it (a 36 MB line of nested `forall`s): more than 4 × [`MAX_DEPTH`]
+/// quantifiers open inside each other's bodies, or as many `not`s or `-`s in
+/// a row. Each of these is one more level of nesting, so the formula is too
+/// deep whatever else it says. Returns the token where the limit is passed.
+fn hopelessly_deep(piece: &[(Tok, Span)]) -> Option<Span> {
+    let limit = 4 * MAX_DEPTH as usize;
+    let mut depth = 0usize;
+    // The bracket depth of each open quantifier (it closes when its body's
+    // parenthesis does; a domain like `hostof(x)` may close it early, which
+    // only undercounts).
+    let mut open: Vec<usize> = vec![];
+    let mut run = 0usize;
+    let mut prev_prefix: Option<&Tok> = None;
+    for (tok, span) in piece {
+        match tok {
+            Tok::LParen | Tok::LBrace | Tok::LBracket => depth += 1,
+            Tok::RParen | Tok::RBrace | Tok::RBracket => {
+                depth = depth.saturating_sub(1);
+                while open.last().is_some_and(|&d| d >= depth) {
+                    open.pop();
+                }
+            }
+            Tok::Forall | Tok::Exists => {
+                open.push(depth);
+                if open.len() > limit {
+                    return Some(*span);
+                }
+            }
+            _ => {}
+        }
+        let prefix = matches!(tok, Tok::Not | Tok::Minus);
+        run = if prefix && prev_prefix == Some(tok) { run + 1 } else { usize::from(prefix) };
+        prev_prefix = prefix.then_some(tok);
+        if run > limit {
+            return Some(*span);
+        }
+    }
+    None
 }
 
 /// Parses one piece as a declaration; pushes it and returns true on success.

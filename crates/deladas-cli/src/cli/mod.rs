@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use deladas::check;
 
 pub(crate) mod explain;
+mod export;
 mod fmt;
 mod lsp;
 mod resolve;
@@ -102,7 +103,7 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
         format: DiagFormat,
         /// Time for minimising the conflict and searching repairs, in seconds.
-        #[arg(long, default_value_t = 20.0)]
+        #[arg(long, default_value_t = 20.0, value_parser = parse_timeout)]
         timeout: f64,
     },
     /// Re-solve after failures or new hosts, keeping as much of the running deployment as possible.
@@ -131,8 +132,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = resolve::StrategyArg::Optimal)]
         strategy: resolve::StrategyArg,
         /// Give up after this many seconds (exit 3; a configuration found by then is reported as not proven optimal).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_timeout)]
         timeout: Option<f64>,
+        /// Also write the manifests of the new deployment into the folder `-o` (which then receives the DDD too) and print which objects change.
+        #[arg(long, value_enum, requires = "output")]
+        to: Option<export::Target>,
     },
     /// For every host (or pair), would the goal survive its failure, and what would the best repair keep.
     Whatif {
@@ -148,7 +152,7 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
         format: DiagFormat,
         /// Time per failure case, in seconds.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_timeout)]
         timeout: Option<f64>,
     },
     /// Print a generated benchmark goal (the peers' P2P problem for N hosts).
@@ -177,7 +181,7 @@ enum Command {
         #[arg(long)]
         any: bool,
         /// Give up after this many seconds (exit 3).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_timeout)]
         timeout: Option<f64>,
         /// How to write the configuration.
         #[arg(long, value_enum, default_value_t = OutFormat::Xml)]
@@ -201,10 +205,17 @@ enum Command {
     Lsp,
     /// Run a guarded upgrade (MDCD protocol) in the deterministic simulator and check it.
     Simulate(simulate::SimulateArgs),
+    /// Write manifests that run exactly the deployment a DDD describes (Kubernetes).
+    Export(export::ExportArgs),
 }
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
+    let code = run();
+    checked_exit(code)
+}
+
+fn run() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -217,19 +228,29 @@ pub fn main() -> i32 {
         Command::Fmt { files, check } => fmt::cmd_fmt(&files, check),
         Command::Verify { file, ddd, format } => cmd_verify(&file, &ddd, format),
         Command::Explain { file, format, timeout } => cmd_explain(&file, format, timeout),
-        Command::Resolve { file, from, fail_host, fail_instance, add_host, output, plan_format, strategy, timeout } => {
-            resolve::cmd_resolve(resolve::ResolveArgs {
-                file: &file,
-                from: &from,
-                fail_hosts: &fail_host,
-                fail_instances: &fail_instance,
-                add_hosts: &add_host,
-                output: output.as_deref(),
-                plan_format,
-                strategy,
-                timeout,
-            })
-        }
+        Command::Resolve {
+            file,
+            from,
+            fail_host,
+            fail_instance,
+            add_host,
+            output,
+            plan_format,
+            strategy,
+            timeout,
+            to,
+        } => resolve::cmd_resolve(resolve::ResolveArgs {
+            file: &file,
+            from: &from,
+            fail_hosts: &fail_host,
+            fail_instances: &fail_instance,
+            add_hosts: &add_host,
+            output: output.as_deref(),
+            plan_format,
+            strategy,
+            timeout,
+            to,
+        }),
         Command::Whatif { file, from, pairs, format, timeout } => {
             resolve::cmd_whatif(&file, &from, pairs, format, timeout)
         }
@@ -256,6 +277,7 @@ pub fn main() -> i32 {
         }
         Command::Lsp => lsp::cmd_lsp(),
         Command::Simulate(args) => simulate::cmd_simulate(&args),
+        Command::Export(args) => export::cmd_export(&args),
     }
 }
 
@@ -347,14 +369,66 @@ pub(super) fn render_deployment(d: &deladas::ddd::Deployment, format: OutFormat)
     }
 }
 
-/// Writes to stdout; a reader that went away (`deladas … | head`) is not an
-/// error worth a panic: the rest of the output is dropped.
+/// The longest `--timeout` accepted: one year, in seconds.
+pub const MAX_TIMEOUT_SECS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// `--timeout SECS`: a finite number of seconds, more than 0 and at most a
+/// year (clap reports anything else as a usage error, exit 2).
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    let t: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !t.is_finite() || t <= 0.0 {
+        return Err(format!("`{s}` is not a positive, finite number of seconds"));
+    }
+    if t > MAX_TIMEOUT_SECS {
+        return Err(format!("`{s}` seconds is more than a year (at most {MAX_TIMEOUT_SECS})"));
+    }
+    Ok(t)
+}
+
+/// The first error writing to stdout (other than a reader that went away);
+/// `main` turns it into an error message and exit 2 once the command is done.
+static STDOUT_ERROR: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Writes to stdout. A reader that went away (`deladas … | head`) is not an
+/// error: the rest of the output is dropped. Any other failure (a full disk,
+/// `> /dev/full`) is remembered and makes the command exit 2 (see [`main`]).
 pub(super) fn print_out(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            if let Ok(mut first) = STDOUT_ERROR.lock() {
+                first.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
 }
 
+/// The command's exit code, or 2 when its output could not be written to
+/// stdout (the error is printed on stderr).
+fn checked_exit(code: i32) -> i32 {
+    let failed = STDOUT_ERROR.lock().ok().and_then(|mut e| e.take());
+    match failed {
+        Some(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            if code == EXIT_OK || code == EXIT_NO {
+                EXIT_BAD_INPUT
+            } else {
+                code
+            }
+        }
+        None => code,
+    }
+}
+
+/// Writes a command's result: to `path`, or to stdout (with a final newline)
+/// when there is none. Every command writes its results through here.
+///
+/// A file is written whole or not at all: the text goes to a temporary file
+/// in the same directory, is synced, and then renamed over `path`, so a full
+/// disk or a size limit leaves the old file as it was. A `path` that exists
+/// but is not a regular file (`/dev/stdout`, a FIFO) is written in place.
+/// Errors are printed; `Err(2)` then.
 pub(super) fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<(), i32> {
     match path {
         None => {
@@ -364,11 +438,51 @@ pub(super) fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<()
             }
             Ok(())
         }
-        Some(p) => std::fs::write(p, text).map_err(|e| {
+        Some(p) => write_file_atomic(p, text.as_bytes()).map_err(|e| {
             eprintln!("error: cannot write `{}`: {e}", p.display());
             EXIT_BAD_INPUT
         }),
     }
+}
+
+/// Replaces `path` by `bytes` atomically (temporary file, fsync, rename).
+fn write_file_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let existing = std::fs::metadata(path).ok();
+    if existing.as_ref().is_some_and(|m| !m.is_file()) {
+        let mut f = std::fs::OpenOptions::new().write(true).truncate(true).open(path)?;
+        return f.write_all(bytes).and_then(|_| f.flush());
+    }
+    let name =
+        path.file_name().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        if let Some(m) = &existing {
+            f.set_permissions(m.permissions())?;
+        }
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        // The rename is durable once the directory is synced; not every file
+        // system can sync a directory, and the file is complete either way.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn cmd_solve(
@@ -477,63 +591,19 @@ fn cmd_verify(file: &std::path::Path, ddd_path: &std::path::Path, format: DiagFo
     }
 }
 
-/// Reads the DDD at `ddd_path` and binds it to a checked goal. An unreadable
-/// file (E0009), a malformed DDD (E0704, pointing into it) or one that does
-/// not match the goal (E0703) is reported here; `Err(exit code)` then.
+/// Reads the DDD at `ddd_path` and binds it to a checked goal
+/// ([`deladas::eval::read_deployment`], shared by every command that reads a
+/// DDD): an unreadable or refused file (E0009, E0011), a malformed DDD
+/// (E0704), one that does not match the goal (E0703) or breaks its bounds
+/// (E0702) is reported here, pointing into the DDD; `Err(exit code)` then.
 pub(super) fn load_deployment(
     program: &deladas::check::ir::Program,
     sources: &mut Sources,
     ddd_path: &std::path::Path,
     format: DiagFormat,
 ) -> Result<(deladas::ddd::Deployment, deladas::eval::World), i32> {
-    use deladas::diagnostics::Code;
-    let text = match std::fs::read(ddd_path) {
-        Ok(b) => match String::from_utf8(b) {
-            Ok(t) => t,
-            Err(_) => {
-                let d = Diagnostic::new(Code::MalformedDdd, format!("`{}` is not UTF-8 text", ddd_path.display()));
-                emit(&[d], sources, format);
-                return Err(EXIT_BAD_INPUT);
-            }
-        },
-        Err(e) => {
-            let d = Diagnostic::new(Code::Unreadable, format!("cannot read `{}`: {e}", ddd_path.display()));
-            emit(&[d], sources, format);
-            return Err(EXIT_BAD_INPUT);
-        }
-    };
-    let ddd_file = sources.add(ddd_path.display().to_string(), text.clone());
-    let deployment = match deladas::ddd::from_xml(&text) {
-        Ok(d) => d,
-        Err(errs) => {
-            let diags: Vec<Diagnostic> = errs
-                .iter()
-                .map(|e| {
-                    Diagnostic::new(Code::MalformedDdd, e.message.clone()).primary(
-                        ddd_file,
-                        deladas::syntax::ast::Span::new(e.span.start, e.span.end),
-                        "here",
-                    )
-                })
-                .collect();
-            emit(&diags, sources, format);
-            return Err(EXIT_BAD_INPUT);
-        }
-    };
-    match deladas::eval::bind(program, &deployment) {
-        Ok(w) => Ok((deployment, w)),
-        Err(errs) => {
-            let diags: Vec<Diagnostic> = errs
-                .into_iter()
-                .map(|m| {
-                    Diagnostic::new(Code::DddMismatch, m).note(format!(
-                        "`{}` was not written for this goal, or the goal changed since",
-                        ddd_path.display()
-                    ))
-                })
-                .collect();
-            emit(&diags, sources, format);
-            Err(EXIT_BAD_INPUT)
-        }
-    }
+    deladas::eval::read_deployment(program, sources, ddd_path).map_err(|diags| {
+        emit(&diags, sources, format);
+        EXIT_BAD_INPUT
+    })
 }

@@ -47,6 +47,7 @@ pub(super) struct ResolveArgs<'a> {
     pub plan_format: PlanFormat,
     pub strategy: StrategyArg,
     pub timeout: Option<f64>,
+    pub to: Option<super::export::Target>,
 }
 
 /// A goal loaded with the request validated against it and the running
@@ -61,7 +62,7 @@ struct Loaded {
 /// Loads the goal and the DDD and validates the request (the library's
 /// [`Prepared::new`]); prints diagnostics, `Err(exit code)` on errors.
 fn load(file: &Path, from: &Path, req: &[String], mut request: Request, format: DiagFormat) -> Result<Loaded, i32> {
-    if std::fs::read(file).is_ok() {
+    if deladas::check::load::read_input(file).is_ok() {
         // `--add-host` syntax first: its errors name the flag, not the goal.
         match AddHost::parse_all(req) {
             Ok(adds) => request.add_hosts = adds,
@@ -117,7 +118,15 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
         Ok(Answer::Impossible(why)) => return impossible(&l, &why),
         Ok(Answer::Resolved(r)) => r,
     };
-    if let Err(code) = write_out(args.output, &resolution.deployment.to_xml()) {
+    let text = resolution.deployment.to_xml();
+    if let (Some(_), Some(dir)) = (args.to, args.output) {
+        let plan = match args.plan_format {
+            PlanFormat::Text => Err(resolution.plan.to_text()),
+            PlanFormat::Json => Ok(resolution.plan.to_json()),
+        };
+        return super::export::resolve_to_kubernetes(&l.prepared.old, resolution.deployment.deployment(), &text, dir, plan);
+    }
+    if let Err(code) = write_out(args.output, &text) {
         return code;
     }
     let rendered = match args.plan_format {
@@ -134,29 +143,14 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
 
 /// No configuration exists on what is left: the explanation, naming the failure.
 fn impossible(l: &Loaded, why: &Impossible) -> i32 {
-    let program = &l.prepared.program;
-    let up = &why.up;
-    let failure = &why.failure;
     let budget = l.prepared.timeout.unwrap_or(Duration::from_secs(20));
-    match deladas::solve::explain::explain(program, up, budget) {
-        Ok(deladas::solve::explain::Explained::Unsatisfiable { conflict, repairs, repairs_complete }) => {
-            let d = super::explain::explanation(program, &l.sources, up, &conflict, &repairs, repairs_complete);
-            let d = d.note(format!(
-                "no configuration exists {failure}: {} host{} left",
-                up.len(),
-                if up.len() == 1 { " is" } else { "s are" }
-            ));
+    match l.prepared.explain_impossible(&l.sources, why, budget) {
+        Ok(d) => {
             emit(&[d], &l.sources, DiagFormat::Text);
             EXIT_NO
         }
-        Ok(_) => {
-            // The explanation's fresh solve disagrees or gave up: still a "no".
-            let d = Diagnostic::new(Code::Unsatisfiable, format!("no configuration exists {failure}"));
+        Err(d) => {
             emit(&[d], &l.sources, DiagFormat::Text);
-            EXIT_NO
-        }
-        Err(e) => {
-            emit(&[e.to_diagnostic(program.root_file)], &l.sources, DiagFormat::Text);
             EXIT_BAD_INPUT
         }
     }
@@ -214,14 +208,8 @@ pub(super) fn cmd_whatif(file: &Path, from: &Path, pairs: bool, format: DiagForm
                 // Explain single points of failure (pairs only when no single host is fatal).
                 if case.len() == 1 || !answers.iter().take(hosts.len()).any(|a| *a == Survival::Fatal) {
                     let up: Vec<usize> = hosts.iter().copied().filter(|h| !case.contains(h)).collect();
-                    let d = match deladas::solve::explain::explain(program, &up, Duration::from_secs(8)) {
-                        Ok(deladas::solve::explain::Explained::Unsatisfiable {
-                            conflict,
-                            repairs,
-                            repairs_complete,
-                        }) => {
-                            super::explain::explanation(program, &l.sources, &up, &conflict, &repairs, repairs_complete)
-                        }
+                    let d = match deladas::report::explain(program, &l.sources, &up, Duration::from_secs(8)) {
+                        Ok(deladas::report::Explained::Unsatisfiable(d)) => d,
                         _ => Diagnostic::new(Code::Unsatisfiable, "goal is unsatisfiable"),
                     };
                     let what = if case.len() == 1 { "single point of failure" } else { "fatal pair" };

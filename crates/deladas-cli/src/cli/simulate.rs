@@ -159,15 +159,16 @@ pub(super) fn cmd_simulate(a: &SimulateArgs) -> i32 {
         for ev in &run.trace {
             let _ = writeln!(text, "{ev}");
         }
-        if let Err(e) = std::fs::write(path, text) {
-            eprintln!("error: cannot write `{}`: {e}", path.display());
-            return EXIT_BAD_INPUT;
+        if let Err(code) = super::write_out(Some(path), &text) {
+            return code;
         }
     }
     let report = sim::compare(&run, &reference, &sc);
     match a.report {
-        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
-        ReportFormat::Text => print!("{}", text_report(&report)),
+        ReportFormat::Json => {
+            super::print_out(&format!("{}\n", serde_json::to_string_pretty(&report).unwrap_or_default()))
+        }
+        ReportFormat::Text => super::print_out(&text_report(&report)),
     }
     if report.ok {
         EXIT_OK
@@ -183,10 +184,18 @@ fn read_roles(
     sources: &mut deladas::diagnostics::Sources,
     format: DiagFormat,
 ) -> Result<RoleDocument, i32> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let text = match deladas::check::load::read_input(path).map(String::from_utf8) {
+        Ok(Ok(t)) => t,
+        Ok(Err(_)) => {
+            let d = Diagnostic::new(
+                Code::Unreadable,
+                format!("cannot read `{}`: stream did not contain valid UTF-8", path.display()),
+            );
+            emit(&[d], sources, format);
+            return Err(EXIT_BAD_INPUT);
+        }
         Err(e) => {
-            let d = Diagnostic::new(Code::Unreadable, format!("cannot read `{}`: {e}", path.display()));
+            let d = Diagnostic::new(e.code(), format!("cannot read `{}`: {e}", path.display()));
             emit(&[d], sources, format);
             return Err(EXIT_BAD_INPUT);
         }

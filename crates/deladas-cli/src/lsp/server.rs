@@ -859,7 +859,7 @@ fn check_satisfiable(job: &Job) -> Outcome {
             (vec![d], vec![], message, true)
         }
         Ok(Explained::Unsatisfiable { conflict, repairs, repairs_complete }) => {
-            let d = crate::cli::explain::explanation(
+            let d = deladas::report::explanation(
                 program,
                 &job.files.sources,
                 &available,
