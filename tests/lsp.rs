@@ -888,6 +888,7 @@ fn solving_reports_progress_and_a_visible_give_up() {
     let diags = c.diagnostics(&uri, |d| !d.is_empty());
     assert_eq!(diags.len(), 1, "{diags:#?}");
     assert_eq!(diags[0]["severity"], 2, "a warning: {diags:#?}");
+    assert_eq!(diags[0]["code"], "E0802", "{diags:#?}");
     assert!(diags[0]["message"].as_str().is_some_and(|m| m.contains("gave up")), "{diags:#?}");
     let shown = c.wait_for("a message", |v| v["method"] == "window/showMessage");
     // Relative to the workspace folder, as the CLI would say it.

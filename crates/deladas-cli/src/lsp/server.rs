@@ -848,7 +848,9 @@ fn check_satisfiable(job: &Job) -> Outcome {
             let message = format!("the solver gave up after {took:.0} s: could not decide the goal ({why})");
             let d = lsp_types::Diagnostic {
                 range: job.files.first_clause(),
+                // A warning: the goal may well be fine; the CLI's code for it.
                 severity: Some(lsp_types::DiagnosticSeverity::WARNING),
+                code: Some(NumberOrString::String(deladas::diagnostics::Code::SolverGaveUp.as_str().to_string())),
                 source: Some("deladas".to_string()),
                 message: format!(
                     "{message}; the editor allows {} s, run `deladas solve --timeout SECS` for longer",
