@@ -1084,3 +1084,59 @@ fn editing_features() {
     assert!(r["error"]["message"].as_str().is_some_and(|m| m.contains("syntax errors")), "{r}");
     assert_eq!(c.shutdown(), 0);
 }
+
+/// The repairs of an unsatisfiable goal as code actions, each an edit that
+/// makes the goal satisfiable (checked with `deladas solve`).
+#[test]
+fn repairs_of_a_conflict_are_code_actions() {
+    let dir = scratch("repairs");
+    let path = dir.join("cap.deladas");
+    let text = "component Hub(code = \"h\", ports = {p}, maxinstances = 1)\n\
+                component Leaf(code = \"l\", ports = {q})\n\
+                host h1 = host()\nhost h2 = host()\nhost h3 = host()\n\
+                constraintset s = constraintset {\n\
+                \x20   card(instancesof Leaf in deployment) = 2\n\
+                \x20   forall Leaf l in deployment (exists Hub b in deployment (l.q connectsto b.p))\n\
+                }\n";
+    std::fs::write(&path, text).expect("write");
+    let uri = uri_of(&path);
+    let mut c = Client::initialized();
+    c.open(&uri, text);
+    c.diagnostics(&uri, |_| true);
+    c.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}}));
+    let diags = c.diagnostics(&uri, |d| !d.is_empty());
+    let range = diags[0]["range"].clone();
+    let actions = c.call(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": diags}}),
+    );
+    let actions = actions.as_array().cloned().expect("actions");
+    let titles: Vec<&str> = actions.iter().filter_map(|a| a["title"].as_str()).collect();
+    for want in ["Drop the clause at line 7", "Let `Hub.p` hold 2 channels", "Set `maxinstances = 2` on `Hub`"] {
+        assert!(titles.iter().any(|t| t.starts_with(want)), "{want} in {titles:?}");
+    }
+    // Every action, applied, gives a goal that checks and is satisfiable.
+    for a in &actions {
+        assert_eq!(a["kind"], "quickfix");
+        let mut fixed = text.to_string();
+        let mut edits = a["edit"]["changes"][&uri].as_array().cloned().expect("edits");
+        edits.sort_by_key(|e| {
+            std::cmp::Reverse((e["range"]["start"]["line"].as_u64(), e["range"]["start"]["character"].as_u64()))
+        });
+        for e in edits {
+            let offset = |p: &Value| {
+                let line = p["line"].as_u64().unwrap_or(0) as usize;
+                let start: usize = fixed.split_inclusive('\n').take(line).map(str::len).sum();
+                start + p["character"].as_u64().unwrap_or(0) as usize
+            };
+            let (s, t) = (offset(&e["range"]["start"]), offset(&e["range"]["end"]));
+            fixed.replace_range(s..t, e["newText"].as_str().expect("text"));
+        }
+        let f = dir.join("fixed.deladas");
+        std::fs::write(&f, &fixed).expect("write");
+        let o =
+            common::deladas(&["solve", &f.display().to_string(), "-o", &dir.join("out.ddd.xml").display().to_string()]);
+        assert_eq!(common::code(&o), 0, "{}: {fixed}\n{}", a["title"], common::show(&o));
+    }
+    assert_eq!(c.shutdown(), 0);
+}

@@ -1,7 +1,7 @@
 //! Code actions (quick fixes): apply a "did you mean" of a diagnostic, and
 //! apply a repair that the satisfiability check on save found for an
 //! unsatisfiable goal (drop a clause or a `use`, add hosts like one, raise
-//! `maxinstances` or `maxperhost`), and add the `upgrade` that an E0610 of
+//! `maxinstances`, `maxperhost` or a port's capacity), and add the `upgrade` that an E0610 of
 //! the cluster check on save asks for.
 
 use std::collections::HashMap;
@@ -133,7 +133,20 @@ fn repair_edits(a: &Analysis, program: &Program, r: &Repair) -> Option<(String, 
         }
         Repair::RaiseMaxInstances(c, n) => raise_attr(a, program, *c, "maxinstances", *n),
         Repair::RaiseMaxPerHost(c, n) => raise_attr(a, program, *c, "maxperhost", *n),
-        Repair::RaiseCapacity(..) => None,
+        Repair::RaiseCapacity(c, port, n) => {
+            let comp = program.components.get(*c)?;
+            let p = comp.ports.get(*port)?;
+            if p.loc.file != root {
+                return None;
+            }
+            // `p`, `p[]` or `p[4]`, then maybe `: output`: replace the arity.
+            let from = p.loc.span.end as usize;
+            let rest = &text[from..];
+            let stop = rest.find([',', '}', ':']).unwrap_or(rest.len());
+            let to = from + rest[..stop].rfind(']').map_or(0, |i| i + 1);
+            let title = format!("Let `{}.{}` hold {n} channels (makes the goal satisfiable)", comp.name, p.name);
+            Some((title, vec![edit(Span::new(from, to), format!("[{n}]"))]))
+        }
     }
 }
 
