@@ -124,13 +124,7 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
             PlanFormat::Text => Err(resolution.plan.to_text()),
             PlanFormat::Json => Ok(resolution.plan.to_json()),
         };
-        return super::export::resolve_to_kubernetes(
-            &l.prepared.old,
-            resolution.deployment.deployment(),
-            &text,
-            dir,
-            plan,
-        );
+        return super::export::resolve_to_kubernetes(&l.prepared.old, resolution.deployment.deployment(), &text, dir, plan);
     }
     if let Err(code) = write_out(args.output, &text) {
         return code;
