@@ -115,7 +115,14 @@ fn fmt_rewrites_in_place_and_check_reports_without_writing() {
     assert_eq!(left.len(), 1, "{left:?}");
     // Formatting changed nothing `check` reports.
     let o = deladas(&["check", &fs]);
+    assert_eq!(code(&o), 0, "{}", show(&o)); // A symbolic link stays one; the file it points to is formatted.
+    let link = dir.join("link.deladas");
+    std::os::unix::fs::symlink(&f, &link).unwrap();
+    std::fs::write(&f, MESSY).unwrap();
+    let o = deladas(&["fmt", &link.display().to_string()]);
     assert_eq!(code(&o), 0, "{}", show(&o));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), TIDY);
 }
 
 #[test]

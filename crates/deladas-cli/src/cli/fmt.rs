@@ -71,9 +71,17 @@ fn refile(mut d: Diagnostic, id: usize) -> Diagnostic {
 }
 
 /// Replaces `path`'s content: a temporary file in the same folder, renamed over it
-/// (keeping the original's permissions).
+/// (keeping the original's permissions). A symbolic link stays one: the file
+/// it points to is replaced.
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
+    let target;
+    let path = if std::fs::symlink_metadata(path)?.file_type().is_symlink() {
+        target = std::fs::canonicalize(path)?;
+        target.as_path()
+    } else {
+        path
+    };
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let base = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{base}.fmt-{}.tmp", std::process::id()));
