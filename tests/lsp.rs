@@ -47,12 +47,19 @@ fn read_message(r: &mut impl BufRead) -> Option<Value> {
 
 impl Client {
     fn start() -> Client {
+        Client::start_with(&[])
+    }
+
+    /// Starts a server with extra environment variables.
+    fn start_with(env: &[(&str, &str)]) -> Client {
         let mut child = Command::new(env!("CARGO_BIN_EXE_deladas"))
             .arg("lsp")
+            .envs(env.iter().copied())
             .current_dir(common::manifest())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // `LSP_TEST_STDERR=1` shows the server's stderr when debugging.
+            .stderr(if std::env::var_os("LSP_TEST_STDERR").is_some() { Stdio::inherit() } else { Stdio::null() })
             .env_remove("DELADAS_DEBUG")
             .spawn()
             .expect("the deladas binary starts");
@@ -77,6 +84,23 @@ impl Client {
         assert!(r.get("result").is_some(), "initialize failed: {r}");
         c.notify("initialized", json!({}));
         c
+    }
+
+    /// Starts a server and initializes it with these client capabilities
+    /// and workspace folder.
+    fn initialized_with(env: &[(&str, &str)], capabilities: Value, root: Option<&Path>) -> Client {
+        let mut c = Client::start_with(env);
+        let root_uri = root.map(uri_of);
+        let r = c.request("initialize", json!({"processId": null, "rootUri": root_uri, "capabilities": capabilities}));
+        assert!(r.get("result").is_some(), "initialize failed: {r}");
+        c.notify("initialized", json!({}));
+        c
+    }
+
+    /// Writes bytes as they are, no framing added.
+    fn write_bytes(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).expect("write to the server");
+        self.stdin.flush().expect("flush");
     }
 
     fn send_raw(&mut self, body: &[u8]) {
@@ -496,13 +520,13 @@ fn saving_an_unsatisfiable_goal_marks_its_conflicting_clauses() {
     c.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}}));
     c.wait_for("the first log", |v| {
         v["method"] == "window/logMessage"
-            && v["params"]["message"].as_str().is_some_and(|m| m.starts_with("the goal is unsatisfiable"))
+            && v["params"]["message"].as_str().is_some_and(|m| m.contains(": the goal is unsatisfiable"))
     });
     let log = c.wait_for("the solver's log", |v| {
         v["method"] == "window/logMessage"
-            && v["params"]["message"].as_str().is_some_and(|m| m.starts_with("the goal is satisfiable"))
+            && v["params"]["message"].as_str().is_some_and(|m| m.contains(": the goal is satisfiable"))
     });
-    assert!(log["params"]["message"].as_str().is_some_and(|m| m.starts_with("the goal is satisfiable")), "{log}");
+    assert!(log["params"]["message"].as_str().is_some_and(|m| m.contains(": the goal is satisfiable (")), "{log}");
     assert_eq!(c.shutdown(), 0);
 }
 
@@ -750,4 +774,369 @@ fn the_textmate_grammar_knows_every_keyword() {
         assert_eq!(lexed.tokens.len(), 1, "{w}");
         assert_eq!(lexed.tokens[0].0.keyword(), Some(w.as_str()), "the lexer does not take `{w}` as a keyword");
     }
+}
+
+/// A goal whose check takes a while: the unsatisfiable P2P benchmark.
+fn slow_unsat_goal() -> String {
+    let o = common::deladas(&["bench-goal", "12", "--unsat"]);
+    assert_eq!(common::code(&o), 0, "{}", common::show(&o));
+    common::stdout(&o)
+}
+
+/// Issue 20, defect 1: a result for an earlier state of a document is never
+/// shown on a later one, even when the client reopens the file and its
+/// version number starts again from the same value (Neovim: didSave,
+/// didClose, didOpen with version 0).
+#[test]
+fn a_stale_unsat_result_never_lands_on_reopened_text() {
+    let dir = scratch("reopen");
+    let path = dir.join("goal.deladas");
+    let slow = slow_unsat_goal();
+    std::fs::write(&path, &slow).expect("write");
+    let uri = uri_of(&path);
+    let mut c = Client::initialized();
+    let open0 = |c: &mut Client, text: &str| {
+        c.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "deladas", "version": 0, "text": text}}),
+        )
+    };
+    open0(&mut c, &slow);
+    let diags = c.diagnostics(&uri, |_| true);
+    assert!(diags.iter().all(|d| d["severity"] != 1), "it checks: {diags:#?}");
+    c.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}}));
+    c.wait_for("the solver to start", |v| {
+        v["method"] == "window/logMessage" && v["params"]["message"].as_str().is_some_and(|m| m.contains("solving"))
+    });
+    // While it solves, the file is replaced by a satisfiable goal and reloaded.
+    let sat = "component A(code = \"a\", ports = {p})\nhost h1 = host()\n\
+               constraintset g = constraintset {\n    card(instancesof A in deployment) = 1\n}\n";
+    std::fs::write(&path, sat).expect("write");
+    c.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
+    open0(&mut c, sat);
+    // The old result arrives and is discarded, with a log line saying so.
+    c.wait_for("the discarded result", |v| {
+        v["method"] == "window/logMessage" && v["params"]["message"].as_str().is_some_and(|m| m.contains("discarded"))
+    });
+    // A round trip, then nothing published for the new text has a conflict.
+    c.call("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}}));
+    let published: Vec<&Value> =
+        c.backlog.iter().filter(|v| v["method"] == "textDocument/publishDiagnostics").collect();
+    let last = published.last().expect("diagnostics for the reopened text");
+    assert_eq!(last["params"]["diagnostics"], json!([]), "{published:#?}");
+    assert!(
+        published.iter().all(|v| !v.to_string().contains("E0801")),
+        "an old conflict was published: {published:#?}"
+    );
+    // Saving the new text checks the new text.
+    c.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}}));
+    c.wait_for("the new result", |v| {
+        v["method"] == "window/logMessage"
+            && v["params"]["message"].as_str().is_some_and(|m| m.contains("the goal is satisfiable"))
+    });
+    assert_eq!(c.shutdown(), 0);
+}
+
+/// Issue 20, defect 2: an import that is not UTF-8 is an error on the
+/// import line, and go to definition on it opens the file.
+#[test]
+fn an_import_that_is_not_utf8_is_shown_and_navigable() {
+    let dir = scratch("latin1");
+    std::fs::write(dir.join("lib.deladas"), b"// caf\xe9\nhost h9 = host()\n").expect("write");
+    let path = dir.join("goal.deladas");
+    let text = "import \"lib\"\nhost h1 = host()\n";
+    std::fs::write(&path, text).expect("write");
+    let uri = uri_of(&path);
+    let mut c = Client::initialized();
+    c.open(&uri, text);
+    let diags = c.diagnostics(&uri, |d| !d.is_empty());
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert_eq!(diags[0]["code"], "E0007");
+    assert_eq!(diags[0]["range"], range_of(text, "\"lib\"", 0), "{diags:#?}");
+    let def = c.call("textDocument/definition", td(&uri, text, "lib", 0, 1));
+    assert_eq!(def["uri"], uri_of(&dir.join("lib.deladas")), "{def}");
+    let links = c.call("textDocument/documentLink", json!({"textDocument": {"uri": uri}}));
+    assert_eq!(links[0]["target"], uri_of(&dir.join("lib.deladas")), "{links}");
+    assert_eq!(c.shutdown(), 0);
+}
+
+/// Issue 20, defect 3: while the solver runs the client sees `$/progress`,
+/// and when it gives up a warning on the goal says so (and a message).
+#[test]
+fn solving_reports_progress_and_a_visible_give_up() {
+    let dir = scratch("giveup");
+    let path = dir.join("big.deladas");
+    let o = common::deladas(&["bench-goal", "100"]);
+    let text = common::stdout(&o);
+    std::fs::write(&path, &text).expect("write");
+    let uri = uri_of(&path);
+    let caps = json!({"window": {"workDoneProgress": true}});
+    let mut c = Client::initialized_with(&[("DELADAS_LSP_SOLVE_SECS", "0.05")], caps, Some(&dir));
+    c.open(&uri, &text);
+    c.diagnostics(&uri, |_| true);
+    c.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}}));
+    let create = c.wait_for("a progress token", |v| v["method"] == "window/workDoneProgress/create");
+    let token = create["params"]["token"].clone();
+    let id = create["id"].clone();
+    c.send(json!({"jsonrpc": "2.0", "id": id, "result": null}));
+    let begin =
+        c.wait_for("progress begin", |v| v["method"] == "$/progress" && v["params"]["value"]["kind"] == "begin");
+    assert_eq!(begin["params"]["token"], token);
+    assert!(begin["params"]["value"]["title"].as_str().is_some_and(|t| t.contains("big.deladas")), "{begin}");
+    let end = c.wait_for("progress end", |v| v["method"] == "$/progress" && v["params"]["value"]["kind"] == "end");
+    assert!(end["params"]["value"]["message"].as_str().is_some_and(|m| m.contains("gave up")), "{end}");
+    let diags = c.diagnostics(&uri, |d| !d.is_empty());
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert_eq!(diags[0]["severity"], 2, "a warning: {diags:#?}");
+    assert_eq!(diags[0]["code"], "E0802", "{diags:#?}");
+    assert!(diags[0]["message"].as_str().is_some_and(|m| m.contains("gave up")), "{diags:#?}");
+    let shown = c.wait_for("a message", |v| v["method"] == "window/showMessage");
+    // Relative to the workspace folder, as the CLI would say it.
+    assert!(shown["params"]["message"].as_str().is_some_and(|m| m.starts_with("big.deladas: ")), "{shown}");
+    assert_eq!(c.shutdown(), 0);
+}
+
+/// Issue 20, defect 5: no bad frame keeps the server from answering the
+/// next valid request, and an import of `/dev/zero` does not keep it from
+/// answering at all.
+#[test]
+fn bad_frames_cost_only_themselves() {
+    let mut c = Client::initialized();
+    let body = |id: i64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/hover",
+        "params": {"textDocument": {"uri": "file:///nowhere.deladas"}, "position": {"line": 0, "character": 0}}})
+        .to_string()
+    };
+    let frames: Vec<Vec<u8>> = vec![
+        format!("Content-Length: abc\r\n\r\n{}", body(900)).into_bytes(),
+        format!("Content-Length: -5\r\n\r\n{}", body(901)).into_bytes(),
+        format!("Content-Length: 99999999999999999999\r\n\r\n{}", body(902)).into_bytes(),
+        format!("Content-Length: 4000000000\r\n\r\n{}", body(903)).into_bytes(),
+        format!("Content-Type: application/vscode-jsonrpc\r\n\r\n{}", body(904)).into_bytes(),
+        format!("Content-Length: 12\r\nContent-Length: 7\r\n\r\n{}", body(905)).into_bytes(),
+        format!("Content-Length: 10\r\n\r\n{}", body(906)).into_bytes(),
+    ];
+    for (i, f) in frames.iter().enumerate() {
+        c.write_bytes(f);
+        let id = 1000 + i as i64;
+        c.send_raw(body(id).as_bytes());
+        let r = c.wait_for(&format!("the answer after bad frame {i}"), |v| v["id"] == id);
+        assert!(r.get("result").is_some(), "{r}");
+    }
+    // The bad frames were answered with errors (a parse error, no id).
+    assert!(c.backlog.iter().any(|v| v["error"]["code"] == -32700), "{:#?}", c.backlog);
+    // An open document importing /dev/zero.
+    let dir = scratch("devzero");
+    let path = dir.join("zero.deladas");
+    let text = "import \"/dev/zero\"\nhost h1 = host()\n";
+    std::fs::write(&path, text).expect("write");
+    let uri = uri_of(&path);
+    c.open(&uri, text);
+    let diags = c.diagnostics(&uri, |d| !d.is_empty());
+    assert!(diags[0]["message"].as_str().is_some_and(|m| m.contains("/dev/zero")), "{diags:#?}");
+    assert_eq!(c.shutdown(), 0);
+}
+
+/// Issue 20, defect 6: names are shown relative to the workspace folder,
+/// and a closed imported file that changes on disk re-checks its importers
+/// (the server asks the client to watch `.deladas` files).
+#[test]
+fn relative_names_and_watched_imports() {
+    let dir = scratch("watch");
+    std::fs::write(dir.join("lib.deladas"), "host h9 = host(\n").expect("write");
+    let path = dir.join("goal.deladas");
+    let text = "import \"lib\"\nimport \"nothere\"\nhost h1 = host()\n";
+    std::fs::write(&path, text).expect("write");
+    let uri = uri_of(&path);
+    let caps = json!({"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}}});
+    let mut c = Client::initialized_with(&[], caps, Some(&dir));
+    let reg = c.wait_for("a watch registration", |v| v["method"] == "client/registerCapability");
+    let watchers = &reg["params"]["registrations"][0]["registerOptions"]["watchers"];
+    assert_eq!(watchers[0]["globPattern"], "**/*.deladas", "{reg}");
+    c.send(json!({"jsonrpc": "2.0", "id": reg["id"], "result": null}));
+    c.open(&uri, text);
+    let diags = c.diagnostics(&uri, |d| d.len() == 2);
+    let all: Vec<String> = diags
+        .iter()
+        .flat_map(|d| {
+            let related = d["relatedInformation"].as_array().cloned().unwrap_or_default();
+            std::iter::once(d["message"].to_string()).chain(related.into_iter().map(|r| r["message"].to_string()))
+        })
+        .collect();
+    let all = all.join("\n");
+    assert!(all.contains("`nothere.deladas`"), "relative names: {all}");
+    assert!(!all.contains(&dir.display().to_string()), "no absolute names: {all}");
+    // Fix the imported file on disk; the client tells the server.
+    std::fs::write(dir.join("lib.deladas"), "host h9 = host()\n").expect("write");
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": uri_of(&dir.join("lib.deladas")), "type": 2}]}),
+    );
+    let diags = c.diagnostics(&uri, |d| d.len() == 1);
+    assert!(diags[0]["message"].as_str().is_some_and(|m| m.contains("nothere")), "{diags:#?}");
+    assert_eq!(c.shutdown(), 0);
+}
+
+/// Formatting, rename, highlight, folding, workspace symbols, signature
+/// help for `use`, the code lens and its command, over JSON-RPC.
+#[test]
+fn editing_features() {
+    let dir = scratch("features");
+    let path = dir.join("goal.deladas");
+    let text = "import \"patterns\"\n\
+                // the web tier\n\
+                // two lines\n\
+                component Web(code = \"w.xml\", ports = {p[]})\n\
+                host h1=host( )\n\
+                host h2 = host()\n\
+                constraintset s = constraintset {\n\
+                \x20   forall Web w in deployment (\n\
+                \x20       w on h1\n\
+                \x20   )\n\
+                }\n\
+                use replicate(Web, 1)\n";
+    std::fs::write(&path, text).expect("write");
+    let uri = uri_of(&path);
+    let mut c = Client::initialized();
+    c.open(&uri, text);
+    let diags = c.diagnostics(&uri, |_| true);
+    assert!(diags.is_empty(), "{diags:#?}");
+    let doc = json!({"textDocument": {"uri": uri}});
+
+    // Formatting: one edit, to the house style.
+    let edits = c.call(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": uri}, "options": {"tabSize": 4, "insertSpaces": true}}),
+    );
+    assert_eq!(edits.as_array().map(Vec::len), Some(1), "{edits}");
+    let formatted = edits[0]["newText"].as_str().expect("text");
+    assert_eq!(formatted, text.replace("host h1=host( )", "host h1 = host()"));
+
+    // Rename: every use, in this file; a keyword is refused, so is a stdlib name.
+    let edit = c.call(
+        "textDocument/rename",
+        json!({"textDocument": {"uri": uri}, "position": pos_of(text, "h1", 1, 0), "newName": "front"}),
+    );
+    let changes = edit["changes"][&uri].as_array().cloned().expect("edits for this file");
+    assert_eq!(changes.len(), 2, "{edit}");
+    assert!(changes.iter().all(|e| e["newText"] == "front"));
+    let r = c.request(
+        "textDocument/rename",
+        json!({"textDocument": {"uri": uri}, "position": pos_of(text, "h1", 0, 0), "newName": "forall"}),
+    );
+    assert!(r["error"]["message"].as_str().is_some_and(|m| m.contains("not a name")), "{r}");
+    let r = c.request("textDocument/prepareRename", td(&uri, text, "replicate", 0, 1));
+    assert!(r["error"]["message"].as_str().is_some_and(|m| m.contains("standard library")), "{r}");
+    let r = c.call("textDocument/prepareRename", td(&uri, text, "Web", 1, 1));
+    assert_eq!(r, range_of(text, "Web", 1));
+
+    // Highlight: the declaration (write) and the uses (read) of `Web`.
+    let hl = c.call("textDocument/documentHighlight", td(&uri, text, "Web", 0, 1));
+    let kinds: Vec<i64> = hl.as_array().expect("highlights").iter().map(|h| h["kind"].as_i64().unwrap_or(0)).collect();
+    assert_eq!(kinds.len(), 3, "{hl}");
+    assert_eq!(kinds.iter().filter(|&&k| k == 3).count(), 1, "one write: {hl}");
+
+    // Folding: the comment run, the constraintset, the quantifier.
+    let folds = c.call("textDocument/foldingRange", doc.clone());
+    let folds: Vec<(i64, i64)> = folds
+        .as_array()
+        .expect("folds")
+        .iter()
+        .map(|f| (f["startLine"].as_i64().unwrap_or(-1), f["endLine"].as_i64().unwrap_or(-1)))
+        .collect();
+    for want in [(1, 2), (6, 9), (7, 8)] {
+        assert!(folds.contains(&want), "{want:?} in {folds:?}");
+    }
+
+    // Links: the stdlib import opens the library's copy.
+    let links = c.call("textDocument/documentLink", doc.clone());
+    assert!(links[0]["target"].as_str().is_some_and(|t| t.ends_with("patterns.deladas")), "{links}");
+
+    // Workspace symbols: this file's and the library's declarations.
+    let syms = c.call("workspace/symbol", json!({"query": "rep"}));
+    let names: Vec<&str> = syms.as_array().expect("symbols").iter().filter_map(|s| s["name"].as_str()).collect();
+    assert!(names.contains(&"replicate"), "{names:?}");
+    let syms = c.call("workspace/symbol", json!({"query": "web"}));
+    assert_eq!(syms[0]["name"], "Web", "{syms}");
+
+    // Signature help inside `use replicate(Web, |)`.
+    let sig = c.call("textDocument/signatureHelp", td(&uri, text, "1)", 0, 0));
+    let label = sig["signatures"][0]["label"].as_str().expect("label");
+    assert!(label.starts_with("replicate(component T, int "), "{sig}");
+    assert_eq!(sig["activeParameter"], 1, "{sig}");
+
+    // The code lens runs the solver; the result is told in a message.
+    let lenses = c.call("textDocument/codeLens", doc);
+    let cmd = &lenses[0]["command"];
+    assert_eq!(cmd["command"], "deladas.solve", "{lenses}");
+    let r = c.call("workspace/executeCommand", json!({"command": cmd["command"], "arguments": cmd["arguments"]}));
+    assert_eq!(r, Value::Null);
+    let shown = c.wait_for("the solver's message", |v| v["method"] == "window/showMessage");
+    assert!(shown["params"]["message"].as_str().is_some_and(|m| m.contains("satisfiable")), "{shown}");
+
+    // A syntax error: formatting is refused with the reason.
+    let broken = format!("{text}host h3 = host(\n");
+    c.change_full(&uri, 2, &broken);
+    let r = c.request(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": uri}, "options": {"tabSize": 4, "insertSpaces": true}}),
+    );
+    assert!(r["error"]["message"].as_str().is_some_and(|m| m.contains("syntax errors")), "{r}");
+    assert_eq!(c.shutdown(), 0);
+}
+
+/// The repairs of an unsatisfiable goal as code actions, each an edit that
+/// makes the goal satisfiable (checked with `deladas solve`).
+#[test]
+fn repairs_of_a_conflict_are_code_actions() {
+    let dir = scratch("repairs");
+    let path = dir.join("cap.deladas");
+    let text = "component Hub(code = \"h\", ports = {p}, maxinstances = 1)\n\
+                component Leaf(code = \"l\", ports = {q})\n\
+                host h1 = host()\nhost h2 = host()\nhost h3 = host()\n\
+                constraintset s = constraintset {\n\
+                \x20   card(instancesof Leaf in deployment) = 2\n\
+                \x20   forall Leaf l in deployment (exists Hub b in deployment (l.q connectsto b.p))\n\
+                }\n";
+    std::fs::write(&path, text).expect("write");
+    let uri = uri_of(&path);
+    let mut c = Client::initialized();
+    c.open(&uri, text);
+    c.diagnostics(&uri, |_| true);
+    c.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}}));
+    let diags = c.diagnostics(&uri, |d| !d.is_empty());
+    let range = diags[0]["range"].clone();
+    let actions = c.call(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": diags}}),
+    );
+    let actions = actions.as_array().cloned().expect("actions");
+    let titles: Vec<&str> = actions.iter().filter_map(|a| a["title"].as_str()).collect();
+    for want in ["Drop the clause at line 7", "Let `Hub.p` hold 2 channels", "Set `maxinstances = 2` on `Hub`"] {
+        assert!(titles.iter().any(|t| t.starts_with(want)), "{want} in {titles:?}");
+    }
+    // Every action, applied, gives a goal that checks and is satisfiable.
+    for a in &actions {
+        assert_eq!(a["kind"], "quickfix");
+        let mut fixed = text.to_string();
+        let mut edits = a["edit"]["changes"][&uri].as_array().cloned().expect("edits");
+        edits.sort_by_key(|e| {
+            std::cmp::Reverse((e["range"]["start"]["line"].as_u64(), e["range"]["start"]["character"].as_u64()))
+        });
+        for e in edits {
+            let offset = |p: &Value| {
+                let line = p["line"].as_u64().unwrap_or(0) as usize;
+                let start: usize = fixed.split_inclusive('\n').take(line).map(str::len).sum();
+                start + p["character"].as_u64().unwrap_or(0) as usize
+            };
+            let (s, t) = (offset(&e["range"]["start"]), offset(&e["range"]["end"]));
+            fixed.replace_range(s..t, e["newText"].as_str().expect("text"));
+        }
+        let f = dir.join("fixed.deladas");
+        std::fs::write(&f, &fixed).expect("write");
+        let o =
+            common::deladas(&["solve", &f.display().to_string(), "-o", &dir.join("out.ddd.xml").display().to_string()]);
+        assert_eq!(common::code(&o), 0, "{}: {fixed}\n{}", a["title"], common::show(&o));
+    }
+    assert_eq!(c.shutdown(), 0);
 }

@@ -582,11 +582,13 @@ mod soup {
                  use pat(C, q, 2)\n"
             );
             let _ = super::run(goal.as_bytes());
+            super::format_keeps_the_report("a random formula", &goal);
         }
 
         #[test]
         fn token_soup_never_panics(src in soup()) {
             let _ = super::run(src.as_bytes());
+            super::format_keeps_the_report("a token soup", &src);
         }
 
         #[test]
@@ -599,6 +601,71 @@ mod soup {
             let _ = super::run(goal.as_bytes());
         }
     }
+}
+
+/// What `check` reports about a goal, without positions: the formatter
+/// moves text, and must change nothing else.
+fn report(bytes: &[u8]) -> Vec<(Code, String, Vec<String>)> {
+    let path = PathBuf::from("goal.deladas");
+    let fs = MemFs(HashMap::from([(path.clone(), bytes.to_vec())]));
+    let (_, checked) = check::check_loaded(check::load(&path, None, &fs));
+    checked
+        .diags
+        .iter()
+        .map(|d| (d.code, d.message.clone(), d.labels.iter().map(|l| l.message.clone()).collect()))
+        .collect()
+}
+
+/// Formats `src` when it parses; then the result is a fixed point and
+/// `check` reports the same about both. Returns whether it was formatted.
+fn format_keeps_the_report(name: &str, src: &str) -> bool {
+    use deladas::syntax::format::{format, FormatError};
+    match format(src) {
+        Ok(out) => {
+            assert_eq!(format(&out).ok().as_deref(), Some(out.as_str()), "{name}: formatting is not idempotent");
+            assert_eq!(report(src.as_bytes()), report(out.as_bytes()), "{name}: formatting changed the report");
+            true
+        }
+        Err(FormatError::Syntax(d)) => {
+            assert!(!d.is_empty());
+            false
+        }
+        Err(FormatError::Internal(why)) => panic!("{name}: {why}"),
+    }
+}
+
+#[test]
+fn formatting_mutations_of_the_corpus_changes_no_report() {
+    let corpus = corpus();
+    let mut rng = Rng(0x00F0_A7ED);
+    let (mut formatted, mut refused) = (0, 0);
+    for round in 0..600 {
+        let (name, orig) = &corpus[round % corpus.len()];
+        let mut bytes = orig.clone();
+        // Mutations that keep the text UTF-8 (the formatter takes text).
+        const EDITS: &[&str] = &[" ", "\n", "\n\n", "  ", "\t", "(", ")", "// c\n", "/* c */", ",", "x", "-", "+ 1"];
+        for _ in 0..=rng.below(3) {
+            let mut at = rng.below(bytes.len());
+            while std::str::from_utf8(&bytes[..at]).is_err() {
+                at -= 1;
+            }
+            let edit = EDITS[rng.below(EDITS.len())].as_bytes();
+            if rng.below(3) == 0 {
+                let end = (at + 1..bytes.len()).find(|&e| std::str::from_utf8(&bytes[at..e]).is_ok()).unwrap_or(at);
+                bytes.drain(at..end);
+            } else {
+                bytes.splice(at..at, edit.iter().copied());
+            }
+        }
+        let Ok(src) = String::from_utf8(bytes) else { continue };
+        if format_keeps_the_report(&format!("{name} (round {round})"), &src) {
+            formatted += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    println!("{formatted} mutated goals formatted, {refused} refused (syntax errors)");
+    assert!(formatted > 50, "too few mutations parsed to test the formatter");
 }
 
 /// The pathological shapes of issue 15, at sizes a debug test can afford

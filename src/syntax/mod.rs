@@ -5,6 +5,7 @@
 //! get a tree, even for a half-typed file.
 
 pub mod ast;
+pub mod format;
 pub mod lexer;
 pub mod parser;
 

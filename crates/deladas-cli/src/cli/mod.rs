@@ -12,6 +12,7 @@ use deladas::check;
 
 pub(crate) mod explain;
 mod export;
+mod fmt;
 mod lsp;
 mod resolve;
 mod roles;
@@ -74,6 +75,15 @@ enum Command {
         /// Print diagnostics as text (stderr) or a JSON array (stdout).
         #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
         format: DiagFormat,
+    },
+    /// Format goal files in place (`--check`: exit 1 when a file would change).
+    Fmt {
+        /// The goal files (`.deladas`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing; name the files that would change and exit 1 if any would.
+        #[arg(long)]
+        check: bool,
     },
     /// Evaluate the goal on a deployment, independently of the solver.
     Verify {
@@ -215,6 +225,7 @@ fn run() -> i32 {
     };
     match cli.command {
         Command::Check { file, format } => cmd_check(&file, format),
+        Command::Fmt { files, check } => fmt::cmd_fmt(&files, check),
         Command::Verify { file, ddd, format } => cmd_verify(&file, &ddd, format),
         Command::Explain { file, format, timeout } => cmd_explain(&file, format, timeout),
         Command::Resolve {

@@ -26,15 +26,52 @@ pub struct Overlay<'a> {
     pub buffers: HashMap<PathBuf, &'a str>,
 }
 
+/// The largest file read from disk; a goal is a few kilobytes, and an
+/// import of `/dev/zero` must not keep the server reading forever.
+const MAX_FILE: u64 = 64 << 20;
+
 impl FileSystem for Overlay<'_> {
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        match self.buffers.get(&RealFs.canonical(path)) {
-            Some(text) => Ok(text.as_bytes().to_vec()),
-            None => RealFs.read(path),
+        use std::io::Read;
+        if let Some(text) = self.buffers.get(&RealFs.canonical(path)) {
+            return Ok(text.as_bytes().to_vec());
         }
+        let f = std::fs::File::open(path)?;
+        let meta = f.metadata()?;
+        if !meta.is_file() {
+            let what = if meta.is_dir() { "is a directory" } else { "is not a regular file" };
+            return Err(std::io::Error::other(what));
+        }
+        let mut bytes = vec![];
+        f.take(MAX_FILE + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_FILE {
+            return Err(std::io::Error::other(format!("larger than {} MiB", MAX_FILE >> 20)));
+        }
+        Ok(bytes)
     }
     fn canonical(&self, path: &Path) -> PathBuf {
         RealFs.canonical(path)
+    }
+}
+
+/// The folder file names are shown relative to (the workspace's), as the
+/// CLI shows them relative to where it runs; `/`-terminated.
+static DISPLAY_ROOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the folder names are shown relative to (once).
+pub fn set_display_root(root: &Path) {
+    let mut r = root.display().to_string();
+    if !r.ends_with('/') {
+        r.push('/');
+    }
+    let _ = DISPLAY_ROOT.set(r);
+}
+
+/// A text with the paths under the workspace folder made relative to it.
+pub fn display(text: &str) -> String {
+    match DISPLAY_ROOT.get() {
+        Some(root) if root.len() > 1 => text.replace(root.as_str(), ""),
+        _ => text.to_string(),
     }
 }
 
@@ -108,6 +145,20 @@ impl Files {
         Some(Location { uri, range: self.range(file, span) })
     }
 
+    /// Where a goal-wide message goes: the first constraintset or `use` of
+    /// the root file, or its start.
+    pub fn first_clause(&self) -> Range {
+        let text = self.sources.text(self.root);
+        let at = ["\nconstraintset ", "\nuse "]
+            .iter()
+            .filter_map(|k| text.find(k).map(|i| i + 1))
+            .min()
+            .or_else(|| ["constraintset ", "use "].iter().find(|k| text.starts_with(**k)).map(|_| 0))
+            .unwrap_or(0);
+        let end = text[at..].find('\n').map_or(text.len(), |e| at + e);
+        self.range(self.root, Span::new(at, end))
+    }
+
     /// The span in the root file of the import through which `file` was
     /// loaded (following imports of imports back to the root).
     pub fn import_site(&self, file: FileId) -> Option<Span> {
@@ -154,7 +205,12 @@ impl Files {
                     if d.severity == Severity::Warning {
                         return vec![];
                     }
-                    let Some(site) = self.import_site(l.file) else { return vec![] };
+                    // The import that loads the file; for a file that could not
+                    // be loaded (not UTF-8) the label at its import.
+                    let site = self
+                        .import_site(l.file)
+                        .or_else(|| d.labels.iter().find(|x| x.file == self.root).map(|x| x.span));
+                    let Some(site) = site else { return vec![] };
                     message = format!("in `{}`: {message}", self.sources.name_of(l.file));
                     if let Some(loc) = self.location(l.file, l.span) {
                         let text = if l.message.is_empty() { d.message.clone() } else { l.message.clone() };
@@ -179,6 +235,10 @@ impl Files {
                 related.push(DiagnosticRelatedInformation { location, message: text });
             }
             let tags = (d.code == Code::UnusedVariable).then(|| vec![DiagnosticTag::UNNECESSARY]);
+            let message = display(&message);
+            for r in &mut related {
+                r.message = display(&r.message);
+            }
             out.push(lsp_types::Diagnostic {
                 range,
                 severity: Some(match d.severity {

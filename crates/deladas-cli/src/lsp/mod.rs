@@ -13,9 +13,11 @@
 //! - `convert`: byte offsets ↔ UTF-16 positions, paths ↔ URIs;
 //! - `navigate`, `complete`, `symbols`: the features.
 
+mod actions;
 mod analysis;
 mod complete;
 pub mod convert;
+mod features;
 mod navigate;
 mod server;
 mod symbols;

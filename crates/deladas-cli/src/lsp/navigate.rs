@@ -18,10 +18,9 @@ pub fn definition(a: &Analysis, offset: usize) -> Option<Location> {
     if let Some(o) = occurrence_at(a, offset) {
         return a.files.location(o.def.file, o.def.span);
     }
-    let off = offset as u32;
-    let &(_, _, to) =
-        a.files.imports.iter().find(|(from, s, _)| *from == a.files.root && s.start <= off && off <= s.end)?;
-    a.files.location(to, deladas::syntax::ast::Span::new(0, 0))
+    // An import's path: the imported file (also one that could not be loaded).
+    let uri = super::features::import_target(a, offset)?;
+    Some(Location { uri, range: lsp_types::Range::default() })
 }
 
 /// Every place the symbol declared at `def` is written, in this analysis.

@@ -5,31 +5,40 @@
 //! takes milliseconds, so diagnostics follow every change at once. The
 //! satisfiability check runs on save, on a thread of its own, one goal at a
 //! time; a request for a document that changed since (or was saved again) is
-//! skipped, and a result for an older version is discarded, so typing never
-//! waits for Z3 and stale conflicts are never shown.
+//! skipped, and a result for an older state is discarded, so typing never
+//! waits for Z3 and stale conflicts are never shown. Document states are told
+//! apart by a generation the server counts itself, not by the client's
+//! version number (which starts again at 0 when a file is reopened). While
+//! the solver runs, the client sees `$/progress`; when it gives up, a
+//! warning on the goal says so.
 
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, unbounded, Receiver, Sender};
+use crossbeam_channel::{bounded, select, unbounded, Receiver, RecvTimeoutError, Sender};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::{
-    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, DidSaveTextDocument, LogMessage,
-    Notification as _, PublishDiagnostics,
+    DidChangeTextDocument, DidChangeWatchedFiles, DidCloseTextDocument, DidOpenTextDocument, DidSaveTextDocument,
+    LogMessage, Notification as _, Progress, PublishDiagnostics, ShowMessage,
 };
 use lsp_types::request::{
-    Completion, DocumentSymbolRequest, GotoDefinition, HoverRequest, References, Request as _,
-    SemanticTokensFullRequest,
+    CodeActionRequest, CodeLensRequest, Completion, DocumentHighlightRequest, DocumentLinkRequest,
+    DocumentSymbolRequest, ExecuteCommand, FoldingRangeRequest, Formatting, GotoDefinition, HoverRequest,
+    PrepareRenameRequest, References, Rename, Request as _, SemanticTokensFullRequest, SignatureHelpRequest,
+    WorkspaceSymbolRequest,
 };
 use lsp_types::{
-    CompletionOptions, CompletionResponse, DocumentSymbolResponse, GotoDefinitionResponse, InitializeResult, Location,
-    LogMessageParams, MessageType, OneOf, PositionEncodingKind, PublishDiagnosticsParams, SaveOptions,
+    CodeLensOptions, CompletionOptions, CompletionResponse, DocumentLinkOptions, DocumentSymbolResponse,
+    ExecuteCommandOptions, FoldingRangeProviderCapability, GotoDefinitionResponse, InitializeParams, InitializeResult,
+    Location, LogMessageParams, MessageType, NumberOrString, OneOf, PositionEncodingKind, PrepareRenameResponse,
+    ProgressParams, ProgressParamsValue, PublishDiagnosticsParams, RenameOptions, SaveOptions,
     SemanticTokensFullOptions, SemanticTokensOptions, SemanticTokensResult, SemanticTokensServerCapabilities,
-    ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
-    TextDocumentSyncSaveOptions, Uri,
+    ServerCapabilities, ServerInfo, ShowMessageParams, SignatureHelpOptions, TextDocumentSyncCapability,
+    TextDocumentSyncKind, TextDocumentSyncOptions, TextDocumentSyncSaveOptions, Uri, WorkDoneProgress,
+    WorkDoneProgressBegin, WorkDoneProgressEnd, WorkDoneProgressReport, WorkspaceEdit, WorkspaceSymbolResponse,
 };
 
 use super::analysis::{Analysis, Files, Overlay, Stdlib};
@@ -38,8 +47,12 @@ use deladas::check::ir::Program;
 use deladas::check::FileSystem;
 
 /// How long the satisfiability check on save may take (explaining a
-/// conflict included; the repair search inside it is bounded too).
-const SOLVE_BUDGET: Duration = Duration::from_secs(10);
+/// conflict included; the repair search inside it is bounded too):
+/// 10 s, or `DELADAS_LSP_SOLVE_SECS`.
+fn solve_budget() -> Duration {
+    let secs = std::env::var("DELADAS_LSP_SOLVE_SECS").ok().and_then(|s| s.parse::<f64>().ok());
+    secs.filter(|s| s.is_finite() && *s > 0.0).map_or(Duration::from_secs(10), Duration::from_secs_f64)
+}
 
 /// An open document.
 struct Doc {
@@ -47,25 +60,41 @@ struct Doc {
     path: PathBuf,
     text: String,
     version: i32,
+    /// This state of the document, counted by the server (see the module doc).
+    generation: u64,
     analysis: Analysis,
-    /// Diagnostics of the last satisfiability check of this version.
+    /// Diagnostics of the last satisfiability check of this state.
     solve_diags: Vec<lsp_types::Diagnostic>,
+    /// Repairs that check found (offered as code actions).
+    repairs: Vec<deladas::solve::explain::Repair>,
+    /// The cluster check of the last save (goals with upgrades and a deployment beside them).
+    roles: Vec<deladas::diagnostics::Diagnostic>,
 }
 
-/// A satisfiability check of one saved version.
+/// A satisfiability check of one saved state of a document.
 struct Job {
     uri: String,
-    version: i32,
+    generation: u64,
+    /// The file's name, for the user.
+    name: String,
     program: Program,
     files: Files,
+    /// Whether the client shows `$/progress`.
+    progress: bool,
+    /// Asked for by a command (the code lens): tell the result in a message.
+    notify: bool,
 }
 
-/// What a check found, for one version.
+/// What a check found, for one state of a document.
 struct Solved {
     uri: String,
-    version: i32,
+    generation: u64,
     diags: Vec<lsp_types::Diagnostic>,
+    repairs: Vec<deladas::solve::explain::Repair>,
     log: String,
+    /// The solver gave up (or failed): a warning, shown to the user.
+    gave_up: bool,
+    notify: bool,
 }
 
 /// The server's state.
@@ -74,8 +103,13 @@ struct Server {
     docs: BTreeMap<String, Doc>,
     stdlib: Stdlib,
     jobs: Sender<Job>,
-    /// The version of each document that the solver should check (others are skipped).
-    wanted: Arc<Mutex<HashMap<String, i32>>>,
+    /// The generation of each document that the solver should check (others are skipped).
+    wanted: Arc<Mutex<HashMap<String, u64>>>,
+    /// The last generation given to a document state.
+    generation: u64,
+    /// What the client can do: `$/progress`, watching files for us.
+    progress: bool,
+    watch_files: bool,
     shutdown: bool,
 }
 
@@ -87,9 +121,10 @@ pub fn run(conn: Connection) -> i32 {
     let wanted = Arc::new(Mutex::new(HashMap::new()));
     {
         let wanted = wanted.clone();
+        let out = conn.sender.clone();
         std::thread::Builder::new()
             .name("deladas-lsp-solver".into())
-            .spawn(move || solver(job_rx, done_tx, wanted))
+            .spawn(move || solver(job_rx, done_tx, wanted, out))
             .ok();
     }
     let mut server = Server {
@@ -98,6 +133,9 @@ pub fn run(conn: Connection) -> i32 {
         stdlib: Stdlib::default(),
         jobs,
         wanted,
+        generation: 0,
+        progress: false,
+        watch_files: false,
         shutdown: false,
     };
     if !server.initialize(&conn.receiver) {
@@ -124,6 +162,28 @@ fn capabilities() -> ServerCapabilities {
             ..Default::default()
         }),
         document_symbol_provider: Some(OneOf::Left(true)),
+        document_formatting_provider: Some(OneOf::Left(true)),
+        rename_provider: Some(OneOf::Right(RenameOptions {
+            prepare_provider: Some(true),
+            work_done_progress_options: Default::default(),
+        })),
+        document_highlight_provider: Some(OneOf::Left(true)),
+        folding_range_provider: Some(FoldingRangeProviderCapability::Simple(true)),
+        document_link_provider: Some(DocumentLinkOptions {
+            resolve_provider: Some(false),
+            work_done_progress_options: Default::default(),
+        }),
+        workspace_symbol_provider: Some(OneOf::Left(true)),
+        signature_help_provider: Some(SignatureHelpOptions {
+            trigger_characters: Some(vec!["(".to_string(), ",".to_string()]),
+            ..Default::default()
+        }),
+        code_action_provider: Some(lsp_types::CodeActionProviderCapability::Simple(true)),
+        code_lens_provider: Some(CodeLensOptions { resolve_provider: Some(false) }),
+        execute_command_provider: Some(ExecuteCommandOptions {
+            commands: vec![super::features::SOLVE_COMMAND.to_string()],
+            ..Default::default()
+        }),
         semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
             SemanticTokensOptions {
                 legend: super::symbols::legend(),
@@ -154,6 +214,9 @@ impl Server {
         for msg in rx {
             match msg {
                 Message::Request(req) if req.method == "initialize" => {
+                    if let Ok(p) = serde_json::from_value::<InitializeParams>(req.params.clone()) {
+                        self.client(&p);
+                    }
                     let result = InitializeResult {
                         capabilities: capabilities(),
                         server_info: Some(ServerInfo {
@@ -174,6 +237,64 @@ impl Server {
             }
         }
         false
+    }
+
+    /// Records what the client can do, and the workspace folder that file
+    /// names are shown relative to (the server's folder without one).
+    #[allow(deprecated)] // `root_uri`: older clients send only that.
+    fn client(&mut self, p: &InitializeParams) {
+        let caps = &p.capabilities;
+        self.progress = caps.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false);
+        self.watch_files = caps
+            .workspace
+            .as_ref()
+            .and_then(|w| w.did_change_watched_files.as_ref())
+            .and_then(|d| d.dynamic_registration)
+            .unwrap_or(false);
+        let root = p
+            .workspace_folders
+            .as_ref()
+            .and_then(|f| f.first())
+            .map(|f| f.uri.clone())
+            .or_else(|| p.root_uri.clone())
+            .and_then(|u| uri_to_path(&u))
+            // No workspace: relative to where the server runs, as the CLI.
+            .or_else(|| std::env::current_dir().ok());
+        if let Some(root) = root {
+            super::analysis::set_display_root(&root);
+        }
+    }
+
+    /// Asks the client to tell us when a `.deladas` file changes on disk (so
+    /// that open goals importing a closed file are checked again).
+    fn watch(&self) {
+        if !self.watch_files {
+            return;
+        }
+        let opts = lsp_types::DidChangeWatchedFilesRegistrationOptions {
+            watchers: vec![lsp_types::FileSystemWatcher {
+                glob_pattern: lsp_types::GlobPattern::String("**/*.deladas".to_string()),
+                kind: None,
+            }],
+        };
+        let params = lsp_types::RegistrationParams {
+            registrations: vec![lsp_types::Registration {
+                id: "deladas-watch".to_string(),
+                method: DidChangeWatchedFiles::METHOD.to_string(),
+                register_options: serde_json::to_value(opts).ok(),
+            }],
+        };
+        self.send(Request::new(
+            RequestId::from("deladas-watch".to_string()),
+            lsp_types::request::RegisterCapability::METHOD.to_string(),
+            params,
+        ));
+    }
+
+    /// A new generation for a document state.
+    fn next_generation(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
     }
 
     fn main_loop(&mut self, rx: &Receiver<Message>, done: &Receiver<Solved>) -> i32 {
@@ -249,6 +370,75 @@ impl Server {
                 let doc = s.docs.get(p.text_document.uri.as_str())?;
                 Some(SemanticTokensResult::Tokens(super::symbols::semantic_tokens(&doc.analysis)))
             }),
+            Formatting::METHOD => self.try_reply::<Formatting>(req, |s, p| {
+                let Some(doc) = s.docs.get(p.text_document.uri.as_str()) else { return Ok(None) };
+                super::features::format(&doc.text)
+            }),
+            PrepareRenameRequest::METHOD => self.try_reply::<PrepareRenameRequest>(req, |s, p| {
+                let Some((doc, off)) = s.at(&p.text_document.uri, p.position) else { return Ok(None) };
+                super::features::prepare_rename(&doc.analysis, off, &s.stdlib)
+                    .map(|r| Some(PrepareRenameResponse::Range(r)))
+            }),
+            #[allow(clippy::mutable_key_type)] // `WorkspaceEdit::changes` is keyed by `Uri`.
+            Rename::METHOD => self.try_reply::<Rename>(req, |s, p| {
+                let tdp = p.text_document_position;
+                let Some((doc, off)) = s.at(&tdp.text_document.uri, tdp.position) else { return Ok(None) };
+                if !super::features::valid_name(&p.new_name) {
+                    return Err(format!("`{}` is not a name (letters, digits and `_`, not a keyword)", p.new_name));
+                }
+                super::features::prepare_rename(&doc.analysis, off, &s.stdlib)?;
+                let locations = s.references(doc, off, true);
+                let changes = super::features::rename_edits(locations, &p.new_name);
+                Ok(Some(WorkspaceEdit { changes: Some(changes), ..Default::default() }))
+            }),
+            DocumentHighlightRequest::METHOD => self.reply::<DocumentHighlightRequest>(req, |s, p| {
+                let tdp = p.text_document_position_params;
+                let (doc, off) = s.at(&tdp.text_document.uri, tdp.position)?;
+                Some(super::features::highlights(&doc.analysis, off))
+            }),
+            FoldingRangeRequest::METHOD => self.reply::<FoldingRangeRequest>(req, |s, p| {
+                let doc = s.docs.get(p.text_document.uri.as_str())?;
+                Some(super::features::folding_ranges(&doc.text))
+            }),
+            DocumentLinkRequest::METHOD => self.reply::<DocumentLinkRequest>(req, |s, p| {
+                let doc = s.docs.get(p.text_document.uri.as_str())?;
+                Some(super::features::links(&doc.analysis))
+            }),
+            WorkspaceSymbolRequest::METHOD => self.reply::<WorkspaceSymbolRequest>(req, |s, p| {
+                let analyses = s.docs.values().map(|d| &d.analysis);
+                Some(WorkspaceSymbolResponse::Flat(super::features::workspace_symbols(analyses, &p.query)))
+            }),
+            SignatureHelpRequest::METHOD => self.reply::<SignatureHelpRequest>(req, |s, p| {
+                let tdp = p.text_document_position_params;
+                let (doc, off) = s.at(&tdp.text_document.uri, tdp.position)?;
+                super::features::signature_help(&doc.analysis, off)
+            }),
+            CodeActionRequest::METHOD => self.reply::<CodeActionRequest>(req, |s, p| {
+                let doc = s.docs.get(p.text_document.uri.as_str())?;
+                let mut out = super::actions::did_you_mean(&doc.analysis, &doc.uri, p.range);
+                out.extend(super::actions::add_upgrade(&doc.analysis, &doc.uri, &doc.roles, p.range));
+                out.extend(super::actions::repairs(
+                    &doc.analysis,
+                    &doc.uri,
+                    &doc.analysis.checked.program,
+                    &doc.repairs,
+                    &doc.solve_diags,
+                    p.range,
+                ));
+                Some(out)
+            }),
+            CodeLensRequest::METHOD => self.reply::<CodeLensRequest>(req, |s, p| {
+                let doc = s.docs.get(p.text_document.uri.as_str())?;
+                Some(super::features::code_lenses(&doc.analysis, &doc.uri))
+            }),
+            ExecuteCommand::METHOD => self.try_reply::<ExecuteCommand>(req, |s, p| {
+                if p.command != super::features::SOLVE_COMMAND {
+                    return Err(format!("unknown command `{}`", p.command));
+                }
+                let uri = p.arguments.first().and_then(|v| v.as_str()).ok_or("the command needs a document URI")?;
+                s.solve(uri, true)?;
+                Ok(None)
+            }),
             _ => {
                 Response::new_err(req.id, ErrorCode::MethodNotFound as i32, format!("unknown method `{}`", req.method))
             }
@@ -276,6 +466,49 @@ impl Server {
                 format!("invalid parameters for `{}`: {e}", R::METHOD),
             ),
         }
+    }
+
+    /// Like [`Server::reply`], for requests that can fail with a message
+    /// for the user (`RequestFailed`).
+    fn try_reply<R: lsp_types::request::Request>(
+        &mut self,
+        req: Request,
+        f: impl FnOnce(&mut Self, R::Params) -> Result<R::Result, String>,
+    ) -> Response {
+        match serde_json::from_value::<R::Params>(req.params) {
+            Ok(p) => match f(self, p).map(serde_json::to_value) {
+                Ok(Ok(v)) => Response { id: req.id, response_result: Ok(v) },
+                Ok(Err(e)) => Response::new_err(req.id, ErrorCode::InternalError as i32, e.to_string()),
+                Err(why) => Response::new_err(req.id, ErrorCode::RequestFailed as i32, why),
+            },
+            Err(e) => Response::new_err(
+                req.id,
+                ErrorCode::InvalidParams as i32,
+                format!("invalid parameters for `{}`: {e}", R::METHOD),
+            ),
+        }
+    }
+
+    /// Queues the satisfiability check of an open document's current state.
+    fn solve(&mut self, key: &str, notify: bool) -> Result<(), String> {
+        let Some(doc) = self.docs.get(key) else { return Err("the document is not open".into()) };
+        if doc.analysis.checked.has_errors() {
+            return Err("the goal has errors; fix them first".into());
+        }
+        if let Ok(mut w) = self.wanted.lock() {
+            w.insert(key.to_string(), doc.generation);
+        }
+        let job = Job {
+            uri: key.to_string(),
+            generation: doc.generation,
+            name: super::analysis::display(&doc.path.display().to_string()),
+            program: doc.analysis.checked.program.clone(),
+            files: doc.analysis.files.clone(),
+            progress: self.progress,
+            notify,
+        };
+        let _ = self.jobs.send(job);
+        Ok(())
     }
 
     /// The open document and the byte offset of a position in it.
@@ -331,9 +564,23 @@ impl Server {
                 let path = uri_to_path(&td.uri).unwrap_or_else(|| PathBuf::from("untitled.deladas"));
                 let analysis = Analysis::new(&td.uri, &path, &td.text, &self.overlay(), &self.stdlib);
                 let key = td.uri.as_str().to_string();
+                let generation = self.next_generation();
+                if let Ok(mut w) = self.wanted.lock() {
+                    w.remove(&key);
+                }
                 self.docs.insert(
                     key.clone(),
-                    Doc { uri: td.uri, path, text: td.text, version: td.version, analysis, solve_diags: vec![] },
+                    Doc {
+                        uri: td.uri,
+                        path,
+                        text: td.text,
+                        version: td.version,
+                        generation,
+                        analysis,
+                        solve_diags: vec![],
+                        repairs: vec![],
+                        roles: vec![],
+                    },
                 );
                 self.reanalyze_dependents(&key);
                 self.publish(&key);
@@ -343,7 +590,9 @@ impl Server {
                     return;
                 };
                 let key = p.text_document.uri.as_str().to_string();
+                let generation = self.next_generation();
                 let Some(doc) = self.docs.get_mut(&key) else { return };
+                doc.generation = generation;
                 for ch in p.content_changes {
                     match ch.range {
                         Some(r) => {
@@ -355,6 +604,8 @@ impl Server {
                 }
                 doc.version = p.text_document.version;
                 doc.solve_diags.clear();
+                doc.repairs.clear();
+                doc.roles.clear();
                 if let Ok(mut w) = self.wanted.lock() {
                     w.remove(&key);
                 }
@@ -367,20 +618,28 @@ impl Server {
                     return;
                 };
                 let key = p.text_document.uri.as_str().to_string();
-                let Some(doc) = self.docs.get(&key) else { return };
-                if doc.analysis.checked.has_errors() {
+                if let Some(doc) = self.docs.get_mut(&key) {
+                    let roles = super::actions::roles_check(&doc.analysis, &doc.path);
+                    if !(roles.is_empty() && doc.roles.is_empty()) {
+                        doc.roles = roles;
+                        self.publish(&key);
+                    }
+                }
+                let _ = self.solve(&key, false);
+            }
+            "initialized" => self.watch(),
+            DidChangeWatchedFiles::METHOD => {
+                let Ok(p) = n.extract::<lsp_types::DidChangeWatchedFilesParams>(DidChangeWatchedFiles::METHOD) else {
                     return;
-                }
-                if let Ok(mut w) = self.wanted.lock() {
-                    w.insert(key.clone(), doc.version);
-                }
-                let job = Job {
-                    uri: key,
-                    version: doc.version,
-                    program: doc.analysis.checked.program.clone(),
-                    files: doc.analysis.files.clone(),
                 };
-                let _ = self.jobs.send(job);
+                // Open documents are the editor's business; a closed file that
+                // changed on disk is read again by the goals that import it.
+                for ch in p.changes {
+                    let key = ch.uri.as_str().to_string();
+                    if !self.docs.contains_key(&key) {
+                        self.reanalyze_dependents(&key);
+                    }
+                }
             }
             DidCloseTextDocument::METHOD => {
                 let Ok(p) = n.extract::<lsp_types::DidCloseTextDocumentParams>(DidCloseTextDocument::METHOD) else {
@@ -429,6 +688,8 @@ impl Server {
             self.reanalyze(&k);
             if let Some(d) = self.docs.get_mut(&k) {
                 d.solve_diags.clear();
+                d.repairs.clear();
+                d.roles.clear();
             }
             self.publish(&k);
         }
@@ -437,6 +698,7 @@ impl Server {
     fn publish(&self, key: &str) {
         let Some(doc) = self.docs.get(key) else { return };
         let mut diagnostics = doc.analysis.diagnostics();
+        diagnostics.extend(doc.roles.iter().flat_map(|d| doc.analysis.files.to_lsp(d, false)));
         diagnostics.extend(doc.solve_diags.iter().cloned());
         self.notify::<PublishDiagnostics>(PublishDiagnosticsParams {
             uri: doc.uri.clone(),
@@ -447,11 +709,20 @@ impl Server {
 
     fn solved(&mut self, s: Solved) {
         let Some(doc) = self.docs.get_mut(&s.uri) else { return };
-        if doc.version != s.version {
-            return; // the document changed since it was saved
+        if doc.generation != s.generation {
+            let name = super::analysis::display(&doc.path.display().to_string());
+            self.log(MessageType::INFO, format!("{name}: result discarded, the document changed while solving"));
+            return;
         }
         doc.solve_diags = s.diags;
-        self.log(MessageType::INFO, s.log);
+        doc.repairs = s.repairs;
+        let name = super::analysis::display(&doc.path.display().to_string());
+        let message = format!("{name}: {}", s.log);
+        if s.gave_up || s.notify {
+            let typ = if s.gave_up { MessageType::WARNING } else { MessageType::INFO };
+            self.notify::<ShowMessage>(ShowMessageParams { typ, message: message.clone() });
+        }
+        self.log(if s.gave_up { MessageType::WARNING } else { MessageType::INFO }, message);
         self.publish(&s.uri);
     }
 }
@@ -465,8 +736,9 @@ fn internal_error(id: RequestId, method: &str) -> Response {
 }
 
 /// The solver thread: checks saved goals one at a time, newest first per
-/// document, skipping versions no longer wanted.
-fn solver(jobs: Receiver<Job>, done: Sender<Solved>, wanted: Arc<Mutex<HashMap<String, i32>>>) {
+/// document, skipping states no longer wanted (and saying so in the log).
+fn solver(jobs: Receiver<Job>, done: Sender<Solved>, wanted: Arc<Mutex<HashMap<String, u64>>>, out: Sender<Message>) {
+    let mut count = 0u64;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         batch.extend(jobs.try_iter());
@@ -477,37 +749,127 @@ fn solver(jobs: Receiver<Job>, done: Sender<Solved>, wanted: Arc<Mutex<HashMap<S
             latest.push(j);
         }
         for job in latest {
-            let still_wanted = wanted.lock().map(|w| w.get(&job.uri) == Some(&job.version)).unwrap_or(false);
+            let still_wanted = wanted.lock().map(|w| w.get(&job.uri) == Some(&job.generation)).unwrap_or(false);
             if !still_wanted {
+                log(&out, MessageType::INFO, format!("{}: not solved, it changed since it was saved", job.name));
                 continue;
             }
-            let (uri, version) = (job.uri.clone(), job.version);
-            let (diags, log) = std::panic::catch_unwind(AssertUnwindSafe(|| check_satisfiable(&job)))
-                .unwrap_or_else(|_| (vec![], "internal error in the satisfiability check".to_string()));
-            if done.send(Solved { uri, version, diags, log }).is_err() {
+            count += 1;
+            log(&out, MessageType::INFO, format!("{}: solving (at most {} s)", job.name, solve_budget().as_secs_f64()));
+            let (diags, repairs, log, gave_up) = solve_with_progress(&job, &out, count);
+            let (uri, generation, notify) = (job.uri, job.generation, job.notify);
+            let solved = Solved { uri, generation, diags, repairs, log, gave_up, notify };
+            if done.send(solved).is_err() {
                 return;
             }
         }
     }
 }
 
+fn log(out: &Sender<Message>, typ: MessageType, message: String) {
+    let _ = out.send(Notification::new(LogMessage::METHOD.to_string(), LogMessageParams { typ, message }).into());
+}
+
+fn progress(out: &Sender<Message>, token: &NumberOrString, p: WorkDoneProgress) {
+    let params = ProgressParams { token: token.clone(), value: ProgressParamsValue::WorkDone(p) };
+    let _ = out.send(Notification::new(Progress::METHOD.to_string(), params).into());
+}
+
+/// Runs one check, reporting `$/progress` (begin, the seconds spent every
+/// second, end with the outcome) when the client shows it.
+fn solve_with_progress(job: &Job, out: &Sender<Message>, n: u64) -> Outcome {
+    let token = NumberOrString::String(format!("deladas-solve-{n}"));
+    if job.progress {
+        let create = lsp_types::WorkDoneProgressCreateParams { token: token.clone() };
+        let id = RequestId::from(format!("deladas-progress-{n}"));
+        let _ =
+            out.send(Request::new(id, lsp_types::request::WorkDoneProgressCreate::METHOD.to_string(), create).into());
+        progress(
+            out,
+            &token,
+            WorkDoneProgress::Begin(WorkDoneProgressBegin {
+                title: format!("Solving {}", job.name),
+                cancellable: Some(false),
+                message: Some(format!("at most {} s", solve_budget().as_secs_f64())),
+                percentage: Some(0),
+            }),
+        );
+    }
+    let (stop, stopped) = bounded::<()>(0);
+    let result = std::thread::scope(|s| {
+        if job.progress {
+            let token = &token;
+            s.spawn(move || {
+                let start = Instant::now();
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(Duration::from_secs(1)) {
+                    let t = start.elapsed();
+                    let pct = (t.as_secs_f64() / solve_budget().as_secs_f64() * 100.0).min(99.0) as u32;
+                    let message = format!("{} s of at most {} s", t.as_secs(), solve_budget().as_secs_f64());
+                    let report = WorkDoneProgressReport {
+                        cancellable: Some(false),
+                        message: Some(message),
+                        percentage: Some(pct),
+                    };
+                    progress(out, token, WorkDoneProgress::Report(report));
+                }
+            });
+        }
+        let r = std::panic::catch_unwind(AssertUnwindSafe(|| check_satisfiable(job)));
+        drop(stop);
+        r
+    });
+    let outcome =
+        result.unwrap_or_else(|_| (vec![], vec![], "internal error in the satisfiability check".to_string(), true));
+    if job.progress {
+        progress(out, &token, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(outcome.2.clone()) }));
+    }
+    outcome
+}
+
+/// What a check found: diagnostics, repairs, the log line, whether the solver gave up.
+type Outcome = (Vec<lsp_types::Diagnostic>, Vec<deladas::solve::explain::Repair>, String, bool);
+
 /// Decides the goal and explains it when it is unsatisfiable: one diagnostic
-/// per clause of the minimal conflict.
-fn check_satisfiable(job: &Job) -> (Vec<lsp_types::Diagnostic>, String) {
-    use deladas::report::{explain, Explained};
+/// per clause of the minimal conflict; a warning when the solver gave up.
+fn check_satisfiable(job: &Job) -> Outcome {
+    use deladas::solve::explain::{explain, Explained};
     let program = &job.program;
     let available: Vec<usize> = (0..program.hosts.len()).collect();
     let start = std::time::Instant::now();
-    let result = explain(program, &job.files.sources, &available, SOLVE_BUDGET);
+    let result = explain(program, &available, solve_budget());
     let took = start.elapsed().as_secs_f64();
     match result {
-        Err(d) => (job.files.to_lsp(&d, false), format!("the goal cannot be solved: {}", d.message)),
-        Ok(Explained::Satisfiable) => (vec![], format!("the goal is satisfiable ({took:.2} s)")),
-        Ok(Explained::Unknown(why)) => {
-            (vec![], format!("could not decide the goal within {} s: {why}", SOLVE_BUDGET.as_secs()))
+        Err(e) => {
+            let d = e.to_diagnostic(program.root_file);
+            (job.files.to_lsp(&d, false), vec![], format!("the goal cannot be solved: {}", d.message), true)
         }
-        Ok(Explained::Unsatisfiable(d)) => {
-            (job.files.to_lsp(&d, true), format!("the goal is unsatisfiable ({took:.2} s)"))
+        Ok(Explained::Satisfiable) => (vec![], vec![], format!("the goal is satisfiable ({took:.2} s)"), false),
+        Ok(Explained::Unknown(why)) => {
+            let message = format!("the solver gave up after {took:.0} s: could not decide the goal ({why})");
+            let d = lsp_types::Diagnostic {
+                range: job.files.first_clause(),
+                // A warning: the goal may well be fine; the CLI's code for it.
+                severity: Some(lsp_types::DiagnosticSeverity::WARNING),
+                code: Some(NumberOrString::String(deladas::diagnostics::Code::SolverGaveUp.as_str().to_string())),
+                source: Some("deladas".to_string()),
+                message: format!(
+                    "{message}; the editor allows {} s, run `deladas solve --timeout SECS` for longer",
+                    solve_budget().as_secs_f64()
+                ),
+                ..Default::default()
+            };
+            (vec![d], vec![], message, true)
+        }
+        Ok(Explained::Unsatisfiable { conflict, repairs, repairs_complete }) => {
+            let d = deladas::report::explanation(
+                program,
+                &job.files.sources,
+                &available,
+                &conflict,
+                &repairs,
+                repairs_complete,
+            );
+            (job.files.to_lsp(&d, true), repairs, format!("the goal is unsatisfiable ({took:.2} s)"), false)
         }
     }
 }

@@ -7,7 +7,7 @@
 //! server down. Only the end of input (or a frame whose length cannot be
 //! read) stops the reader.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Sender};
@@ -47,9 +47,9 @@ pub fn stdio() -> (Connection, IoThreads) {
 
 fn reader(to_server: Sender<Message>, replies: Sender<Message>) {
     let stdin = std::io::stdin();
-    let mut input = stdin.lock();
+    let mut frames = FrameReader::new(stdin.lock());
     loop {
-        let body = match read_frame(&mut input) {
+        let body = match frames.frame() {
             Ok(Some(b)) => b,
             Ok(None) => return,
             Err(Frame::Fatal(why)) => {
@@ -106,51 +106,144 @@ enum Frame {
     Fatal(String),
 }
 
-/// Reads one `Content-Length`-framed message body; `None` at the end of input.
-fn read_frame(input: &mut impl BufRead) -> Result<Option<Vec<u8>>, Frame> {
-    let mut length: Option<usize> = None;
-    let mut bad_header: Option<String> = None;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match input.read_line(&mut line) {
-            Ok(0) => {
-                return if length.is_none() && bad_header.is_none() {
-                    Ok(None)
-                } else {
-                    Err(Frame::Fatal("input ended inside a header".into()))
+/// The longest header line read; a longer one is garbage.
+const MAX_HEADER_LINE: u64 = 8 << 10;
+
+/// Where a `Content-Length` header starts in a line of garbage (a body
+/// longer than announced runs into the next frame's header), if it does.
+fn resync(line: &[u8]) -> Option<usize> {
+    line.windows(15).position(|w| w.eq_ignore_ascii_case(b"content-length:"))
+}
+
+/// Reads `Content-Length`-framed messages. A frame that cannot be read (bad,
+/// negative, huge, missing or conflicting `Content-Length`, a header line
+/// that is not one) is reported once and skipped up to the next line that
+/// starts with — or contains — a `Content-Length` header, so that one bad
+/// frame costs only itself; the rest of a body longer than announced is
+/// skipped the same way.
+struct FrameReader<R> {
+    input: R,
+    /// A line to read again (a header found inside garbage).
+    pending: Option<Vec<u8>>,
+    /// Skipping the rest of a bad frame: garbage is not reported again.
+    skipping: bool,
+}
+
+impl<R: BufRead> FrameReader<R> {
+    fn new(input: R) -> Self {
+        FrameReader { input, pending: None, skipping: false }
+    }
+
+    /// One line (at most `MAX_HEADER_LINE` bytes are kept: of a longer line,
+    /// the start and the end); `None` at the end of input.
+    fn line(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        if let Some(l) = self.pending.take() {
+            return Ok(Some(l));
+        }
+        let mut line = vec![];
+        let n = (&mut self.input).take(MAX_HEADER_LINE).read_until(b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if !line.ends_with(b"\n") && n as u64 >= MAX_HEADER_LINE {
+            // Skip the rest of the line in bounded pieces, keeping the last
+            // piece (a header may start there).
+            let mut rest = vec![];
+            loop {
+                rest.clear();
+                let m = (&mut self.input).take(MAX_HEADER_LINE).read_until(b'\n', &mut rest)?;
+                if m == 0 || rest.ends_with(b"\n") {
+                    break;
                 }
             }
-            Ok(_) => {}
-            Err(e) => return Err(Frame::Fatal(e.to_string())),
+            line.truncate(64);
+            line.extend_from_slice(&rest);
         }
-        let l = line.trim_end_matches(['\r', '\n']);
-        if l.is_empty() {
-            if length.is_none() && bad_header.is_none() {
-                continue; // stray blank line between messages
+        Ok(Some(line))
+    }
+
+    /// The next message body; `None` at the end of input.
+    fn frame(&mut self) -> Result<Option<Vec<u8>>, Frame> {
+        let r = self.read_frame();
+        self.skipping = matches!(r, Err(Frame::Bad(_)));
+        r
+    }
+
+    fn read_frame(&mut self) -> Result<Option<Vec<u8>>, Frame> {
+        let mut length: Option<usize> = None;
+        let mut bad: Option<String> = None;
+        let mut in_header = false;
+        loop {
+            let line = match self.line() {
+                Ok(Some(l)) => l,
+                Ok(None) => {
+                    return match (in_header, bad) {
+                        (_, Some(why)) if !self.skipping || in_header => Err(Frame::Bad(why)),
+                        (false, _) => Ok(None),
+                        (true, _) => Err(Frame::Fatal("input ended inside a header".into())),
+                    }
+                }
+                Err(e) => return Err(Frame::Fatal(e.to_string())),
+            };
+            let text = String::from_utf8_lossy(&line);
+            let l = text.trim_end_matches(['\r', '\n']);
+            if l.is_empty() {
+                if !in_header {
+                    continue; // a blank line between messages
+                }
+                break;
             }
-            break;
+            let header = l
+                .split_once(':')
+                .filter(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+            match header {
+                Some((k, v)) if k.eq_ignore_ascii_case("content-length") => {
+                    in_header = true;
+                    match v.trim().parse::<usize>() {
+                        Ok(n) if n > MAX_MESSAGE => {
+                            bad = Some(format!("a message of {n} bytes is larger than the {MAX_MESSAGE} accepted"))
+                        }
+                        Ok(n) => match length {
+                            Some(m) if m != n => {
+                                bad = Some(format!("two different Content-Length headers ({m} and {n})"))
+                            }
+                            _ => length = Some(n),
+                        },
+                        Err(_) => bad = Some(format!("bad Content-Length `{}`", v.trim())),
+                    }
+                }
+                // Another header (`Content-Type`), in a frame.
+                Some(_) if in_header => {}
+                _ => {
+                    // Garbage: the rest of a bad frame's body, or of a body
+                    // longer than announced. A header may start inside it.
+                    if let Some(at) = resync(&line).filter(|&at| at > 0) {
+                        self.pending = Some(line[at..].to_vec());
+                        if in_header || !self.skipping {
+                            return Err(Frame::Bad(bad.unwrap_or_else(|| "bytes outside of any message".into())));
+                        }
+                        continue;
+                    }
+                    if in_header {
+                        // A frame whose header broke off: drop it.
+                        return Err(Frame::Bad(bad.unwrap_or_else(|| "a malformed header".into())));
+                    }
+                    if !self.skipping {
+                        let shown: String = l.chars().take(60).collect();
+                        return Err(Frame::Bad(format!("not a message header: `{shown}`")));
+                    }
+                }
+            }
         }
-        match l.split_once(':') {
-            Some((k, v)) if k.trim().eq_ignore_ascii_case("content-length") => match v.trim().parse::<usize>() {
-                Ok(n) => length = Some(n),
-                Err(_) => bad_header = Some(format!("bad Content-Length `{}`", v.trim())),
-            },
-            Some(_) => {}
-            None => bad_header = Some(format!("malformed header line `{l}`")),
+        if let Some(why) = bad {
+            return Err(Frame::Bad(why));
         }
-    }
-    let Some(n) = length else {
-        return Err(Frame::Bad(bad_header.unwrap_or_else(|| "a message without Content-Length".into())));
-    };
-    if n > MAX_MESSAGE {
-        return Err(Frame::Fatal(format!("a message of {n} bytes is larger than the {MAX_MESSAGE} accepted")));
-    }
-    let mut body = vec![0; n];
-    input.read_exact(&mut body).map_err(|e| Frame::Fatal(e.to_string()))?;
-    match bad_header {
-        Some(why) => Err(Frame::Bad(why)),
-        None => Ok(Some(body)),
+        let Some(n) = length else {
+            return Err(Frame::Bad("a message without Content-Length".into()));
+        };
+        let mut body = vec![0; n];
+        self.input.read_exact(&mut body).map_err(|e| Frame::Fatal(e.to_string()))?;
+        Ok(Some(body))
     }
 }
 
@@ -172,15 +265,53 @@ fn raw_error(code: ErrorCode, message: &str) {
 mod tests {
     use super::*;
 
+    fn frames(input: &[u8]) -> Vec<Result<Vec<u8>, bool>> {
+        let mut r = FrameReader::new(input);
+        let mut out = vec![];
+        for _ in 0..20 {
+            match r.frame() {
+                Ok(Some(b)) => out.push(Ok(b)),
+                Ok(None) => return out,
+                Err(Frame::Bad(_)) => out.push(Err(false)),
+                Err(Frame::Fatal(_)) => {
+                    out.push(Err(true));
+                    return out;
+                }
+            }
+        }
+        panic!("the reader does not end");
+    }
+
     #[test]
-    fn frames() {
-        let mut input: &[u8] =
-            b"Content-Length: 2\r\n\r\n{}\r\ncontent-length:3\r\nX-Other: y\r\n\r\nabcContent-Length: x\r\n\r\n";
-        assert_eq!(read_frame(&mut input).ok().flatten().as_deref(), Some(&b"{}"[..]));
-        assert_eq!(read_frame(&mut input).ok().flatten().as_deref(), Some(&b"abc"[..]));
-        assert!(matches!(read_frame(&mut input), Err(Frame::Bad(_))));
-        assert!(matches!(read_frame(&mut input), Ok(None)));
-        let mut short: &[u8] = b"Content-Length: 10\r\n\r\nabc";
-        assert!(matches!(read_frame(&mut short), Err(Frame::Fatal(_))));
+    fn good_frames() {
+        let got = frames(b"Content-Length: 2\r\n\r\n{}\r\ncontent-length:3\r\nX-Other: y\r\n\r\nabc");
+        assert_eq!(got, vec![Ok(b"{}".to_vec()), Ok(b"abc".to_vec())]);
+        assert_eq!(frames(b"Content-Length: 10\r\n\r\nabc"), vec![Err(true)]);
+    }
+
+    #[test]
+    fn a_bad_frame_costs_only_itself() {
+        let ok = b"Content-Length: 2\r\n\r\n{}";
+        for bad in [
+            &b"Content-Length: abc\r\n\r\n{\"x\":1}"[..],
+            b"Content-Length: -5\r\n\r\n{\"x\":1}",
+            b"Content-Length: 99999999999999999999999\r\n\r\n{\"x\":1}",
+            b"Content-Length: 1000000000000\r\n\r\n{\"x\":1}",
+            b"Content-Type: x\r\n\r\n{\"x\":1}",
+            b"Content-Length: 7\r\nContent-Length: 3\r\n\r\n{\"x\":1}",
+            b"Content-Length: 3\r\n\r\n{\"x\":1}",
+            b"garbage\r\n",
+        ] {
+            let mut input = bad.to_vec();
+            input.extend_from_slice(ok);
+            input.extend_from_slice(ok);
+            let got = frames(&input);
+            let good: Vec<_> = got.iter().filter(|f| f.as_ref().is_ok_and(|b| b == b"{}")).collect();
+            assert_eq!(good.len(), 2, "{}: {got:?}", String::from_utf8_lossy(bad));
+            assert!(got.iter().all(|f| f != &Err(true)), "{}: {got:?}", String::from_utf8_lossy(bad));
+        }
+        // Equal duplicates are fine.
+        let got = frames(b"Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}");
+        assert_eq!(got, vec![Ok(b"{}".to_vec())]);
     }
 }
