@@ -313,8 +313,11 @@ const TICKS: u64 = 30;
 /// Runs as one node when the parent test re-executes this binary with
 /// `MDCD_NODE` set (otherwise it does nothing): serves until the guarded
 /// period ends (and it has been idle a while), G_low exits, or 30 s pass;
-/// writes the world's messages and its figures to `MDCD_OUT`.
+/// writes the world's messages and its figures to `MDCD_OUT`. Ignored in a
+/// plain run (it is not a test of its own): the parent runs it with
+/// `--ignored --exact node_main`.
 #[test]
+#[ignore = "a node process of the chain tests, started by them"]
 fn node_main() {
     let Ok(name) = std::env::var("MDCD_NODE") else { return };
     let ports: BTreeMap<String, SocketAddr> = serde_json::from_str(&std::env::var("MDCD_PORTS").unwrap()).unwrap();
@@ -378,7 +381,7 @@ fn free_port() -> SocketAddr {
 
 fn spawn_node(name: &str, ports: &str, fault: Option<u64>, out: &Path) -> Child {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args(["--exact", "node_main", "--nocapture", "--test-threads=1"])
+    c.args(["--ignored", "--exact", "node_main", "--nocapture", "--test-threads=1"])
         .env("MDCD_NODE", name)
         .env("MDCD_PORTS", ports)
         .env("MDCD_OUT", out)
