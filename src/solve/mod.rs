@@ -36,11 +36,13 @@ pub mod output;
 pub mod resolve;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use z3::ast::{Bool, Int};
 use z3::{Params, SatResult, Solver};
 
+use crate::budget::{Budget, LimitHit};
 use crate::check::ir::{CompId, Program};
 use crate::lower::bounds::{CountFact, Resource};
 use crate::lower::state::GroundState;
@@ -132,6 +134,9 @@ pub enum SolveError {
     Lower(LowerError),
     /// A coefficient or bound beyond Z3's 32-bit pseudo-Boolean constraints.
     Overflow,
+    /// A limit of the run (time, memory, cancellation) was reached where no
+    /// outcome could be given (the solver's allocations failed).
+    Stopped(crate::budget::LimitHit),
 }
 
 impl From<LowerError> for SolveError {
@@ -149,24 +154,73 @@ pub fn solve(
     opts: &Options,
     progress: &mut (dyn Progress + Send + Sync),
 ) -> Result<(Outcome, Stats), SolveError> {
-    in_fresh_context(|| solve_in_context(program, available, opts, progress))
+    let budget = Arc::new(Budget::new(opts.timeout));
+    in_fresh_context(budget, || solve_in_context(program, available, opts, progress))
 }
 
 /// Runs `f` on a new thread, whose thread-local Z3 context is created on
 /// first use: one fresh context per call (cheaper than `z3::with_z3_config`,
 /// which also materialises the calling thread's default context).
-pub(crate) fn in_fresh_context<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+///
+/// The run keeps `budget`: it is installed on the thread (see
+/// [`crate::budget::check`]), and a watchdog thread interrupts Z3 once a
+/// limit is reached. A panic that a reached limit explains (Z3's
+/// allocations fail at its memory cap) becomes [`SolveError::Stopped`].
+pub(crate) fn in_fresh_context<R: Send>(
+    budget: Arc<Budget>,
+    f: impl FnOnce() -> Result<R, SolveError> + Send,
+) -> Result<R, SolveError> {
+    crate::budget::configure_z3();
     std::thread::scope(|scope| {
+        let b = budget.clone();
         let handle = std::thread::Builder::new()
             .name("deladas-solve".into())
             .stack_size(64 << 20)
-            .spawn_scoped(scope, f)
-            .unwrap_or_else(|e| panic!("cannot start the solver thread: {e}"));
+            .spawn_scoped(scope, move || {
+                crate::budget::install(b.clone());
+                let ctx = z3::Context::thread_local();
+                let done = std::sync::atomic::AtomicBool::new(false);
+                let z3 = ctx.handle();
+                std::thread::scope(|inner| {
+                    let (wb, wd, wz) = (&b, &done, &z3);
+                    let watchdog = std::thread::Builder::new()
+                        .name("deladas-watchdog".into())
+                        .spawn_scoped(inner, move || crate::budget::watch(wb, wd, &|| wz.interrupt()))
+                        .ok();
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+                    done.store(true, std::sync::atomic::Ordering::Release);
+                    if let Some(w) = &watchdog {
+                        w.thread().unpark();
+                    }
+                    r
+                })
+            })
+            .map_err(|_| {
+                // No room for the solver thread's stack: memory (or `ulimit -v`) is exhausted.
+                let used = crate::budget::memory_in_use().map_or(0, |m| m.1);
+                SolveError::Stopped(LimitHit::Memory {
+                    phase: "starting the solver",
+                    used,
+                    limit: crate::budget::memory_limit(),
+                })
+            });
+        let handle = match handle {
+            Ok(h) => h,
+            Err(e) => return Err(e),
+        };
         match handle.join() {
-            Ok(r) => r,
-            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(Ok(r)) => r,
+            Ok(Err(panic)) | Err(panic) => match budget.explain_panic() {
+                Some(hit) => Err(SolveError::Stopped(hit)),
+                None => std::panic::resume_unwind(panic),
+            },
         }
     })
+}
+
+/// The outcome of a run whose limit was reached: "unknown", naming the limit.
+fn stopped_outcome(hit: LimitHit) -> Outcome {
+    Outcome::Unknown(hit.to_string())
 }
 
 /// Refutes a goal by counting alone, before grounding: one integer per
@@ -182,7 +236,7 @@ fn counting_precheck(program: &Program, available: &[usize]) -> Option<(Vec<usiz
     resources.sort();
     resources.dedup();
     let res_lits: Vec<Bool> = (0..resources.len()).map(|i| Bool::new_const(format!("res!{i}"))).collect();
-    let solver = Solver::new();
+    let solver = quiet_solver();
     let counts: Vec<Int> = (0..program.components.len()).map(|c| Int::new_const(format!("n{c}"))).collect();
     for n in &counts {
         solver.assert(n.ge(Int::from_i64(0)));
@@ -220,6 +274,16 @@ fn counting_precheck(program: &Program, available: &[usize]) -> Option<(Vec<usiz
         }
         _ => None,
     }
+}
+
+/// A solver that leaves SIGINT alone: Ctrl-C is the command's to handle
+/// (it cancels the whole run), not a way to make one check answer "unknown".
+fn quiet_solver() -> Solver {
+    let solver = Solver::new();
+    let mut p = Params::new();
+    p.set_bool("ctrl_c", false);
+    solver.set_params(&p);
+    solver
 }
 
 /// Splits an unsat core of assumption literals into clause indices and resources.
@@ -260,15 +324,47 @@ fn solve_in_context(
     opts: &Options,
     progress: &mut (dyn Progress + Send + Sync),
 ) -> Result<(Outcome, Stats), SolveError> {
-    let deadline = opts.timeout.map(|t| Instant::now() + t);
     let mut stats = Stats::default();
+    let r = solve_scoped(program, available, opts, progress, &mut stats);
+    // A limit reached anywhere (grounding, a solver call, parsimony) ends
+    // the run with "unknown", naming the limit; so does a grounding
+    // stopped by it.
+    match r {
+        Err(SolveError::Lower(LowerError::Stopped(hit))) | Err(SolveError::Stopped(hit)) => {
+            Ok((stopped_outcome(hit), stats))
+        }
+        Ok(Outcome::Sat { .. } | Outcome::Unknown(_)) if crate::budget::stopped() => {
+            Ok((stopped_outcome(crate::budget::hit().unwrap_or(LimitHit::Cancelled { phase: "solving" })), stats))
+        }
+        Ok(o) => Ok((o, stats)),
+        Err(e) => Err(e),
+    }
+}
+
+fn solve_scoped(
+    program: &Program,
+    available: &[usize],
+    opts: &Options,
+    progress: &mut (dyn Progress + Send + Sync),
+    stats: &mut Stats,
+) -> Result<Outcome, SolveError> {
+    let deadline = match (opts.timeout.map(|t| Instant::now() + t), crate::budget::deadline()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    crate::budget::set_phase("counting");
     if let Some((core, resources, facts)) = counting_precheck(program, available) {
         stats.by_counting = true;
-        return Ok((Outcome::Unsat { core, resources, facts }, stats));
+        return Ok(Outcome::Unsat { core, resources, facts });
     }
     // Large goals first try channels between nearby hosts only: cheap, and a
-    // configuration found that way is a real one. If none is found (or the
-    // attempt runs out of its share of time), the exact sparse scope decides.
+    // configuration found that way is a real one. The scope grows only when
+    // it must: an unsatisfiable answer over a local scope proves nothing, so
+    // the radius doubles, up to the exact sparse scope. Each attempt has the
+    // whole time left (at most 30 s while the scope is local), so a goal
+    // solved within N s without a limit is solved the same way with any
+    // limit above N; and memory grows with the channels considered, not
+    // with hosts².
     let full_size: usize = available.len() * available.len() * program.components.len().max(1);
     let mut scope = if full_size > LOCAL_THRESHOLD && available.len() > 4 * LOCAL_RADIUS {
         ChannelScope::Local(LOCAL_RADIUS)
@@ -276,7 +372,9 @@ fn solve_in_context(
         ChannelScope::Sparse
     };
     loop {
+        crate::budget::check().map_err(SolveError::Stopped)?;
         progress.phase("grounding", "");
+        crate::budget::set_phase("grounding");
         let t0 = Instant::now();
         let ground = lower::lower(program, available, scope, opts.limits)?;
         stats.ground_time += t0.elapsed();
@@ -291,26 +389,36 @@ fn solve_in_context(
                 stats.slots, stats.channels, stats.ground_nodes
             ),
         );
+        crate::budget::set_phase("solving");
         let t1 = Instant::now();
         let mut s = Session::new(&ground)?;
         let local = matches!(scope, ChannelScope::Local(_));
-        // The local attempt gets a third of the time left, at most 30 s.
         let attempt_deadline = if local {
             let cap = Instant::now() + Duration::from_secs(30);
-            Some(match deadline {
-                Some(d) => cap.min(Instant::now() + d.saturating_duration_since(Instant::now()) / 3),
-                None => cap,
-            })
+            Some(deadline.map_or(cap, |d| d.min(cap)))
         } else {
             deadline
         };
-        let outcome = s.run(opts, attempt_deadline, &mut stats, progress);
-        if local && !matches!(outcome, Outcome::Sat { .. } | Outcome::Internal(_)) {
+        let outcome = s.run(opts, attempt_deadline, stats, progress);
+        crate::budget::check().map_err(SolveError::Stopped)?;
+        if let (ChannelScope::Local(r), false) = (scope, matches!(outcome, Outcome::Sat { .. } | Outcome::Internal(_)))
+        {
             if std::env::var_os("DELADAS_DEBUG").is_some() {
-                eprintln!("local attempt: {outcome:?} after {:?}, {} cut rounds", t1.elapsed(), s.cut_rounds.get());
+                eprintln!(
+                    "local attempt (radius {r}): {outcome:?} after {:?}, {} cut rounds",
+                    t1.elapsed(),
+                    s.cut_rounds.get()
+                );
             }
             stats.local_fallback = true;
-            scope = ChannelScope::Sparse;
+            stats.cut_rounds += s.cut_rounds.get();
+            // Unsatisfiable within the radius: a wider one; out of the
+            // local attempt's time: the exact scope.
+            scope = if matches!(outcome, Outcome::Unsat { .. }) && 4 * (2 * r + 1) < available.len() {
+                ChannelScope::Local(2 * r)
+            } else {
+                ChannelScope::Sparse
+            };
             continue;
         }
         stats.local = local;
@@ -332,7 +440,7 @@ fn solve_in_context(
             Outcome::Sat { solutions, .. } => Outcome::Sat { ground: Box::new(ground), solutions },
             other => other,
         };
-        return Ok((outcome, stats));
+        return Ok(outcome);
     }
 }
 
@@ -367,6 +475,8 @@ struct Session<'g> {
     reach_memo: HashMap<NodeId, bool>,
     /// Availability literal of each host, when the grounding has them.
     host_up: HashMap<usize, Bool>,
+    /// Ground nodes turned into solver terms so far (the budget is checked every few thousand).
+    built: usize,
 }
 
 fn i32_of(x: i64) -> Result<i32, SolveError> {
@@ -375,7 +485,7 @@ fn i32_of(x: i64) -> Result<i32, SolveError> {
 
 impl<'g> Session<'g> {
     fn new(g: &'g Ground) -> Result<Self, SolveError> {
-        let solver = Solver::new();
+        let solver = quiet_solver();
         let present: Vec<Bool> = (0..g.slots.len()).map(|i| Bool::new_const(format!("p{i}"))).collect();
         let chans: Vec<Bool> = (0..g.chans.len()).map(|i| Bool::new_const(format!("c{i}"))).collect();
         let mut s = Session {
@@ -399,6 +509,7 @@ impl<'g> Session<'g> {
             } else {
                 HashMap::new()
             },
+            built: 0,
         };
         s.structure()?;
         // A neighbourhood's fixed parts (constants in the ground clauses).
@@ -570,6 +681,10 @@ impl<'g> Session<'g> {
     fn node(&mut self, n: NodeId) -> Result<Bool, SolveError> {
         if let Some(b) = &self.cache[n as usize] {
             return Ok(b.clone());
+        }
+        self.built += 1;
+        if self.built % 4096 == 0 {
+            crate::budget::check().map_err(SolveError::Stopped)?;
         }
         let b = match self.g.node(n).clone() {
             Node::Const(b) => Bool::from_bool(b),
@@ -949,6 +1064,7 @@ impl<'g> Session<'g> {
             }
             if opts.parsimony {
                 progress.phase("minimising", &format!("{} instances, {} channels", sol.slots.len(), sol.chans.len()));
+                crate::budget::set_phase("minimising");
                 let t = Instant::now();
                 stats.minimise_steps += state.make_parsimonious();
                 let (slots, chans) = state.parts();

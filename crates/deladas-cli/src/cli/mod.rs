@@ -32,6 +32,60 @@ pub const EXIT_UNKNOWN: i32 = 3;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Memory the run may use, e.g. `2G`, `512M` (K, M, G, T: binary units; a bare number is bytes). Default: 4G, or half the machine's memory when that is less.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<u64>,
+}
+
+/// A memory size: a number with an optional K, M, G or T suffix (binary units, `iB` optional).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("unknown unit `{c}` (use K, M, G or T)")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: f64 = num.trim().parse().map_err(|_| format!("`{s}` is not a size such as 2G or 512M"))?;
+    let bytes = n * (1u64 << shift) as f64;
+    if !bytes.is_finite() || bytes < (16u64 << 20) as f64 || bytes > (1u64 << 50) as f64 {
+        return Err(format!("`{s}` is out of range (at least 16M)"));
+    }
+    Ok(bytes as u64)
+}
+
+/// Ctrl-C and SIGTERM cancel the run: the solver is interrupted, nothing
+/// more is written, and the command exits 130 (SIGINT) or 143 (SIGTERM).
+/// If the run has not wound down within 0.8 s, the process exits anyway.
+fn handle_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else { return };
+    let _ = std::thread::Builder::new().name("deladas-signals".into()).spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            deladas::budget::cancel(sig);
+            std::thread::sleep(std::time::Duration::from_millis(800));
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
+/// Runs the command line; returns the process exit code (128 + the signal
+/// when the run was cancelled by one).
+pub fn main() -> i32 {
+    handle_signals();
+    let code = run();
+    match deladas::budget::cancelled() {
+        Some(sig) if sig > 0 => 128 + sig,
+        _ => code,
+    }
 }
 
 /// How diagnostics are printed.
@@ -193,8 +247,7 @@ enum Command {
     Simulate(simulate::SimulateArgs),
 }
 
-/// Runs the command line; returns the process exit code.
-pub fn main() -> i32 {
+fn run() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -202,6 +255,9 @@ pub fn main() -> i32 {
             return if e.use_stderr() { EXIT_BAD_INPUT } else { EXIT_OK };
         }
     };
+    if let Some(m) = cli.max_memory {
+        deladas::budget::set_memory_limit(m);
+    }
     match cli.command {
         Command::Check { file, format } => cmd_check(&file, format),
         Command::Verify { file, ddd, format } => cmd_verify(&file, &ddd, format),
@@ -249,6 +305,10 @@ pub fn main() -> i32 {
 }
 
 pub(super) fn emit(diags: &[Diagnostic], sources: &Sources, format: DiagFormat) {
+    // A cancelled run (Ctrl-C, SIGTERM) writes nothing more.
+    if deladas::budget::cancelled().is_some() {
+        return;
+    }
     match format {
         DiagFormat::Text => render::to_stderr(diags, sources),
         DiagFormat::Json => print_out(&format!("{}\n", render::to_json(diags, sources))),
@@ -355,6 +415,10 @@ pub(super) fn render_deployment(d: &deladas::ddd::Deployment, format: OutFormat)
 /// error worth a panic: the rest of the output is dropped.
 pub(super) fn print_out(text: &str) {
     use std::io::Write;
+    // A cancelled run writes nothing more.
+    if deladas::budget::cancelled().is_some() {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
@@ -368,6 +432,7 @@ pub(super) fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<()
             }
             Ok(())
         }
+        Some(_) if deladas::budget::cancelled().is_some() => Ok(()),
         Some(p) => std::fs::write(p, text).map_err(|e| {
             eprintln!("error: cannot write `{}`: {e}", p.display());
             EXIT_BAD_INPUT
@@ -398,6 +463,29 @@ pub(crate) fn lower_error(e: &deladas::solve::SolveError, file: deladas::diagnos
         .note(format!("in the goal `{file}`")),
         SolveError::Lower(LowerError::Internal(m)) => Diagnostic::new(Code::Internal, format!("internal error: {m}"))
             .note("this is a bug in deladas; please report it with the goal file"),
+        SolveError::Stopped(hit) | SolveError::Lower(LowerError::Stopped(hit)) => {
+            Diagnostic::new(Code::SolverGaveUp, format!("the solver gave up: {hit}")).help(limit_help(hit))
+        }
+    }
+}
+
+/// The exit code for a failure to solve: 3 when a limit of the run was
+/// reached, 2 otherwise (the goal cannot be grounded).
+pub(crate) fn solve_error_exit(e: &deladas::solve::SolveError) -> i32 {
+    use deladas::lower::LowerError;
+    use deladas::solve::SolveError;
+    match e {
+        SolveError::Stopped(_) | SolveError::Lower(LowerError::Stopped(_)) => EXIT_UNKNOWN,
+        _ => EXIT_BAD_INPUT,
+    }
+}
+
+/// What to try when a limit stopped the run.
+pub(crate) fn limit_help(hit: &deladas::budget::LimitHit) -> &'static str {
+    match hit {
+        deladas::budget::LimitHit::Time { .. } => "a longer `--timeout` may help",
+        deladas::budget::LimitHit::Memory { .. } => "a larger `--max-memory`, or a smaller goal, may help",
+        deladas::budget::LimitHit::Cancelled { .. } => "the run was cancelled",
     }
 }
 
@@ -414,6 +502,7 @@ fn cmd_solve(
         Err(code) => return code,
     };
     let program = &checked.program;
+    let started = std::time::Instant::now();
     let opts = deladas::solve::Options {
         timeout: timeout.filter(|t| t.is_finite() && *t > 0.0).map(std::time::Duration::from_secs_f64),
         parsimony: !any,
@@ -428,7 +517,7 @@ fn cmd_solve(
         Ok(x) => x,
         Err(e) => {
             emit(&[lower_error(&e, program.root_file)], &sources, DiagFormat::Text);
-            return EXIT_BAD_INPUT;
+            return solve_error_exit(&e);
         }
     };
     match outcome {
@@ -459,8 +548,11 @@ fn cmd_solve(
             EXIT_OK
         }
         deladas::solve::Outcome::Unsat { .. } => {
-            let budget =
-                std::time::Duration::from_secs_f64(timeout.filter(|t| t.is_finite() && *t > 0.0).unwrap_or(20.0));
+            // The explanation shares the run's time limit.
+            let budget = match opts.timeout {
+                Some(t) => t.saturating_sub(started.elapsed()).max(std::time::Duration::from_millis(1)),
+                None => std::time::Duration::from_secs(20),
+            };
             explain_and_emit(program, &sources, DiagFormat::Text, budget)
         }
         deladas::solve::Outcome::Internal(m) => {
@@ -470,8 +562,13 @@ fn cmd_solve(
             101
         }
         deladas::solve::Outcome::Unknown(reason) => {
+            let help = if reason.starts_with("out of memory") {
+                "a larger `--max-memory`, or a smaller goal, may help"
+            } else {
+                "a longer `--timeout` may help"
+            };
             let d = Diagnostic::new(deladas::diagnostics::Code::SolverGaveUp, format!("the solver gave up: {reason}"))
-                .help("a longer `--timeout` may help");
+                .help(help);
             emit(&[d], &sources, DiagFormat::Text);
             EXIT_UNKNOWN
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{emit, load_deployment, lower_error, self_check, write_out, DiagFormat, TermProgress};
+use super::{emit, load_deployment, lower_error, self_check, solve_error_exit, write_out, DiagFormat, TermProgress};
 use super::{EXIT_BAD_INPUT, EXIT_NO, EXIT_OK, EXIT_UNKNOWN};
 use deladas::check::ir::Program;
 use deladas::diagnostics::{did_you_mean, Code, Diagnostic, Sources};
@@ -219,6 +219,7 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
         StrategyArg::Progressive => Strategy::Progressive,
     };
     let timeout = args.timeout.filter(|t| t.is_finite() && *t > 0.0).map(Duration::from_secs_f64);
+    let started = std::time::Instant::now();
     let mut progress = TermProgress::new();
     deladas::solve::Progress::phase(&mut progress, "re-solving", &format!("{} hosts", scenario.hosts.len()));
     let result = resolve::resolve(program, &run, &scenario, strategy, timeout);
@@ -226,7 +227,7 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
     let resolved = match result {
         Err(e) => {
             emit(&[lower_error(&e, program.root_file)], &l.sources, format);
-            return EXIT_BAD_INPUT;
+            return solve_error_exit(&e);
         }
         Ok(ResolveOutcome::Unknown(reason)) => {
             let why = match (timeout, reason.as_str()) {
@@ -242,7 +243,9 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
             return EXIT_UNKNOWN;
         }
         Ok(ResolveOutcome::Impossible) => {
-            return impossible(&l, &scenario, timeout);
+            // The explanation shares the run's time limit.
+            let left = timeout.map(|t| t.saturating_sub(started.elapsed()).max(Duration::from_millis(1)));
+            return impossible(&l, &scenario, left);
         }
         Ok(ResolveOutcome::Resolved(r)) => r,
     };
@@ -313,7 +316,7 @@ fn impossible(l: &Loaded, scenario: &Scenario, timeout: Option<Duration>) -> i32
         }
         Err(e) => {
             emit(&[lower_error(&e, program.root_file)], &l.sources, DiagFormat::Text);
-            EXIT_BAD_INPUT
+            solve_error_exit(&e)
         }
     }
 }
@@ -634,7 +637,7 @@ pub(super) fn cmd_whatif(file: &Path, from: &Path, pairs: bool, format: DiagForm
         Ok(a) => a,
         Err(e) => {
             emit(&[lower_error(&e, program.root_file)], &l.sources, format);
-            return EXIT_BAD_INPUT;
+            return solve_error_exit(&e);
         }
     };
     let names = |c: &[usize]| c.iter().map(|&h| program.hosts[h].name.clone()).collect::<Vec<_>>();

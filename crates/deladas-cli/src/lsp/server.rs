@@ -507,7 +507,16 @@ fn check_satisfiable(job: &Job) -> (Vec<lsp_types::Diagnostic>, String) {
         }
         Ok(Explained::Satisfiable) => (vec![], format!("the goal is satisfiable ({took:.2} s)")),
         Ok(Explained::Unknown(why)) => {
-            (vec![], format!("could not decide the goal within {} s: {why}", SOLVE_BUDGET.as_secs()))
+            // Giving up is shown in the editor (as information at the top
+            // of the file), not only logged.
+            let msg =
+                format!("could not decide whether the goal is satisfiable within {} s: {why}", SOLVE_BUDGET.as_secs());
+            let d = deladas::diagnostics::Diagnostic::new(deladas::diagnostics::Code::SolverGaveUp, msg.clone());
+            let mut diags = job.files.to_lsp(&d, false);
+            for x in &mut diags {
+                x.severity = Some(lsp_types::DiagnosticSeverity::INFORMATION);
+            }
+            (diags, msg)
         }
         Ok(Explained::Unsatisfiable { conflict, repairs, repairs_complete }) => {
             let d = crate::cli::explain::explanation(
