@@ -394,7 +394,7 @@ pub fn lower_with(
             }
         }
     }
-    g.facts = bounds::derive(program, available.len());
+    g.facts = bounds::derive_on(program, available);
     // The grounding budget: no more nodes than the memory cap holds.
     g.limits.max_nodes = limits.max_nodes.min(crate::budget::node_budget());
     // Clauses.

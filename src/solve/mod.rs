@@ -228,7 +228,7 @@ fn stopped_outcome(hit: LimitHit) -> Outcome {
 /// `lower::bounds`. Unsatisfiable here means unsatisfiable (the facts follow
 /// from the clauses); the core names the clauses the argument used.
 fn counting_precheck(program: &Program, available: &[usize]) -> Option<(Vec<usize>, Vec<Resource>, Vec<CountFact>)> {
-    let facts = lower::bounds::derive(program, available.len());
+    let facts = lower::bounds::derive_on(program, available);
     if facts.iter().all(|f| f.from.is_empty()) {
         return None;
     }
@@ -477,6 +477,10 @@ struct Session<'g> {
     host_up: HashMap<usize, Bool>,
     /// Ground nodes turned into solver terms so far (the budget is checked every few thousand).
     built: usize,
+    /// Per source slot, the slots a path may reach at all (see [`Session::may_reach`]).
+    static_reach: HashMap<SlotId, Vec<bool>>,
+    /// Per slot, the moves along candidate channels: (own port, next slot, its port).
+    moves: Vec<Vec<(crate::check::ir::PortId, SlotId, crate::check::ir::PortId)>>,
 }
 
 fn i32_of(x: i64) -> Result<i32, SolveError> {
@@ -510,6 +514,8 @@ impl<'g> Session<'g> {
                 HashMap::new()
             },
             built: 0,
+            static_reach: HashMap::new(),
+            moves: vec![],
         };
         s.structure()?;
         // A neighbourhood's fixed parts (constants in the ground clauses).
@@ -749,6 +755,9 @@ impl<'g> Session<'g> {
     /// channel leaves the set `a` reaches") is added until paths exist.
     /// Where it must not hold, the closure makes it exact.
     fn reach(&mut self, a: SlotId, b: SlotId, pol: u8) -> Bool {
+        if !self.may_reach(a, b) {
+            return Bool::from_bool(false);
+        }
         if pol == 2 {
             return self.closure_from(a)[b as usize].clone();
         }
@@ -780,6 +789,18 @@ impl<'g> Session<'g> {
             return Bool::and(&parts);
         }
         let lit = Bool::new_const(format!("sc{comp}"));
+        // Two slots no path can join are never both present (small goals).
+        let ts: Vec<SlotId> = self.g.slots_by_comp[comp].clone();
+        if ts.len() <= 64 {
+            for &a in &ts {
+                for &b in &ts {
+                    if a != b && !self.may_reach(a, b) {
+                        let both = Bool::and(&[&self.present[a as usize], &self.present[b as usize]]);
+                        self.solver.assert(lit.implies(both.not()));
+                    }
+                }
+            }
+        }
         self.lazy.push(Lazy::StronglyConnected { lit: lit.clone(), comp });
         lit
     }
@@ -887,6 +908,8 @@ impl<'g> Session<'g> {
                     let mut roots = vec![Bool::from_bool(false); n];
                     roots[from as usize] = Bool::from_bool(true);
                     let r = self.support(&roots, &ins, &format!("er{k}"));
+                    // Redundant (an overflow only leaves it out).
+                    let _ = self.assert_degree_bound(&r);
                     self.solver.assert(lit.implies(&r[to as usize]));
                 }
                 Lazy::StronglyConnected { lit, comp } => {
@@ -901,6 +924,8 @@ impl<'g> Session<'g> {
                     }
                     let fwd = self.support(&roots, &ins, &format!("ef{k}"));
                     let bwd = self.support(&roots, &outs, &format!("eb{k}"));
+                    let _ = self.assert_degree_bound(&fwd);
+                    let _ = self.assert_degree_bound(&bwd);
                     let parts: Vec<Bool> = ts
                         .iter()
                         .map(|&t| self.present[t as usize].implies(Bool::and(&[&fwd[t as usize], &bwd[t as usize]])))
@@ -909,6 +934,107 @@ impl<'g> Session<'g> {
                 }
             }
         }
+    }
+
+    /// Whether some configuration of this grounding can have a path from
+    /// `a` to `b`: a search over the candidate channels in which a slot
+    /// passed through must enter and leave by two channel ends its ports can
+    /// hold (two ports, or one port of capacity 2 or more). It
+    /// over-approximates every real path, so "no" is exact; it refutes paths
+    /// through leaves (a single-channel port) at once, which cuts cannot.
+    fn may_reach(&mut self, a: SlotId, b: SlotId) -> bool {
+        const MAX_WORK: usize = 20_000_000;
+        if let Some(r) = self.static_reach.get(&a) {
+            return r.get(b as usize).copied().unwrap_or(true);
+        }
+        let work = (self.static_reach.len() + 1) * (self.g.chans.len() + self.g.slots.len());
+        if work > MAX_WORK {
+            return true;
+        }
+        let n = self.g.slots.len();
+        if self.moves.is_empty() && n > 0 {
+            let mut moves: Vec<Vec<(crate::check::ir::PortId, SlotId, crate::check::ir::PortId)>> = vec![vec![]; n];
+            for c in &self.g.chans {
+                moves[c.from.slot as usize].push((c.from.port, c.to.slot, c.to.port));
+                if !c.directed {
+                    moves[c.to.slot as usize].push((c.to.port, c.from.slot, c.from.port));
+                }
+            }
+            self.moves = moves;
+        }
+        let mut reached = vec![false; n];
+        let mut seen: std::collections::HashSet<(SlotId, Option<crate::check::ir::PortId>)> =
+            std::collections::HashSet::new();
+        let mut stack: Vec<(SlotId, Option<crate::check::ir::PortId>)> = vec![(a, None)];
+        seen.insert((a, None));
+        while let Some((v, entered)) = stack.pop() {
+            reached[v as usize] = true;
+            for &(out, w, at) in &self.moves[v as usize] {
+                if v != a
+                    && Some(out) == entered
+                    && self.port_capacity(lower::End { slot: v, port: out }).is_some_and(|k| k < 2)
+                {
+                    continue;
+                }
+                if seen.insert((w, Some(at))) {
+                    stack.push((w, Some(at)));
+                }
+            }
+        }
+        let r = reached.get(b as usize).copied().unwrap_or(true);
+        self.static_reach.insert(a, reached);
+        r
+    }
+
+    /// The most channels a slot can have: per port with candidate
+    /// channels, its capacity or the number of its candidates, whichever is
+    /// smaller.
+    fn slot_capacity(&self, v: SlotId) -> i64 {
+        let mut per_port: HashMap<crate::check::ir::PortId, i64> = HashMap::new();
+        for &c in &self.slot_chans[v as usize] {
+            let ch = self.g.chans[c as usize];
+            let port = if ch.from.slot == v { ch.from.port } else { ch.to.port };
+            *per_port.entry(port).or_insert(0) += 1;
+        }
+        per_port
+            .into_iter()
+            .map(|(port, k)| match self.port_capacity(lower::End { slot: v, port }) {
+                Some(cap) => k.min(cap as i64),
+                None => k,
+            })
+            .sum::<i64>()
+            .min(1000)
+    }
+
+    /// The degree argument for a set `R` of reached slots (`r`, connected
+    /// to a single root by present channels): it has at least |R| − 1
+    /// channels among its members, each counted at both ends, so
+    /// Σ_{v ∈ R} capacity(v) ≥ 2·|R| − 2. Leaves (capacity 1) are then
+    /// bounded by the relays' spare capacity, which refutes at once what
+    /// cuts would enumerate.
+    fn assert_degree_bound(&self, r: &[Bool]) -> Result<(), SolveError> {
+        // Σ r_v·(cap_v − 2) ≥ −2, with positive coefficients: a negative
+        // one becomes (2 − cap)·¬r_v, moved into the bound.
+        let mut terms: Vec<(Bool, i32)> = vec![];
+        let mut k: i64 = -2;
+        let mut negative = false;
+        for (v, rv) in r.iter().enumerate() {
+            let c = self.slot_capacity(v as SlotId) - 2;
+            match c.cmp(&0) {
+                std::cmp::Ordering::Greater => terms.push((rv.clone(), i32_of(c)?)),
+                std::cmp::Ordering::Less => {
+                    negative = true;
+                    terms.push((rv.not(), i32_of(-c)?));
+                    k -= c;
+                }
+                std::cmp::Ordering::Equal => {}
+            }
+        }
+        if negative {
+            let pairs: Vec<(&Bool, i32)> = terms.iter().map(|(b, c)| (b, *c)).collect();
+            self.solver.assert(Bool::pb_ge(&pairs, i32_of(k)?));
+        }
+        Ok(())
     }
 
     /// Reached-from-`roots` literals with the support encoding over `edges`

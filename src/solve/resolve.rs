@@ -246,6 +246,12 @@ pub fn resolve(
     let r = in_fresh_context(std::sync::Arc::new(crate::budget::Budget::new(timeout)), || {
         let deadline = timeout.map(|t| Instant::now() + t);
         let debug = std::env::var_os("DELADAS_DEBUG").is_some();
+        // Impossible by counting on the hosts that are up: no search at all
+        // (the explanation gives the counting argument).
+        crate::budget::set_phase("counting");
+        if super::counting_precheck(program, &scenario.up()).is_some() {
+            return Ok(ResolveOutcome::Impossible);
+        }
         // Restricted attempts first. A configuration found in one is a real
         // one, and it is optimal when every level reached the bound that
         // counting (or the number of survivors) gives, whatever the
