@@ -118,6 +118,8 @@ const LOCAL_THRESHOLD: usize = 4_000;
 const MAX_CUT_ROUNDS: usize = 30;
 /// How far apart (in host order) two slots may be for a local channel.
 const LOCAL_RADIUS: usize = 8;
+/// Above this many hosts, a local attempt is not cut short at 30 s.
+const LOCAL_UNCAPPED: usize = 1_500;
 
 /// Progress callbacks: a phase starts, with a size description.
 pub trait Progress {
@@ -393,7 +395,9 @@ fn solve_scoped(
         let t1 = Instant::now();
         let mut s = Session::new(&ground)?;
         let local = matches!(scope, ChannelScope::Local(_));
-        let attempt_deadline = if local {
+        // Beyond LOCAL_UNCAPPED hosts the exact scope is too large to ground
+        // anyway (hosts² channels): the local attempt keeps all the time.
+        let attempt_deadline = if local && available.len() <= LOCAL_UNCAPPED {
             let cap = Instant::now() + Duration::from_secs(30);
             Some(deadline.map_or(cap, |d| d.min(cap)))
         } else {
