@@ -13,6 +13,7 @@
 #![deny(clippy::unwrap_used, clippy::todo, clippy::dbg_macro)]
 
 pub mod bench_goals;
+pub mod budget;
 pub mod check;
 pub mod ddd;
 pub mod diagnostics;

@@ -254,7 +254,7 @@ impl Report<'_> {
     fn hosts(&self, d: Diagnostic) -> Diagnostic {
         let (program, conflict, available) = (self.program, self.conflict, self.available);
         let uses_hosts = conflict.resources.iter().any(|r| matches!(r, Resource::Placement(_)))
-            || conflict.facts.iter().any(|f| matches!(f.reason, Reason::HostSum(_)));
+            || conflict.facts.iter().any(|f| matches!(f.reason, Reason::HostSum(_) | Reason::AttrSum(..)));
         if available.is_empty() {
             d.note(if program.hosts.is_empty() {
                 "no host is available: the goal declares none"
@@ -292,6 +292,14 @@ impl Report<'_> {
             let first_at = f.from.first().map(|&i| self.piece_at(i)).unwrap_or_default();
             let why = match &f.reason {
                 Reason::HostSum(n) => format!("{first_at} summed over the {n} hosts"),
+                Reason::AttrSum(n, totals) => {
+                    let t: Vec<String> = totals.iter().map(|(a, v)| format!("their `{a}` totals {v}")).collect();
+                    format!("{first_at} summed over the {n} hosts; {}", t.join(", "))
+                }
+                Reason::Distinct(a, k) => format!(
+                    "{first_at}: at most one per value of `{a}`, and the hosts have {k} {}",
+                    plural(*k, "value", "values")
+                ),
                 Reason::Written => first_at,
                 Reason::Capacity => {
                     let a = f.terms.iter().find(|t| t.1 > 0).map(|t| t.0);

@@ -803,9 +803,10 @@ struct Extra {
     drop_host: Option<usize>,
 }
 
-/// Every solve in the properties gives up after this long: a known bug
-/// (`reachability_refutation_finishes`) makes some tiny unsatisfiable goals
-/// take minutes. Giving up is counted, and fails only in strict mode.
+/// Every solve in the properties gives up after this long (tiny
+/// unsatisfiable reachability goals used to take minutes; see
+/// `reachability_refutation_finishes`). Giving up is counted, and fails only
+/// in strict mode.
 const SOLVE_TIMEOUT: Duration = Duration::from_secs(8);
 
 fn opts() -> Options {
@@ -1589,17 +1590,18 @@ fn one_goal() {
 }
 
 /// Found by the property (a case that did not finish): refuting this tiny
-/// goal (3 hosts, 12 slots, one clause) takes about 15 s even in a release
-/// build, and with a fourth host (16 slots) over two minutes. It is
+/// goal (3 hosts, 12 slots, one clause) took about 15 s even in a release
+/// build, and with a fourth host (16 slots) over two minutes. Now the
+/// solver's static path search (a slot passed through needs two channel
+/// ends its ports can hold) refutes it before any solver call. It is
 /// unsatisfiable because an A reaches nothing but Cs (`p` is an output, so
 /// it only joins a C's bidirectional `in`), and every C's single `in` is
 /// taken by whatever reaches it, so no path leads on to a second A (brute
 /// force agrees: `NotFound` after 9,031,194 configurations, 27 s in a release
 /// build with `max_candidates: 1 << 24`). With `maxperhost = 1` (6 slots)
-/// the solver refutes it in well under a second: the lazy reachability cuts
-/// seem to enumerate combinations of interchangeable slots.
+/// the solver refuted it in well under a second: the lazy reachability cuts
+/// enumerated combinations of interchangeable slots.
 #[test]
-#[ignore = "bug: refuting a reachability goal on 12 slots takes ~15 s (lazy cuts explode)"]
 fn reachability_refutation_finishes() {
     let text = r#"
 component A(code = "A.xml", ports = {p: output}, maxperhost = 2)

@@ -10,6 +10,18 @@
 //!   `k` of them — by `forall B b (card(A a connectedto b) <= k)` or because
 //!   port `q` of B holds at most `k` channels — then `#A <= k·#B`.
 //! * **Placement bounds.** `#T <= maxperhost·|hosts|` and `#T <= maxinstances`.
+//! * **Sums over several types and host attributes.** A per-host clause may
+//!   mix types and `sum(T x in h : x.attr)` (a constant per instance), and
+//!   compare with a host attribute: `forall host h (sum(Web w in h : w.cpu) +
+//!   sum(Db d in h : d.cpu) <= h.cpu)` sums to `cpu_W·#Web + cpu_D·#Db <=`
+//!   the total `cpu` of the available hosts ([`derive_on`] only: it needs
+//!   the hosts, not just their number).
+//! * **Distinct values (pigeonhole).** `forall T x, y (x != y implies
+//!   hostof(x).a != hostof(y).a)` allows at most one `T` per value of `a`:
+//!   `#T <= ` the number of distinct values of `a` among the available hosts.
+//!
+//! All facts together are one linear system over the counts; the pre-check
+//! refutes it by linear arithmetic, so arguments across types combine.
 //!
 //! Each fact names the clauses it follows from; the solver asserts it under
 //! those clauses' assumption literals, so an unsatisfiable core that uses a
@@ -39,6 +51,12 @@ pub enum Reason {
     Capacity,
     /// maxperhost × hosts, or maxinstances.
     Placement,
+    /// A per-host clause summed over this many hosts, with the totals of the
+    /// host attributes it compares with (attribute, total).
+    AttrSum(usize, Vec<(String, i64)>),
+    /// At most one instance per value of this host attribute, which has
+    /// this many values among the available hosts.
+    Distinct(String, usize),
 }
 
 /// `Σ coeff·#comp OP k`, implied by the clauses `from` (indices into
@@ -80,8 +98,19 @@ impl CountFact {
     }
 }
 
-/// Derives the facts of the module docs for a goal over `hosts` available hosts.
+/// Derives the facts of the module docs for a goal over `hosts` available
+/// hosts (those that need the hosts themselves are left out; see [`derive_on`]).
 pub fn derive(p: &Program, hosts: usize) -> Vec<CountFact> {
+    derive_with(p, hosts, None)
+}
+
+/// [`derive`] over these available hosts, with the facts that depend on
+/// their attributes (sums compared with a host attribute, distinct values).
+pub fn derive_on(p: &Program, available: &[HostId]) -> Vec<CountFact> {
+    derive_with(p, available.len(), Some(available))
+}
+
+fn derive_with(p: &Program, hosts: usize, available: Option<&[HostId]>) -> Vec<CountFact> {
     let mut out = vec![];
     for (c, comp) in p.components.iter().enumerate() {
         let mut k = comp.maxperhost as i64 * hosts as i64;
@@ -103,7 +132,10 @@ pub fn derive(p: &Program, hosts: usize) -> Vec<CountFact> {
     }
     for (i, cl) in p.clauses.iter().enumerate() {
         for f in conjuncts(&cl.formula) {
-            if let Some(fact) = host_sum(p, f, hosts) {
+            if let Some(fact) = host_sum(p, f, hosts, available) {
+                out.push(CountFact { from: vec![i], ..fact });
+            }
+            if let Some(fact) = available.and_then(|av| distinct_values(p, f, av)) {
                 out.push(CountFact { from: vec![i], ..fact });
             }
             if let Some(fact) = global_count(p, f) {
@@ -159,22 +191,36 @@ fn conjuncts(f: &Formula) -> Vec<&Formula> {
     }
 }
 
-/// A linear form over per-component counts, with a constant.
+/// A linear form over per-component counts, with a constant and host
+/// attributes (of the host a per-host clause quantifies; name, coefficient).
 #[derive(Default)]
 struct Lin {
     terms: Vec<(CompId, i64)>,
     constant: i64,
+    attrs: Vec<(String, i64)>,
 }
 
 /// `t` as a linear form in `card(instancesof T in <scope>)`, where `scope`
 /// accepts the count's domain.
 fn lin(t: &Term, scope: &dyn Fn(&Domain, VarId, &Program) -> bool, p: &Program) -> Option<Lin> {
     match &t.kind {
-        TermKind::Int(n) => Some(Lin { terms: vec![], constant: *n }),
+        TermKind::Int(n) => Some(Lin { constant: *n, ..Lin::default() }),
         TermKind::Count(b) if b.cond.is_none() && scope(&b.domain, b.var, p) => match p.vars[b.var].sort {
-            Sort::Instance(c) => Some(Lin { terms: vec![(c, 1)], constant: 0 }),
+            Sort::Instance(c) => Some(Lin { terms: vec![(c, 1)], ..Lin::default() }),
             Sort::Host => None,
         },
+        // `sum(T x in D : k)` with `k` the same for every instance (a
+        // literal or a folded component attribute): k·#T.
+        TermKind::Sum(b, body) if b.cond.is_none() && scope(&b.domain, b.var, p) => {
+            match (p.vars[b.var].sort, body.constant()) {
+                (Sort::Instance(c), Some(Value::Int(k))) => Some(Lin { terms: vec![(c, k)], ..Lin::default() }),
+                _ => None,
+            }
+        }
+        // An attribute of the host a per-host clause quantifies.
+        TermKind::HostAttr(h, name) if scope(&Domain::OnHost((**h).clone()), usize::MAX, p) => {
+            Some(Lin { attrs: vec![(name.clone(), 1)], ..Lin::default() })
+        }
         TermKind::Neg(a) => lin(a, scope, p).map(|l| scale(l, -1)),
         TermKind::Add(v) => {
             let mut acc = Lin::default();
@@ -182,6 +228,7 @@ fn lin(t: &Term, scope: &dyn Fn(&Domain, VarId, &Program) -> bool, p: &Program) 
                 let l = lin(x, scope, p)?;
                 let l = if *neg { scale(l, -1) } else { l };
                 acc.terms.extend(l.terms);
+                acc.attrs.extend(l.attrs);
                 acc.constant = acc.constant.checked_add(l.constant)?;
             }
             Some(acc)
@@ -199,12 +246,16 @@ fn scale(mut l: Lin, k: i64) -> Lin {
     for t in &mut l.terms {
         t.1 = t.1.saturating_mul(k);
     }
+    for t in &mut l.attrs {
+        t.1 = t.1.saturating_mul(k);
+    }
     l.constant = l.constant.saturating_mul(k);
     l
 }
 
-/// `forall host h (lin(card(T in h)…) OP k)` summed over hosts.
-fn host_sum(p: &Program, f: &Formula, hosts: usize) -> Option<CountFact> {
+/// `forall host h (lin(card(T in h)…, sum(T x in h : k)…, h.attr…) OP k)`
+/// summed over hosts (host attributes only when the hosts are known).
+fn host_sum(p: &Program, f: &Formula, hosts: usize, available: Option<&[HostId]>) -> Option<CountFact> {
     let FormulaKind::Quant { q: Quantifier::Forall, var: h, domain: Domain::Deployment, body } = &f.kind else {
         return None;
     };
@@ -223,8 +274,85 @@ fn host_sum(p: &Program, f: &Formula, hosts: usize) -> Option<CountFact> {
     if terms.is_empty() {
         return None;
     }
-    let k = (lb.constant.checked_sub(la.constant)?).checked_mul(hosts as i64)?;
-    Some(CountFact { terms, op: *op, k, from: vec![], resources: vec![], reason: Reason::HostSum(hosts) })
+    let mut k = (lb.constant.checked_sub(la.constant)?).checked_mul(hosts as i64)?;
+    // Attributes move to the right-hand side as their totals over the hosts.
+    let mut attrs: Vec<(String, i64)> = la.attrs.into_iter().map(|(n, c)| (n, -c)).collect();
+    attrs.extend(lb.attrs);
+    let mut totals = vec![];
+    if !attrs.is_empty() {
+        let av = available?;
+        for (name, coef) in &attrs {
+            let mut total: i64 = 0;
+            for &host in av {
+                match p.hosts.get(host).and_then(|x| x.attr(name)) {
+                    Some(Value::Int(v)) => total = total.checked_add(*v)?,
+                    _ => return None,
+                }
+            }
+            k = k.checked_add(coef.checked_mul(total)?)?;
+            if !totals.iter().any(|(n, _): &(String, i64)| n == name) {
+                totals.push((name.clone(), total));
+            }
+        }
+    }
+    let reason = if totals.is_empty() { Reason::HostSum(hosts) } else { Reason::AttrSum(hosts, totals) };
+    Some(CountFact { terms, op: *op, k, from: vec![], resources: vec![], reason })
+}
+
+/// `forall T x, y in deployment (x != y implies hostof(x).a != hostof(y).a)`
+/// (or `x = y or …`): at most one `T` per value of `a` among the hosts.
+fn distinct_values(p: &Program, f: &Formula, available: &[HostId]) -> Option<CountFact> {
+    let FormulaKind::Quant { q: Quantifier::Forall, var: x, domain: Domain::Deployment, body } = &f.kind else {
+        return None;
+    };
+    let FormulaKind::Quant { q: Quantifier::Forall, var: y, domain: Domain::Deployment, body } = &body.kind else {
+        return None;
+    };
+    let (Sort::Instance(cx), Sort::Instance(cy)) = (p.vars[*x].sort, p.vars[*y].sort) else { return None };
+    if cx != cy || x == y {
+        return None;
+    }
+    let is_var = |t: &Term, v: VarId| matches!(t.kind, TermKind::Var(w) if w == v);
+    let distinct_vars = |f: &Formula| match &f.kind {
+        FormulaKind::Cmp(CmpOp::Ne, a, b) => (is_var(a, *x) && is_var(b, *y)) || (is_var(a, *y) && is_var(b, *x)),
+        _ => false,
+    };
+    let same_vars = |f: &Formula| match &f.kind {
+        FormulaKind::Cmp(CmpOp::Eq, a, b) => (is_var(a, *x) && is_var(b, *y)) || (is_var(a, *y) && is_var(b, *x)),
+        _ => false,
+    };
+    let conclusion = match &body.kind {
+        FormulaKind::Implies(pre, c) if distinct_vars(pre) => c,
+        FormulaKind::Or(v) if v.len() == 2 && same_vars(&v[0]) => &v[1],
+        _ => return None,
+    };
+    let FormulaKind::Cmp(CmpOp::Ne, a, b) = &conclusion.kind else { return None };
+    let attr_of = |t: &Term| match &t.kind {
+        TermKind::HostAttr(h, name) => match &h.kind {
+            TermKind::HostOf(v) => Some((*v, name.clone())),
+            _ => None,
+        },
+        _ => None,
+    };
+    let ((va, na), (vb, nb)) = (attr_of(a)?, attr_of(b)?);
+    if na != nb || !((va == *x && vb == *y) || (va == *y && vb == *x)) {
+        return None;
+    }
+    let mut values: Vec<&Value> = vec![];
+    for &h in available {
+        let v = p.hosts.get(h)?.attr(&na)?;
+        if !values.contains(&v) {
+            values.push(v);
+        }
+    }
+    Some(CountFact {
+        terms: vec![(cx, 1)],
+        op: CmpOp::Le,
+        k: values.len() as i64,
+        from: vec![],
+        resources: vec![],
+        reason: Reason::Distinct(na, values.len()),
+    })
 }
 
 /// A top-level comparison of deployment-wide counts, e.g.

@@ -168,6 +168,8 @@ pub enum LowerError {
     Overflow(Loc),
     /// The program contained an error node (check had errors).
     Internal(String),
+    /// A limit of the run (time, memory, cancellation) was reached while grounding.
+    Stopped(crate::budget::LimitHit),
 }
 
 /// A grounded goal.
@@ -276,6 +278,7 @@ pub fn lower_with(
     limits: Limits,
     extra: &Extra,
 ) -> Result<Ground, LowerError> {
+    crate::budget::check().map_err(LowerError::Stopped)?;
     let mut g = Ground {
         host_lits: extra.host_lits,
         scope,
@@ -336,7 +339,10 @@ pub fn lower_with(
             _ => a * b,
         };
     }
-    let work = estimate_work(program, &g);
+    // A local scope leaves most channels out, so most of the quantifier
+    // expansion folds to constants: the node budget (checked as nodes are
+    // made) bounds it instead of the estimate.
+    let work = if matches!(scope, ChannelScope::Local(_)) { 0 } else { estimate_work(program, &g) };
     if chan_estimate + work > limits.max_nodes as u128 {
         return Err(LowerError::TooLarge {
             what: "ground terms (channel variables and expanded quantifiers)".into(),
@@ -358,6 +364,7 @@ pub fn lower_with(
     for &((ca, pa), (cb, pb), directed) in &pairs {
         let (sa, sb) = (g.slots_by_comp[ca].clone(), g.slots_by_comp[cb].clone());
         for &x in &sa {
+            crate::budget::check().map_err(LowerError::Stopped)?;
             for &y in &sb {
                 if x == y || (ca == cb && pa == pb && x > y) || !near(x, y, &g) {
                     continue;
@@ -387,7 +394,9 @@ pub fn lower_with(
             }
         }
     }
-    g.facts = bounds::derive(program, available.len());
+    g.facts = bounds::derive_on(program, available);
+    // The grounding budget: no more nodes than the memory cap holds.
+    g.limits.max_nodes = limits.max_nodes.min(crate::budget::node_budget());
     // Clauses.
     let mut env: Vec<Option<Val>> = vec![None; program.vars.len()];
     for clause in &program.clauses {
@@ -461,9 +470,20 @@ impl Ground {
         if let Some(&id) = self.index.get(&n) {
             return Ok(id);
         }
+        if self.nodes.len() % 4096 == 0 {
+            crate::budget::check().map_err(LowerError::Stopped)?;
+        }
         if self.nodes.len() >= self.limits.max_nodes {
+            let what = if self.limits.max_nodes == crate::budget::node_budget() {
+                format!(
+                    "ground formula nodes (the limit follows from the memory limit, {} MiB)",
+                    crate::budget::memory_limit() >> 20
+                )
+            } else {
+                "ground formula nodes".into()
+            };
             return Err(LowerError::TooLarge {
-                what: "ground formula nodes".into(),
+                what,
                 estimate: self.nodes.len() as u128 + 1,
                 limit: self.limits.max_nodes as u128,
             });

@@ -296,6 +296,10 @@ impl<'g> GroundState<'g> {
                 if !self.chans[c as usize] || keep_chans.contains(&c) {
                     continue;
                 }
+                // A limit reached: stop (the caller sees it and gives up).
+                if c % 64 == 0 && crate::budget::stopped() {
+                    return passes;
+                }
                 let snap = self.reach_snapshot();
                 self.set_chan(c, false);
                 if self.all_clauses_hold() {
@@ -307,6 +311,9 @@ impl<'g> GroundState<'g> {
             for s in 0..self.present.len() as SlotId {
                 if !self.present[s as usize] || keep_slots.contains(&s) {
                     continue;
+                }
+                if s % 16 == 0 && crate::budget::stopped() {
+                    return passes;
                 }
                 let snap = self.reach_snapshot();
                 let removed = self.set_slot(s, false);

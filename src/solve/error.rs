@@ -27,6 +27,24 @@ impl SolveError {
                 Diagnostic::new(Code::Internal, format!("internal error: {m}"))
                     .note("this is a bug in deladas; please report it with the goal file")
             }
+            SolveError::Stopped(hit) | SolveError::Lower(LowerError::Stopped(hit)) => {
+                Diagnostic::new(Code::SolverGaveUp, format!("the solver gave up: {hit}")).help(limit_help(hit))
+            }
         }
+    }
+
+    /// Whether a limit of the run (time, memory, a cancel) stopped it: the
+    /// CLI's exit 3, not bad input.
+    pub fn is_stopped(&self) -> bool {
+        matches!(self, SolveError::Stopped(_) | SolveError::Lower(LowerError::Stopped(_)))
+    }
+}
+
+/// What to try when a limit stopped the run.
+pub fn limit_help(hit: &crate::budget::LimitHit) -> &'static str {
+    match hit {
+        crate::budget::LimitHit::Time { .. } => "a longer `--timeout` may help",
+        crate::budget::LimitHit::Memory { .. } => "a larger `--max-memory`, or a smaller goal, may help",
+        crate::budget::LimitHit::Cancelled { .. } => "the run was cancelled",
     }
 }

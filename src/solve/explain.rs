@@ -161,7 +161,8 @@ const MAX_WITNESS_STEPS: usize = 3;
 /// Explains a goal over the given available hosts, spending at most `budget`
 /// (the repair search at most [`REPAIR_TOTAL`] of it).
 pub fn explain(program: &Program, available: &[usize], budget: Duration) -> Result<Explained, SolveError> {
-    super::in_fresh_context(|| explain_in_context(program, available, budget))
+    let limits = std::sync::Arc::new(crate::budget::Budget::new(Some(budget)));
+    super::in_fresh_context(limits, || explain_in_context(program, available, budget))
 }
 
 /// A configuration of a variant of the goal.
@@ -466,6 +467,7 @@ impl<'p> Search<'p> {
 
 fn explain_in_context(program: &Program, available: &[usize], budget: Duration) -> Result<Explained, SolveError> {
     let deadline = Instant::now() + budget;
+    crate::budget::set_phase("explaining");
     // A clause (or part of one) false whatever the configuration explains itself.
     for i in 0..program.clauses.len() {
         let mut false_pieces: Vec<Piece> = pieces_of(program, i)
@@ -494,7 +496,10 @@ fn explain_in_context(program: &Program, available: &[usize], budget: Duration) 
     }
     let (core, res) = match verdict(program, available, deadline, false)? {
         Verdict::Sat(_) => return Ok(Explained::Satisfiable),
-        Verdict::Unknown => return Ok(Explained::Unknown("the solver gave up".into())),
+        Verdict::Unknown => {
+            let why = crate::budget::hit().map_or_else(|| "the solver gave up".to_string(), |h| h.to_string());
+            return Ok(Explained::Unknown(why));
+        }
         Verdict::Unsat(c, r) => (c, r),
     };
     let mut search = Search::new(program, available, deadline);

@@ -40,11 +40,13 @@ pub mod resolve;
 pub use checked::CheckedDeployment;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use z3::ast::{Bool, Int};
 use z3::{Params, SatResult, Solver};
 
+use crate::budget::{Budget, LimitHit};
 use crate::check::ir::{CompId, Program};
 use crate::lower::bounds::{CountFact, Resource};
 use crate::lower::state::GroundState;
@@ -126,6 +128,8 @@ const LOCAL_THRESHOLD: usize = 4_000;
 const MAX_CUT_ROUNDS: usize = 30;
 /// How far apart (in host order) two slots may be for a local channel.
 const LOCAL_RADIUS: usize = 8;
+/// Above this many hosts, a local attempt is not cut short at 30 s.
+const LOCAL_UNCAPPED: usize = 1_500;
 
 /// Progress callbacks: a phase starts, with a size description.
 pub trait Progress {
@@ -142,6 +146,9 @@ pub enum SolveError {
     Lower(LowerError),
     /// A coefficient or bound beyond Z3's 32-bit pseudo-Boolean constraints.
     Overflow,
+    /// A limit of the run (time, memory, cancellation) was reached where no
+    /// outcome could be given (the solver's allocations failed).
+    Stopped(crate::budget::LimitHit),
 }
 
 impl From<LowerError> for SolveError {
@@ -160,7 +167,8 @@ pub fn solve(
     opts: &Options,
     progress: &mut (dyn Progress + Send + Sync),
 ) -> Result<(Outcome, Stats), SolveError> {
-    let (outcome, stats) = in_fresh_context(|| solve_in_context(program, available, opts, progress))?;
+    let budget = Arc::new(Budget::new(opts.timeout));
+    let (outcome, stats) = in_fresh_context(budget, || solve_in_context(program, available, opts, progress))?;
     Ok((checked::outcome(program, outcome, opts.parsimony), stats))
 }
 
@@ -173,24 +181,73 @@ pub fn decide(
     opts: &Options,
     progress: &mut (dyn Progress + Send + Sync),
 ) -> Result<(Outcome, Stats), SolveError> {
-    in_fresh_context(|| solve_in_context(program, available, opts, progress))
+    let budget = Arc::new(Budget::new(opts.timeout));
+    in_fresh_context(budget, || solve_in_context(program, available, opts, progress))
 }
 
 /// Runs `f` on a new thread, whose thread-local Z3 context is created on
 /// first use: one fresh context per call (cheaper than `z3::with_z3_config`,
 /// which also materialises the calling thread's default context).
-pub(crate) fn in_fresh_context<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+///
+/// The run keeps `budget`: it is installed on the thread (see
+/// [`crate::budget::check`]), and a watchdog thread interrupts Z3 once a
+/// limit is reached. A panic that a reached limit explains (Z3's
+/// allocations fail at its memory cap) becomes [`SolveError::Stopped`].
+pub(crate) fn in_fresh_context<R: Send>(
+    budget: Arc<Budget>,
+    f: impl FnOnce() -> Result<R, SolveError> + Send,
+) -> Result<R, SolveError> {
+    crate::budget::configure_z3();
     std::thread::scope(|scope| {
+        let b = budget.clone();
         let handle = std::thread::Builder::new()
             .name("deladas-solve".into())
             .stack_size(64 << 20)
-            .spawn_scoped(scope, f)
-            .unwrap_or_else(|e| panic!("cannot start the solver thread: {e}"));
+            .spawn_scoped(scope, move || {
+                crate::budget::install(b.clone());
+                let ctx = z3::Context::thread_local();
+                let done = std::sync::atomic::AtomicBool::new(false);
+                let z3 = ctx.handle();
+                std::thread::scope(|inner| {
+                    let (wb, wd, wz) = (&b, &done, &z3);
+                    let watchdog = std::thread::Builder::new()
+                        .name("deladas-watchdog".into())
+                        .spawn_scoped(inner, move || crate::budget::watch(wb, wd, &|| wz.interrupt()))
+                        .ok();
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+                    done.store(true, std::sync::atomic::Ordering::Release);
+                    if let Some(w) = &watchdog {
+                        w.thread().unpark();
+                    }
+                    r
+                })
+            })
+            .map_err(|_| {
+                // No room for the solver thread's stack: memory (or `ulimit -v`) is exhausted.
+                let used = crate::budget::memory_in_use().map_or(0, |m| m.1);
+                SolveError::Stopped(LimitHit::Memory {
+                    phase: "starting the solver",
+                    used,
+                    limit: crate::budget::memory_limit(),
+                })
+            });
+        let handle = match handle {
+            Ok(h) => h,
+            Err(e) => return Err(e),
+        };
         match handle.join() {
-            Ok(r) => r,
-            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(Ok(r)) => r,
+            Ok(Err(panic)) | Err(panic) => match budget.explain_panic() {
+                Some(hit) => Err(SolveError::Stopped(hit)),
+                None => std::panic::resume_unwind(panic),
+            },
         }
     })
+}
+
+/// The outcome of a run whose limit was reached: "unknown", naming the limit.
+fn stopped_outcome(hit: LimitHit) -> Outcome {
+    Outcome::Unknown(hit.to_string())
 }
 
 /// Refutes a goal by counting alone, before grounding: one integer per
@@ -198,7 +255,7 @@ pub(crate) fn in_fresh_context<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 /// `lower::bounds`. Unsatisfiable here means unsatisfiable (the facts follow
 /// from the clauses); the core names the clauses the argument used.
 fn counting_precheck(program: &Program, available: &[usize]) -> Option<(Vec<usize>, Vec<Resource>, Vec<CountFact>)> {
-    let facts = lower::bounds::derive(program, available.len());
+    let facts = lower::bounds::derive_on(program, available);
     if facts.iter().all(|f| f.from.is_empty()) {
         return None;
     }
@@ -206,7 +263,7 @@ fn counting_precheck(program: &Program, available: &[usize]) -> Option<(Vec<usiz
     resources.sort();
     resources.dedup();
     let res_lits: Vec<Bool> = (0..resources.len()).map(|i| Bool::new_const(format!("res!{i}"))).collect();
-    let solver = Solver::new();
+    let solver = quiet_solver();
     let counts: Vec<Int> = (0..program.components.len()).map(|c| Int::new_const(format!("n{c}"))).collect();
     for n in &counts {
         solver.assert(n.ge(Int::from_i64(0)));
@@ -244,6 +301,16 @@ fn counting_precheck(program: &Program, available: &[usize]) -> Option<(Vec<usiz
         }
         _ => None,
     }
+}
+
+/// A solver that leaves SIGINT alone: Ctrl-C is the command's to handle
+/// (it cancels the whole run), not a way to make one check answer "unknown".
+fn quiet_solver() -> Solver {
+    let solver = Solver::new();
+    let mut p = Params::new();
+    p.set_bool("ctrl_c", false);
+    solver.set_params(&p);
+    solver
 }
 
 /// Splits an unsat core of assumption literals into clause indices and resources.
@@ -284,15 +351,47 @@ fn solve_in_context(
     opts: &Options,
     progress: &mut (dyn Progress + Send + Sync),
 ) -> Result<(Outcome, Stats), SolveError> {
-    let deadline = opts.timeout.map(|t| Instant::now() + t);
     let mut stats = Stats::default();
+    let r = solve_scoped(program, available, opts, progress, &mut stats);
+    // A limit reached anywhere (grounding, a solver call, parsimony) ends
+    // the run with "unknown", naming the limit; so does a grounding
+    // stopped by it.
+    match r {
+        Err(SolveError::Lower(LowerError::Stopped(hit))) | Err(SolveError::Stopped(hit)) => {
+            Ok((stopped_outcome(hit), stats))
+        }
+        Ok(Outcome::Sat { .. } | Outcome::Unknown(_)) if crate::budget::stopped() => {
+            Ok((stopped_outcome(crate::budget::hit().unwrap_or(LimitHit::Cancelled { phase: "solving" })), stats))
+        }
+        Ok(o) => Ok((o, stats)),
+        Err(e) => Err(e),
+    }
+}
+
+fn solve_scoped(
+    program: &Program,
+    available: &[usize],
+    opts: &Options,
+    progress: &mut (dyn Progress + Send + Sync),
+    stats: &mut Stats,
+) -> Result<Outcome, SolveError> {
+    let deadline = match (opts.timeout.map(|t| Instant::now() + t), crate::budget::deadline()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    crate::budget::set_phase("counting");
     if let Some((core, resources, facts)) = counting_precheck(program, available) {
         stats.by_counting = true;
-        return Ok((Outcome::Unsat { core, resources, facts }, stats));
+        return Ok(Outcome::Unsat { core, resources, facts });
     }
     // Large goals first try channels between nearby hosts only: cheap, and a
-    // configuration found that way is a real one. If none is found (or the
-    // attempt runs out of its share of time), the exact sparse scope decides.
+    // configuration found that way is a real one. The scope grows only when
+    // it must: an unsatisfiable answer over a local scope proves nothing, so
+    // the radius doubles, up to the exact sparse scope. Each attempt has the
+    // whole time left (at most 30 s while the scope is local), so a goal
+    // solved within N s without a limit is solved the same way with any
+    // limit above N; and memory grows with the channels considered, not
+    // with hosts².
     let full_size: usize = available.len() * available.len() * program.components.len().max(1);
     let mut scope = if full_size > LOCAL_THRESHOLD && available.len() > 4 * LOCAL_RADIUS {
         ChannelScope::Local(LOCAL_RADIUS)
@@ -300,7 +399,9 @@ fn solve_in_context(
         ChannelScope::Sparse
     };
     loop {
+        crate::budget::check().map_err(SolveError::Stopped)?;
         progress.phase("grounding", "");
+        crate::budget::set_phase("grounding");
         let t0 = Instant::now();
         let ground = lower::lower(program, available, scope, opts.limits)?;
         stats.ground_time += t0.elapsed();
@@ -315,26 +416,38 @@ fn solve_in_context(
                 stats.slots, stats.channels, stats.ground_nodes
             ),
         );
+        crate::budget::set_phase("solving");
         let t1 = Instant::now();
         let mut s = Session::new(&ground)?;
         let local = matches!(scope, ChannelScope::Local(_));
-        // The local attempt gets a third of the time left, at most 30 s.
-        let attempt_deadline = if local {
+        // Beyond LOCAL_UNCAPPED hosts the exact scope is too large to ground
+        // anyway (hosts² channels): the local attempt keeps all the time.
+        let attempt_deadline = if local && available.len() <= LOCAL_UNCAPPED {
             let cap = Instant::now() + Duration::from_secs(30);
-            Some(match deadline {
-                Some(d) => cap.min(Instant::now() + d.saturating_duration_since(Instant::now()) / 3),
-                None => cap,
-            })
+            Some(deadline.map_or(cap, |d| d.min(cap)))
         } else {
             deadline
         };
-        let outcome = s.run(opts, attempt_deadline, &mut stats, progress);
-        if local && !matches!(outcome, Outcome::Sat { .. } | Outcome::Internal(_)) {
+        let outcome = s.run(opts, attempt_deadline, stats, progress);
+        crate::budget::check().map_err(SolveError::Stopped)?;
+        if let (ChannelScope::Local(r), false) = (scope, matches!(outcome, Outcome::Sat { .. } | Outcome::Internal(_)))
+        {
             if std::env::var_os("DELADAS_DEBUG").is_some() {
-                eprintln!("local attempt: {outcome:?} after {:?}, {} cut rounds", t1.elapsed(), s.cut_rounds.get());
+                eprintln!(
+                    "local attempt (radius {r}): {outcome:?} after {:?}, {} cut rounds",
+                    t1.elapsed(),
+                    s.cut_rounds.get()
+                );
             }
             stats.local_fallback = true;
-            scope = ChannelScope::Sparse;
+            stats.cut_rounds += s.cut_rounds.get();
+            // Unsatisfiable within the radius: a wider one; out of the
+            // local attempt's time: the exact scope.
+            scope = if matches!(outcome, Outcome::Unsat { .. }) && 4 * (2 * r + 1) < available.len() {
+                ChannelScope::Local(2 * r)
+            } else {
+                ChannelScope::Sparse
+            };
             continue;
         }
         stats.local = local;
@@ -356,7 +469,7 @@ fn solve_in_context(
             Outcome::Sat { solutions, .. } => Outcome::Sat { ground: Box::new(ground), solutions, deployments: vec![] },
             other => other,
         };
-        return Ok((outcome, stats));
+        return Ok(outcome);
     }
 }
 
@@ -391,6 +504,12 @@ struct Session<'g> {
     reach_memo: HashMap<NodeId, bool>,
     /// Availability literal of each host, when the grounding has them.
     host_up: HashMap<usize, Bool>,
+    /// Ground nodes turned into solver terms so far (the budget is checked every few thousand).
+    built: usize,
+    /// Per source slot, the slots a path may reach at all (see [`Session::may_reach`]).
+    static_reach: HashMap<SlotId, Vec<bool>>,
+    /// Per slot, the moves along candidate channels: (own port, next slot, its port).
+    moves: Vec<Vec<(crate::check::ir::PortId, SlotId, crate::check::ir::PortId)>>,
 }
 
 fn i32_of(x: i64) -> Result<i32, SolveError> {
@@ -399,7 +518,7 @@ fn i32_of(x: i64) -> Result<i32, SolveError> {
 
 impl<'g> Session<'g> {
     fn new(g: &'g Ground) -> Result<Self, SolveError> {
-        let solver = Solver::new();
+        let solver = quiet_solver();
         let present: Vec<Bool> = (0..g.slots.len()).map(|i| Bool::new_const(format!("p{i}"))).collect();
         let chans: Vec<Bool> = (0..g.chans.len()).map(|i| Bool::new_const(format!("c{i}"))).collect();
         let mut s = Session {
@@ -423,6 +542,9 @@ impl<'g> Session<'g> {
             } else {
                 HashMap::new()
             },
+            built: 0,
+            static_reach: HashMap::new(),
+            moves: vec![],
         };
         s.structure()?;
         // A neighbourhood's fixed parts (constants in the ground clauses).
@@ -595,6 +717,10 @@ impl<'g> Session<'g> {
         if let Some(b) = &self.cache[n as usize] {
             return Ok(b.clone());
         }
+        self.built += 1;
+        if self.built % 4096 == 0 {
+            crate::budget::check().map_err(SolveError::Stopped)?;
+        }
         let b = match self.g.node(n).clone() {
             Node::Const(b) => Bool::from_bool(b),
             Node::Present(s) => self.present[s as usize].clone(),
@@ -658,6 +784,9 @@ impl<'g> Session<'g> {
     /// channel leaves the set `a` reaches") is added until paths exist.
     /// Where it must not hold, the closure makes it exact.
     fn reach(&mut self, a: SlotId, b: SlotId, pol: u8) -> Bool {
+        if !self.may_reach(a, b) {
+            return Bool::from_bool(false);
+        }
         if pol == 2 {
             return self.closure_from(a)[b as usize].clone();
         }
@@ -689,6 +818,18 @@ impl<'g> Session<'g> {
             return Bool::and(&parts);
         }
         let lit = Bool::new_const(format!("sc{comp}"));
+        // Two slots no path can join are never both present (small goals).
+        let ts: Vec<SlotId> = self.g.slots_by_comp[comp].clone();
+        if ts.len() <= 64 {
+            for &a in &ts {
+                for &b in &ts {
+                    if a != b && !self.may_reach(a, b) {
+                        let both = Bool::and(&[&self.present[a as usize], &self.present[b as usize]]);
+                        self.solver.assert(lit.implies(both.not()));
+                    }
+                }
+            }
+        }
         self.lazy.push(Lazy::StronglyConnected { lit: lit.clone(), comp });
         lit
     }
@@ -796,6 +937,8 @@ impl<'g> Session<'g> {
                     let mut roots = vec![Bool::from_bool(false); n];
                     roots[from as usize] = Bool::from_bool(true);
                     let r = self.support(&roots, &ins, &format!("er{k}"));
+                    // Redundant (an overflow only leaves it out).
+                    let _ = self.assert_degree_bound(&r);
                     self.solver.assert(lit.implies(&r[to as usize]));
                 }
                 Lazy::StronglyConnected { lit, comp } => {
@@ -810,6 +953,8 @@ impl<'g> Session<'g> {
                     }
                     let fwd = self.support(&roots, &ins, &format!("ef{k}"));
                     let bwd = self.support(&roots, &outs, &format!("eb{k}"));
+                    let _ = self.assert_degree_bound(&fwd);
+                    let _ = self.assert_degree_bound(&bwd);
                     let parts: Vec<Bool> = ts
                         .iter()
                         .map(|&t| self.present[t as usize].implies(Bool::and(&[&fwd[t as usize], &bwd[t as usize]])))
@@ -818,6 +963,107 @@ impl<'g> Session<'g> {
                 }
             }
         }
+    }
+
+    /// Whether some configuration of this grounding can have a path from
+    /// `a` to `b`: a search over the candidate channels in which a slot
+    /// passed through must enter and leave by two channel ends its ports can
+    /// hold (two ports, or one port of capacity 2 or more). It
+    /// over-approximates every real path, so "no" is exact; it refutes paths
+    /// through leaves (a single-channel port) at once, which cuts cannot.
+    fn may_reach(&mut self, a: SlotId, b: SlotId) -> bool {
+        const MAX_WORK: usize = 20_000_000;
+        if let Some(r) = self.static_reach.get(&a) {
+            return r.get(b as usize).copied().unwrap_or(true);
+        }
+        let work = (self.static_reach.len() + 1) * (self.g.chans.len() + self.g.slots.len());
+        if work > MAX_WORK {
+            return true;
+        }
+        let n = self.g.slots.len();
+        if self.moves.is_empty() && n > 0 {
+            let mut moves: Vec<Vec<(crate::check::ir::PortId, SlotId, crate::check::ir::PortId)>> = vec![vec![]; n];
+            for c in &self.g.chans {
+                moves[c.from.slot as usize].push((c.from.port, c.to.slot, c.to.port));
+                if !c.directed {
+                    moves[c.to.slot as usize].push((c.to.port, c.from.slot, c.from.port));
+                }
+            }
+            self.moves = moves;
+        }
+        let mut reached = vec![false; n];
+        let mut seen: std::collections::HashSet<(SlotId, Option<crate::check::ir::PortId>)> =
+            std::collections::HashSet::new();
+        let mut stack: Vec<(SlotId, Option<crate::check::ir::PortId>)> = vec![(a, None)];
+        seen.insert((a, None));
+        while let Some((v, entered)) = stack.pop() {
+            reached[v as usize] = true;
+            for &(out, w, at) in &self.moves[v as usize] {
+                if v != a
+                    && Some(out) == entered
+                    && self.port_capacity(lower::End { slot: v, port: out }).is_some_and(|k| k < 2)
+                {
+                    continue;
+                }
+                if seen.insert((w, Some(at))) {
+                    stack.push((w, Some(at)));
+                }
+            }
+        }
+        let r = reached.get(b as usize).copied().unwrap_or(true);
+        self.static_reach.insert(a, reached);
+        r
+    }
+
+    /// The most channels a slot can have: per port with candidate
+    /// channels, its capacity or the number of its candidates, whichever is
+    /// smaller.
+    fn slot_capacity(&self, v: SlotId) -> i64 {
+        let mut per_port: HashMap<crate::check::ir::PortId, i64> = HashMap::new();
+        for &c in &self.slot_chans[v as usize] {
+            let ch = self.g.chans[c as usize];
+            let port = if ch.from.slot == v { ch.from.port } else { ch.to.port };
+            *per_port.entry(port).or_insert(0) += 1;
+        }
+        per_port
+            .into_iter()
+            .map(|(port, k)| match self.port_capacity(lower::End { slot: v, port }) {
+                Some(cap) => k.min(cap as i64),
+                None => k,
+            })
+            .sum::<i64>()
+            .min(1000)
+    }
+
+    /// The degree argument for a set `R` of reached slots (`r`, connected
+    /// to a single root by present channels): it has at least |R| − 1
+    /// channels among its members, each counted at both ends, so
+    /// Σ_{v ∈ R} capacity(v) ≥ 2·|R| − 2. Leaves (capacity 1) are then
+    /// bounded by the relays' spare capacity, which refutes at once what
+    /// cuts would enumerate.
+    fn assert_degree_bound(&self, r: &[Bool]) -> Result<(), SolveError> {
+        // Σ r_v·(cap_v − 2) ≥ −2, with positive coefficients: a negative
+        // one becomes (2 − cap)·¬r_v, moved into the bound.
+        let mut terms: Vec<(Bool, i32)> = vec![];
+        let mut k: i64 = -2;
+        let mut negative = false;
+        for (v, rv) in r.iter().enumerate() {
+            let c = self.slot_capacity(v as SlotId) - 2;
+            match c.cmp(&0) {
+                std::cmp::Ordering::Greater => terms.push((rv.clone(), i32_of(c)?)),
+                std::cmp::Ordering::Less => {
+                    negative = true;
+                    terms.push((rv.not(), i32_of(-c)?));
+                    k -= c;
+                }
+                std::cmp::Ordering::Equal => {}
+            }
+        }
+        if negative {
+            let pairs: Vec<(&Bool, i32)> = terms.iter().map(|(b, c)| (b, *c)).collect();
+            self.solver.assert(Bool::pb_ge(&pairs, i32_of(k)?));
+        }
+        Ok(())
     }
 
     /// Reached-from-`roots` literals with the support encoding over `edges`
@@ -973,6 +1219,7 @@ impl<'g> Session<'g> {
             }
             if opts.parsimony {
                 progress.phase("minimising", &format!("{} instances, {} channels", sol.slots.len(), sol.chans.len()));
+                crate::budget::set_phase("minimising");
                 let t = Instant::now();
                 stats.minimise_steps += state.make_parsimonious();
                 let (slots, chans) = state.parts();

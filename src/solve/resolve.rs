@@ -251,9 +251,15 @@ pub fn resolve(
     strategy: Strategy,
     timeout: Option<Duration>,
 ) -> Result<ResolveOutcome, SolveError> {
-    in_fresh_context(|| {
+    let r = in_fresh_context(std::sync::Arc::new(crate::budget::Budget::new(timeout)), || {
         let deadline = timeout.map(|t| Instant::now() + t);
         let debug = std::env::var_os("DELADAS_DEBUG").is_some();
+        // Impossible by counting on the hosts that are up: no search at all
+        // (the explanation gives the counting argument).
+        crate::budget::set_phase("counting");
+        if super::counting_precheck(program, &scenario.up()).is_some() {
+            return Ok(ResolveOutcome::Impossible);
+        }
         // Restricted attempts first. A configuration found in one is a real
         // one, and it is optimal when every level reached the bound that
         // counting (or the number of survivors) gives, whatever the
@@ -262,7 +268,9 @@ pub fn resolve(
         let restricted =
             |extra: &Extra, scope: ChannelScope, what: &str| -> Result<Option<ResolveOutcome>, SolveError> {
                 let t = Instant::now();
+                crate::budget::set_phase("grounding");
                 let ground = lower::lower_with(program, &scenario.hosts, scope, Limits::default(), extra)?;
+                crate::budget::set_phase("re-solving");
                 let mut r = Resolver::new(program, &ground, running)?;
                 let out = r.resolve(scenario, strategy, deadline)?;
                 let settled = r.unsat_steps == 0 && matches!(out, ResolveOutcome::Resolved(_));
@@ -300,7 +308,9 @@ pub fn resolve(
         // scope leaves out; then every compatible channel.
         for scope in [ChannelScope::Sparse, ChannelScope::Full] {
             let t = Instant::now();
+            crate::budget::set_phase("grounding");
             let ground = ground_scope(program, running, &scenario.hosts, scope)?;
+            crate::budget::set_phase("re-solving");
             let mut r = Resolver::new(program, &ground, running)?;
             let out = r.resolve(scenario, strategy, deadline)?;
             if debug {
@@ -318,7 +328,14 @@ pub fn resolve(
             }
         }
         Err(SolveError::Lower(lower::LowerError::Internal("no exact scope answered".into())))
-    })
+    });
+    // A limit reached (in grounding, a solver call or parsimony): "unknown", naming it.
+    match r {
+        Err(SolveError::Stopped(hit)) | Err(SolveError::Lower(lower::LowerError::Stopped(hit))) => {
+            Ok(ResolveOutcome::Unknown(hit.to_string()))
+        }
+        other => other,
+    }
 }
 
 /// For each case (a set of hosts that fail together), whether the goal
@@ -331,7 +348,7 @@ pub fn whatif(
     cases: &[Vec<HostId>],
     timeout_per_case: Option<Duration>,
 ) -> Result<Vec<Survival>, SolveError> {
-    in_fresh_context(|| {
+    in_fresh_context(std::sync::Arc::new(crate::budget::Budget::new(None)), || {
         // Each case first in the neighbourhood of its damage (cheap; only a
         // survival at the counting bound is accepted there), then in the one
         // exact session, built on first need and shared by every case.
@@ -766,7 +783,9 @@ impl<'a> Resolver<'a> {
         let kept_chans: BTreeSet<ChanId> =
             solution.chans.iter().copied().filter(|&c| chan_set.contains(&(c as usize))).collect();
         let t = Instant::now();
+        crate::budget::set_phase("minimising");
         state.make_parsimonious_except(&kept_slots, &kept_chans);
+        crate::budget::check().map_err(SolveError::Stopped)?;
         if std::env::var_os("DELADAS_DEBUG").is_some() {
             eprintln!("resolve: parsimony in {:?}", t.elapsed());
         }

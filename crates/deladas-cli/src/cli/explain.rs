@@ -24,8 +24,9 @@ pub(super) fn explain_and_emit(
     let available: Vec<usize> = (0..program.hosts.len()).collect();
     match explain(program, sources, &available, budget) {
         Err(d) => {
+            let code = if d.code == deladas::diagnostics::Code::SolverGaveUp { EXIT_UNKNOWN } else { EXIT_BAD_INPUT };
             emit(&[d], sources, format);
-            EXIT_BAD_INPUT
+            code
         }
         Ok(Explained::Satisfiable) => {
             match format {

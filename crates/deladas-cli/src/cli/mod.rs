@@ -34,6 +34,60 @@ pub const EXIT_UNKNOWN: i32 = 3;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Memory the run may use, e.g. `2G`, `512M` (K, M, G, T: binary units; a bare number is bytes). Default: 4G, or half the machine's memory when that is less.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<u64>,
+}
+
+/// A memory size: a number with an optional K, M, G or T suffix (binary units, `iB` optional).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("unknown unit `{c}` (use K, M, G or T)")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: f64 = num.trim().parse().map_err(|_| format!("`{s}` is not a size such as 2G or 512M"))?;
+    let bytes = n * (1u64 << shift) as f64;
+    if !bytes.is_finite() || bytes < (16u64 << 20) as f64 || bytes > (1u64 << 50) as f64 {
+        return Err(format!("`{s}` is out of range (at least 16M)"));
+    }
+    Ok(bytes as u64)
+}
+
+/// Ctrl-C and SIGTERM cancel the run: the solver is interrupted, nothing
+/// more is written, and the command exits 130 (SIGINT) or 143 (SIGTERM).
+/// If the run has not wound down within 0.8 s, the process exits anyway.
+fn handle_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else { return };
+    let _ = std::thread::Builder::new().name("deladas-signals".into()).spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            deladas::budget::cancel(sig);
+            std::thread::sleep(std::time::Duration::from_millis(800));
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
+/// Runs the command line; returns the process exit code (128 + the signal
+/// when the run was cancelled by one).
+pub fn main() -> i32 {
+    handle_signals();
+    let code = checked_exit(run());
+    match deladas::budget::cancelled() {
+        Some(sig) if sig > 0 => 128 + sig,
+        _ => code,
+    }
 }
 
 /// How diagnostics are printed.
@@ -209,12 +263,6 @@ enum Command {
     Export(export::ExportArgs),
 }
 
-/// Runs the command line; returns the process exit code.
-pub fn main() -> i32 {
-    let code = run();
-    checked_exit(code)
-}
-
 fn run() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -223,6 +271,9 @@ fn run() -> i32 {
             return if e.use_stderr() { EXIT_BAD_INPUT } else { EXIT_OK };
         }
     };
+    if let Some(m) = cli.max_memory {
+        deladas::budget::set_memory_limit(m);
+    }
     match cli.command {
         Command::Check { file, format } => cmd_check(&file, format),
         Command::Fmt { files, check } => fmt::cmd_fmt(&files, check),
@@ -282,6 +333,10 @@ fn run() -> i32 {
 }
 
 pub(super) fn emit(diags: &[Diagnostic], sources: &Sources, format: DiagFormat) {
+    // A cancelled run (Ctrl-C, SIGTERM) writes nothing more.
+    if deladas::budget::cancelled().is_some() {
+        return;
+    }
     match format {
         DiagFormat::Text => render::to_stderr(diags, sources),
         DiagFormat::Json => print_out(&format!("{}\n", render::to_json(diags, sources))),
@@ -394,6 +449,10 @@ static STDOUT_ERROR: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(No
 /// `> /dev/full`) is remembered and makes the command exit 2 (see [`main`]).
 pub(super) fn print_out(text: &str) {
     use std::io::Write;
+    // A cancelled run writes nothing more.
+    if deladas::budget::cancelled().is_some() {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
@@ -438,6 +497,7 @@ pub(super) fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<()
             }
             Ok(())
         }
+        Some(_) if deladas::budget::cancelled().is_some() => Ok(()),
         Some(p) => write_file_atomic(p, text.as_bytes()).map_err(|e| {
             eprintln!("error: cannot write `{}`: {e}", p.display());
             EXIT_BAD_INPUT
@@ -545,6 +605,16 @@ impl Drop for AtomicFile {
     }
 }
 
+/// The exit code for a failure to solve: 3 when a limit of the run was
+/// reached, 2 otherwise (the goal cannot be grounded).
+pub(crate) fn solve_error_exit(e: &deladas::solve::SolveError) -> i32 {
+    if e.is_stopped() {
+        EXIT_UNKNOWN
+    } else {
+        EXIT_BAD_INPUT
+    }
+}
+
 fn cmd_solve(
     file: &std::path::Path,
     output: Option<&std::path::Path>,
@@ -558,6 +628,7 @@ fn cmd_solve(
         Err(code) => return code,
     };
     let program = &checked.program;
+    let started = std::time::Instant::now();
     let opts = deladas::solve::Options {
         timeout: timeout.filter(|t| t.is_finite() && *t > 0.0).map(std::time::Duration::from_secs_f64),
         parsimony: !any,
@@ -572,7 +643,7 @@ fn cmd_solve(
         Ok(x) => x,
         Err(e) => {
             emit(&[e.to_diagnostic(program.root_file)], &sources, DiagFormat::Text);
-            return EXIT_BAD_INPUT;
+            return solve_error_exit(&e);
         }
     };
     match outcome {
@@ -599,8 +670,11 @@ fn cmd_solve(
             EXIT_OK
         }
         deladas::solve::Outcome::Unsat { .. } => {
-            let budget =
-                std::time::Duration::from_secs_f64(timeout.filter(|t| t.is_finite() && *t > 0.0).unwrap_or(20.0));
+            // The explanation shares the run's time limit.
+            let budget = match opts.timeout {
+                Some(t) => t.saturating_sub(started.elapsed()).max(std::time::Duration::from_millis(1)),
+                None => std::time::Duration::from_secs(20),
+            };
             explain_and_emit(program, &sources, DiagFormat::Text, budget)
         }
         deladas::solve::Outcome::Rejected(diags) => {
@@ -614,8 +688,13 @@ fn cmd_solve(
             101
         }
         deladas::solve::Outcome::Unknown(reason) => {
+            let help = if reason.starts_with("out of memory") {
+                "a larger `--max-memory`, or a smaller goal, may help"
+            } else {
+                "a longer `--timeout` may help"
+            };
             let d = Diagnostic::new(deladas::diagnostics::Code::SolverGaveUp, format!("the solver gave up: {reason}"))
-                .help("a longer `--timeout` may help");
+                .help(help);
             emit(&[d], &sources, DiagFormat::Text);
             EXIT_UNKNOWN
         }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{emit, load_checked, load_deployment, write_out, DiagFormat, TermProgress};
+use super::{emit, load_checked, load_deployment, solve_error_exit, write_out, DiagFormat, TermProgress};
 use super::{EXIT_BAD_INPUT, EXIT_NO, EXIT_OK, EXIT_UNKNOWN};
 use deladas::diagnostics::{Code, Diagnostic, Sources};
 use deladas::request::{AddHost, Answer, Impossible, Prepared, Request};
@@ -103,19 +103,26 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
     };
     let mut progress = TermProgress::new();
     deladas::solve::Progress::phase(&mut progress, "re-solving", &format!("{} hosts", l.prepared.scenario.hosts.len()));
+    let started = std::time::Instant::now();
     let result = l.prepared.resolve(&l.info);
     progress.finish();
     let resolution = match result {
         Err(diags) => {
             emit(&diags, &l.sources, format);
             // A configuration the evaluator rejected is a bug (101).
-            return if diags.iter().any(|d| d.code == Code::Internal) { 101 } else { EXIT_BAD_INPUT };
+            return if diags.iter().any(|d| d.code == Code::Internal) {
+                101
+            } else if diags.iter().any(|d| d.code == Code::SolverGaveUp) {
+                EXIT_UNKNOWN
+            } else {
+                EXIT_BAD_INPUT
+            };
         }
         Ok(Answer::Unknown(d)) => {
             emit(&[d], &l.sources, format);
             return EXIT_UNKNOWN;
         }
-        Ok(Answer::Impossible(why)) => return impossible(&l, &why),
+        Ok(Answer::Impossible(why)) => return impossible(&l, &why, started),
         Ok(Answer::Resolved(r)) => r,
     };
     let text = resolution.deployment.to_xml();
@@ -148,16 +155,21 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
 }
 
 /// No configuration exists on what is left: the explanation, naming the failure.
-fn impossible(l: &Loaded, why: &Impossible) -> i32 {
-    let budget = l.prepared.timeout.unwrap_or(Duration::from_secs(20));
+fn impossible(l: &Loaded, why: &Impossible, started: std::time::Instant) -> i32 {
+    // The explanation shares the run's time limit.
+    let budget = match l.prepared.timeout {
+        Some(t) => t.saturating_sub(started.elapsed()).max(Duration::from_millis(1)),
+        None => Duration::from_secs(20),
+    };
     match l.prepared.explain_impossible(&l.sources, why, budget) {
         Ok(d) => {
             emit(&[d], &l.sources, DiagFormat::Text);
             EXIT_NO
         }
         Err(d) => {
+            let code = if d.code == Code::SolverGaveUp { EXIT_UNKNOWN } else { EXIT_BAD_INPUT };
             emit(&[d], &l.sources, DiagFormat::Text);
-            EXIT_BAD_INPUT
+            code
         }
     }
 }
@@ -188,7 +200,7 @@ pub(super) fn cmd_whatif(file: &Path, from: &Path, pairs: bool, format: DiagForm
         Ok(a) => a,
         Err(e) => {
             emit(&[e.to_diagnostic(program.root_file)], &l.sources, format);
-            return EXIT_BAD_INPUT;
+            return solve_error_exit(&e);
         }
     };
     let names = |c: &[usize]| c.iter().map(|&h| program.hosts[h].name.clone()).collect::<Vec<_>>();
