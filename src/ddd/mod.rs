@@ -16,6 +16,7 @@
 
 mod check;
 mod dot;
+pub mod goal;
 mod model;
 mod read;
 mod write;
