@@ -656,7 +656,7 @@ fn suggested(diags: &[deladas::diagnostics::Diagnostic]) -> BTreeMap<usize, Vec<
     };
     for d in diags {
         for n in &d.notes {
-            let mut rest = n.as_str();
+            let mut rest = n.text.as_str();
             while let Some(i) = rest.find("`upgrade C") {
                 let after = &rest[i + "`upgrade C".len()..];
                 let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
@@ -668,7 +668,7 @@ fn suggested(diags: &[deladas::diagnostics::Diagnostic]) -> BTreeMap<usize, Vec<
                 }
                 rest = after;
             }
-            let mut rest = n.as_str();
+            let mut rest = n.text.as_str();
             while let Some(i) = rest.find("write `changes = {") {
                 let after = &rest[i + "write `changes = {".len()..];
                 let set = &after[..after.find('}').unwrap()];

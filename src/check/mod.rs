@@ -824,6 +824,7 @@ impl<'a> Checker<'a> {
             nd = nd.secondary(l.file, l.span, l.message);
         }
         nd.notes = d.notes;
+        nd.suggestions = d.suggestions;
         self.diags.push(nd);
     }
 
@@ -853,7 +854,7 @@ impl<'a> Checker<'a> {
                 "not a declared component",
             );
             if let Some(s) = crate::diagnostics::did_you_mean(&n.name, cands.iter().copied()) {
-                d = d.help(format!("did you mean `{s}`?"));
+                d = d.did_you_mean(s);
             }
             d
         };
@@ -873,7 +874,7 @@ impl<'a> Checker<'a> {
             "no constraintset of this name",
         );
         if let Some(s) = crate::diagnostics::did_you_mean(&n.name, cands.iter().map(String::as_str)) {
-            d = d.help(format!("did you mean `{s}`?"));
+            d = d.did_you_mean(s);
         } else if crate::check::load::STDLIB.iter().any(|(_, t)| t.contains(&format!("constraintset {}(", n.name))) {
             d = d.help("it is in the standard library: add `import \"patterns\"`");
         }

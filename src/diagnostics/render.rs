@@ -28,7 +28,7 @@ fn to_codespan(d: &Diagnostic, sources: &Sources) -> cs::Diagnostic<usize> {
         .with_code(d.code.as_str())
         .with_message(d.message.clone())
         .with_labels(labels)
-        .with_notes(d.notes.clone())
+        .with_notes(d.notes.iter().map(|n| n.to_string()).collect())
 }
 
 fn config() -> term::Config {
@@ -128,7 +128,7 @@ pub fn to_json_values(diags: &[Diagnostic], sources: &Sources) -> Vec<JsonDiagno
                 message: d.message.clone(),
                 file,
                 labels,
-                notes: d.notes.clone(),
+                notes: d.notes.iter().map(|n| n.to_string()).collect(),
             }
         })
         .collect()

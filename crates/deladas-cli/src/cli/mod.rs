@@ -495,32 +495,14 @@ pub(super) fn load_deployment(
     let deployment = match deladas::ddd::from_xml(&text) {
         Ok(d) => d,
         Err(errs) => {
-            let diags: Vec<Diagnostic> = errs
-                .iter()
-                .map(|e| {
-                    Diagnostic::new(Code::MalformedDdd, e.message.clone()).primary(
-                        ddd_file,
-                        deladas::syntax::ast::Span::new(e.span.start, e.span.end),
-                        "here",
-                    )
-                })
-                .collect();
+            let diags: Vec<Diagnostic> = errs.iter().map(|e| e.to_diagnostic(ddd_file)).collect();
             emit(&diags, sources, format);
             return Err(EXIT_BAD_INPUT);
         }
     };
-    match deladas::eval::bind(program, &deployment) {
+    match deladas::eval::bind_diagnosed(program, &deployment, &format!("`{}`", ddd_path.display())) {
         Ok(w) => Ok((deployment, w)),
-        Err(errs) => {
-            let diags: Vec<Diagnostic> = errs
-                .into_iter()
-                .map(|m| {
-                    Diagnostic::new(Code::DddMismatch, m).note(format!(
-                        "`{}` was not written for this goal, or the goal changed since",
-                        ddd_path.display()
-                    ))
-                })
-                .collect();
+        Err(diags) => {
             emit(&diags, sources, format);
             Err(EXIT_BAD_INPUT)
         }
