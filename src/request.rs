@@ -176,14 +176,7 @@ impl Prepared {
         old: &Deployment,
         req: &Request,
     ) -> Result<Prepared, Vec<Diagnostic>> {
-        let world = crate::eval::bind(program, old).map_err(|errs| {
-            errs.into_iter()
-                .map(|m| {
-                    Diagnostic::new(Code::DddMismatch, m)
-                        .note("the deployment was not written for this goal, or the goal changed since")
-                })
-                .collect::<Vec<_>>()
-        })?;
+        let world = crate::eval::bind_diagnosed(program, old, "the deployment")?;
         let mut program = program.clone();
         let declared = program.hosts.len();
         let mut added = vec![];

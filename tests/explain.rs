@@ -26,6 +26,10 @@
 //!
 //! Add a case: write `tests/explain/NAME.deladas`, run
 //! `INSTA_UPDATE=always cargo test --test explain`, read the snapshot.
+//!
+//! One test per case file (libtest-mimic, `harness = false`): `case::NAME`
+//! (`cargo test --test explain -- case::NAME` runs one). Cases hold a lock
+//! while they run, since explanations have time bounds.
 
 mod common;
 use common::*;
@@ -191,7 +195,6 @@ fn assert_same_labels(text: &str, d: &Value, what: &str) {
 // ---------------------------------------------------------------------------
 // Snapshots of the case files
 
-#[test]
 fn every_case_starts_with_a_comment() {
     let all = cases();
     assert!(all.len() >= 9, "expected the explain cases, found {}", all.len());
@@ -201,47 +204,41 @@ fn every_case_starts_with_a_comment() {
     }
 }
 
-#[test]
-fn cases_match_snapshots() {
+/// One case file: `explain` exits 1 with E0801 on stderr only, matching
+/// the snapshot; `--format json` carries the same labels; `solve` exits 1
+/// with the same explanation. Cases hold `heavy()`: explanations have time
+/// bounds, so cases run one at a time (each still its own test).
+fn case(path: &Path) -> Result<(), libtest_mimic::Failed> {
     let _heavy = heavy();
-    let mut mismatched = vec![];
-    let mut problems = vec![];
-    for path in cases() {
-        let name = stem(&path);
-        let file = rel(&path);
-        let t = Instant::now();
-        let o = deladas(&["explain", &file]);
-        let dt = t.elapsed();
-        if code(&o) != 1 {
-            problems.push(format!("{name}: expected exit 1 in {dt:.1?}\n{}", show(&o)));
-            continue;
-        }
-        let err = stderr(&o);
-        if !err.contains("error[E0801]: goal is unsatisfiable") {
-            problems.push(format!("{name}: no E0801\n{}", show(&o)));
-        }
-        if !stdout(&o).is_empty() {
-            problems.push(format!("{name}: explain wrote to stdout\n{}", show(&o)));
-        }
-        let src = std::fs::read_to_string(&path).unwrap();
-        let snapshot = format!("----- SOURCE\n{src}\n----- STDERR\n{err}");
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            insta::assert_snapshot!(name.clone(), snapshot);
-        }));
-        if ok.is_err() {
-            mismatched.push(name);
-        }
+    let name = stem(path);
+    let file = rel(path);
+    let t = Instant::now();
+    let o = deladas(&["explain", &file]);
+    let dt = t.elapsed();
+    if code(&o) != 1 {
+        return Err(format!("{name}: expected exit 1 in {dt:.1?}\n{}", show(&o)).into());
     }
-    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
-    assert!(
-        mismatched.is_empty(),
-        "snapshots differ for: {}\n(review with `cargo insta review`, or accept with `INSTA_UPDATE=always cargo test --test explain`)",
-        mismatched.join(", ")
-    );
+    let err = stderr(&o);
+    if !err.contains("error[E0801]: goal is unsatisfiable") {
+        return Err(format!("{name}: no E0801\n{}", show(&o)).into());
+    }
+    if !stdout(&o).is_empty() {
+        return Err(format!("{name}: explain wrote to stdout\n{}", show(&o)).into());
+    }
+    let src = std::fs::read_to_string(path).unwrap();
+    let snapshot = format!("----- SOURCE\n{src}\n----- STDERR\n{err}");
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        insta::assert_snapshot!(name.clone(), snapshot);
+    }));
+    if ok.is_err() {
+        return Err(format!("the snapshot differs for {name} (review with `cargo insta review`, or accept with `INSTA_UPDATE=always cargo test --test explain`)").into());
+    }
+    json_and_text_agree(&file, &o);
+    solve_prints_the_same_explanation(&file, &o);
+    Ok(())
 }
 
 /// Every `explain__*.snap` belongs to a case or to a test of this file.
-#[test]
 fn no_stale_snapshots() {
     let names: BTreeSet<String> = cases().iter().map(|p| stem(p)).collect();
     for entry in std::fs::read_dir(root().join("tests/snapshots")).unwrap() {
@@ -253,42 +250,29 @@ fn no_stale_snapshots() {
     }
 }
 
-/// `--format json` carries the labels and notes of the text, for every case.
-#[test]
-fn json_and_text_agree_on_every_case() {
-    let _heavy = heavy();
-    for path in cases() {
-        let file = rel(&path);
-        let text = deladas(&["explain", &file]);
-        let json = deladas(&["explain", &file, "--format", "json"]);
-        assert_eq!(code(&json), 1, "{file}:\n{}", show(&json));
-        let d = json_diag(&json);
-        assert_eq!(d["code"], "E0801", "{file}: {d}");
-        assert_eq!(d["file"], file.as_str(), "{file}: the diagnostic names the goal file");
-        assert!(labels(&d).iter().any(|l| l.primary), "{file}: no primary label");
-        assert_same_labels(&stderr(&text), &d, &file);
-    }
+/// `--format json` carries the labels and notes of the text.
+fn json_and_text_agree(file: &str, text: &Output) {
+    let json = deladas(&["explain", file, "--format", "json"]);
+    assert_eq!(code(&json), 1, "{file}:\n{}", show(&json));
+    let d = json_diag(&json);
+    assert_eq!(d["code"], "E0801", "{file}: {d}");
+    assert_eq!(d["file"], file, "{file}: the diagnostic names the goal file");
+    assert!(labels(&d).iter().any(|l| l.primary), "{file}: no primary label");
+    assert_same_labels(&stderr(text), &d, file);
 }
 
 /// `solve` on an unsatisfiable goal exits 1 with the same explanation.
-#[test]
-fn solve_prints_the_same_explanation() {
-    let _heavy = heavy();
-    for path in cases() {
-        let file = rel(&path);
-        let ex = deladas(&["explain", &file]);
-        let so = deladas(&["solve", &file]);
-        assert_eq!(code(&so), 1, "{file}: solve on an unsatisfiable goal:\n{}", show(&so));
-        assert!(stdout(&so).is_empty(), "{file}: solve wrote a DDD for an unsatisfiable goal:\n{}", show(&so));
-        assert!(stderr(&so).contains("error[E0801]"), "{file}:\n{}", show(&so));
-        assert_eq!(stderr(&so), stderr(&ex), "{file}: solve and explain explain differently");
-    }
+fn solve_prints_the_same_explanation(file: &str, ex: &Output) {
+    let so = deladas(&["solve", file]);
+    assert_eq!(code(&so), 1, "{file}: solve on an unsatisfiable goal:\n{}", show(&so));
+    assert!(stdout(&so).is_empty(), "{file}: solve wrote a DDD for an unsatisfiable goal:\n{}", show(&so));
+    assert!(stderr(&so).contains("error[E0801]"), "{file}:\n{}", show(&so));
+    assert_eq!(stderr(&so), stderr(ex), "{file}: solve and explain explain differently");
 }
 
 // ---------------------------------------------------------------------------
 // The acceptance case
 
-#[test]
 fn acceptance_three_of_four_clauses() {
     let file = "tests/explain/acceptance.deladas";
     let src = std::fs::read_to_string(root().join(file)).unwrap();
@@ -345,7 +329,6 @@ fn acceptance_three_of_four_clauses() {
 
 /// A conflict through a stdlib `use` points at the use site, with the
 /// pattern's clause as a secondary label in `<stdlib>/patterns.deladas`.
-#[test]
 fn use_site_is_primary_and_pattern_clause_secondary() {
     let file = "tests/explain/pattern_use.deladas";
     let src = std::fs::read_to_string(root().join(file)).unwrap();
@@ -380,7 +363,6 @@ constraintset g = constraintset {
 }
 ";
 
-#[test]
 fn explain_on_a_satisfiable_goal_exits_0() {
     let s = Scratch::new("sat");
     let f = s.write("sat.deladas", SATISFIABLE);
@@ -986,7 +968,6 @@ fn check_explained(text: &str, stats: &RefCell<Stats>, scratch: &Scratch) -> Res
     Ok(Some(()))
 }
 
-#[test]
 fn explained_conflicts_are_unsatisfiable_minimal_and_labelled_exactly() {
     let _heavy = heavy();
     let cases: u32 = std::env::var("DELADAS_EXPLAIN_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
@@ -1084,7 +1065,6 @@ fn explain_text_and_json(name: &str, goal: &str) -> (String, Value) {
 /// per host), so the solver has no assumption literal for it; `explain`
 /// tests it by lifting, names it, and repairs it. The same with
 /// `maxinstances = 0` and an `exists` clause.
-#[test]
 fn maxinstances_folded_into_slots_is_named_and_repaired() {
     let goal = "\
 component C(code = \"c.xml\", ports = {p[]}, maxperhost = 2, maxinstances = 1)
@@ -1124,7 +1104,6 @@ constraintset g = constraintset {
 /// A `use` written as a clause inside a constraintset is one clause in
 /// force (the conjunction of the pattern's clauses): the `use` is the
 /// primary label, and the pattern's clauses that conflict are secondary.
-#[test]
 fn use_as_a_clause_is_labelled_as_a_use() {
     let goal = "\
 import \"patterns\"
@@ -1158,7 +1137,6 @@ constraintset g = constraintset {
 /// Three distinct instances on two hosts with `maxperhost = 1`: the search
 /// (not counting) finds the conflict; raising `maxperhost` repairs it, so
 /// the placement bound is named.
-#[test]
 fn placement_is_named_when_the_search_finds_the_conflict() {
     let goal = "\
 component W(code = \"w.xml\", ports = {p})
@@ -1184,7 +1162,6 @@ constraintset g = constraintset {
 
 /// Host counts read well for one host and for none; a goal without hosts
 /// is told to declare one.
-#[test]
 fn host_counts_are_worded_for_one_and_none() {
     let one = "\
 component W(code = \"w.xml\", ports = {p})
@@ -1212,7 +1189,6 @@ constraintset g = constraintset {
 
 /// Each counting fact says where it comes from: which limit (maxperhost ×
 /// hosts, or maxinstances), which components and which port.
-#[test]
 fn counting_reasons_name_the_limit_and_components() {
     let o = deladas(&["explain", "tests/explain/too_few_hosts.deladas"]);
     let text = stderr(&o);
@@ -1232,7 +1208,6 @@ fn counting_reasons_name_the_limit_and_components() {
 /// An attribute filter that leaves no host: a note names the value no host
 /// has and the values they have; the illustration shows an instance on a
 /// host of the wrong zone.
-#[test]
 fn attribute_filter_names_the_value_no_host_has() {
     let o = deladas(&["explain", "tests/explain/attribute_filter.deladas", "--format", "json"]);
     let d = json_diag(&o);
@@ -1251,7 +1226,6 @@ fn attribute_filter_names_the_value_no_host_has() {
 
 /// A repair for a clause that came through a `use` talks about the use (the
 /// operator drops or changes the use, not one clause of the pattern).
-#[test]
 fn repair_for_a_use_talks_about_the_use() {
     let o = deladas(&["explain", "tests/explain/pattern_use.deladas"]);
     let text = stderr(&o);
@@ -1261,7 +1235,6 @@ fn repair_for_a_use_talks_about_the_use() {
 
 /// Directed ports make `reachable(k, s)` impossible (Sink has only input
 /// ports): a note says so, naming the ports and their directions.
-#[test]
 fn unreachable_names_the_port_directions() {
     let o = deladas(&["explain", "tests/explain/unreachable.deladas", "--format", "json"]);
     let d = json_diag(&o);
@@ -1276,7 +1249,6 @@ fn unreachable_names_the_port_directions() {
 /// More hosts are tried as clones of each kind of host (by the attributes
 /// the goal reads): three `Db` must run in zone "eu", only `h2` is in "eu",
 /// so two more hosts like `h2` repair the goal (clones of `h1` never do).
-#[test]
 fn host_repair_clones_the_host_that_helps() {
     let goal = "\
 component Db(code = \"db.xml\", ports = {p})
@@ -1296,7 +1268,6 @@ constraintset residency = constraintset {
 /// conflicts is the primary label, its clause a secondary one; the library
 /// reports the part, and the goal made of the reported parts is
 /// unsatisfiable while the rest of the clause is not needed.
-#[test]
 fn a_part_of_a_clause_is_labelled_with_its_clause() {
     let file = "tests/explain/part_of_clause.deladas";
     let src = std::fs::read_to_string(root().join(file)).unwrap();
@@ -1321,7 +1292,6 @@ fn a_part_of_a_clause_is_labelled_with_its_clause() {
 
 /// Two independent conflicts: no single clause dropped repairs the goal, so
 /// the repair is the smallest set of clauses to drop, one from each.
-#[test]
 fn two_conflicts_need_a_correction_set_of_two() {
     let file = "tests/explain/two_conflicts.deladas";
     let src = std::fs::read_to_string(root().join(file)).unwrap();
@@ -1363,7 +1333,6 @@ fn two_conflicts_need_a_correction_set_of_two() {
 /// run 120 s); the exact encoding they fall back to carries the degree
 /// argument (a connected set of slots has Σ capacity ≥ 2·|set| − 2, so at
 /// most two leaves hang on relays of capacity 2), which refutes it at once.
-#[test]
 fn the_solver_refutes_a_tiny_connectivity_goal() {
     let goal = "\
 component A(code = \"A.xml\", ports = {p[2]}, maxperhost = 2)
@@ -1384,4 +1353,43 @@ constraintset g = constraintset {
     let opts = Options { timeout: Some(Duration::from_secs(5)), parsimony: false, ..Options::default() };
     let (out, _) = solve(&p, &avail, &opts, &mut Quiet).unwrap();
     assert!(matches!(out, Outcome::Unsat { .. }), "expected unsatisfiable within 5 s, got {out:?}");
+}
+
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let mut trials = vec![];
+    type Whole<'a> = (&'a str, fn(), Option<&'a str>);
+    let whole: &[Whole] = &[
+        ("explained_conflicts_are_unsatisfiable_minimal_and_labelled_exactly", explained_conflicts_are_unsatisfiable_minimal_and_labelled_exactly, None),
+        ("every_case_starts_with_a_comment", every_case_starts_with_a_comment, None),
+        ("no_stale_snapshots", no_stale_snapshots, None),
+        ("acceptance_three_of_four_clauses", acceptance_three_of_four_clauses, None),
+        ("use_site_is_primary_and_pattern_clause_secondary", use_site_is_primary_and_pattern_clause_secondary, None),
+        ("explain_on_a_satisfiable_goal_exits_0", explain_on_a_satisfiable_goal_exits_0, None),
+        ("maxinstances_folded_into_slots_is_named_and_repaired", maxinstances_folded_into_slots_is_named_and_repaired, None),
+        ("use_as_a_clause_is_labelled_as_a_use", use_as_a_clause_is_labelled_as_a_use, None),
+        ("placement_is_named_when_the_search_finds_the_conflict", placement_is_named_when_the_search_finds_the_conflict, None),
+        ("host_counts_are_worded_for_one_and_none", host_counts_are_worded_for_one_and_none, None),
+        ("counting_reasons_name_the_limit_and_components", counting_reasons_name_the_limit_and_components, None),
+        ("attribute_filter_names_the_value_no_host_has", attribute_filter_names_the_value_no_host_has, None),
+        ("repair_for_a_use_talks_about_the_use", repair_for_a_use_talks_about_the_use, None),
+        ("unreachable_names_the_port_directions", unreachable_names_the_port_directions, None),
+        ("host_repair_clones_the_host_that_helps", host_repair_clones_the_host_that_helps, None),
+        ("a_part_of_a_clause_is_labelled_with_its_clause", a_part_of_a_clause_is_labelled_with_its_clause, None),
+        ("two_conflicts_need_a_correction_set_of_two", two_conflicts_need_a_correction_set_of_two, None),
+        ("the_solver_refutes_a_tiny_connectivity_goal", the_solver_refutes_a_tiny_connectivity_goal, None),
+    ];
+    for &(name, f, ignored) in whole {
+        let t = libtest_mimic::Trial::test(name, move || {
+            f();
+            Ok(())
+        });
+        trials.push(t.with_ignored_flag(ignored.is_some()));
+    }
+    // The cases hold `heavy()` one at a time: after the other tests, so a
+    // thread waiting for the lock does not hold up tests that need none.
+    for path in cases() {
+        trials.push(libtest_mimic::Trial::test(format!("case::{}", stem(&path)), move || case(&path)));
+    }
+    libtest_mimic::run(&args, trials).exit();
 }

@@ -71,7 +71,7 @@ fn bad_requests_are_diagnostics() {
     let errs = Prepared::new(&program, &mut sources, &old, &req).expect_err("invalid");
     assert_eq!(errs.len(), 2, "{errs:?}");
     assert!(errs.iter().all(|d| d.code == Code::BadFailure), "{errs:?}");
-    assert!(errs[1].notes.iter().any(|n| n.contains("did you mean `Router@h1`")), "{errs:?}");
+    assert!(errs[1].notes.iter().any(|n| n.text.contains("did you mean `Router@h1`")), "{errs:?}");
     // Syntax: not one host declaration.
     assert_eq!(AddHost::parse("x = host(cpu = )").expect_err("bad").code, Code::BadFailure);
     assert_eq!(AddHost::parse("h3").expect("a name"), AddHost::Declared("h3".into()));
@@ -86,4 +86,19 @@ fn bad_requests_are_diagnostics() {
         let l = errs[0].primary_label().expect("label");
         assert_ne!(l.file, program.root_file);
     }
+}
+
+/// A typo's diagnostic carries the edit that fixes it (for an editor's
+/// quick fix), and renders exactly as its `help:` note says.
+#[test]
+fn a_typo_carries_its_fix() {
+    let text = "component A(code = \"a\", ports = {out})\nhost h = host()\nconstraintset g = constraintset { forall A a in deployment (a.outt connectsto a.out) }\n";
+    let loaded = deladas::check::load(Path::new("g.deladas"), Some(text), &deladas::check::RealFs);
+    let (sources, checked) = deladas::check::check_loaded(loaded);
+    let d = checked.diags.iter().find(|d| d.code == Code::UnknownPort).expect("unknown port");
+    let fix = d.suggestions.first().expect("a suggestion");
+    assert_eq!(&text[fix.span.range()], "outt");
+    assert_eq!(fix.replacement, "out");
+    let rendered = deladas::diagnostics::render::to_text(std::slice::from_ref(d), &sources);
+    assert!(rendered.contains("= help: did you mean `out`?"), "{rendered}");
 }

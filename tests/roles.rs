@@ -16,6 +16,9 @@
 //!   written here: the groups, the boundary, exactly the violations of the
 //!   two rules, an optimal spread of `otherhost` shadows, and helps that,
 //!   followed, make the rules hold.
+//!
+//! One test per case file (libtest-mimic, `harness = false`): `case::NAME`,
+//! so `cargo test --test roles -- case::NAME` runs one.
 
 mod common;
 
@@ -136,7 +139,6 @@ fn checked_program(text: &str) -> Program {
 // ---------------------------------------------------------------------------
 // The cases
 
-#[test]
 fn cases_vary_their_goal_and_deployments_are_real() {
     for case in cases() {
         let name = stem(&case);
@@ -161,16 +163,17 @@ fn cases_vary_their_goal_and_deployments_are_real() {
     }
 }
 
-#[test]
-fn cases_match_snapshots() {
+/// One case: `roles` in both formats, the snapshot, and the XML document
+/// valid against the schema.
+fn case(case: &Path) {
     let mut docs = Vec::new();
-    for case in cases() {
-        let name = stem(&case);
+    {
+        let name = stem(case);
         let base = std::fs::read_to_string(base_goal(prefix(&name))).unwrap();
-        let text = std::fs::read_to_string(&case).unwrap();
+        let text = std::fs::read_to_string(case).unwrap();
         let own = text.get(base.len()..).unwrap_or("").trim();
-        let xml = run_roles(&case, "xml");
-        let json = run_roles(&case, "json");
+        let xml = run_roles(case, "xml");
+        let json = run_roles(case, "json");
         let exit = code(&xml);
         assert_eq!(code(&json), exit, "{name}: the same exit code in both formats");
         assert!(exit == 0 || exit == 1, "{name}: {}", show(&xml));
@@ -194,7 +197,7 @@ fn cases_match_snapshots() {
         let snap = format!(
             "----- CASE (after the text of {})\n{own}\n----- deladas roles {} --deployment {}\nexit {exit}\n----- STDOUT\n{}----- STDERR\n{}",
             rel(&base_goal(prefix(&name))),
-            rel(&case),
+            rel(case),
             ddd_of(&name),
             stdout(&xml),
             stderr(&xml)
@@ -204,7 +207,6 @@ fn cases_match_snapshots() {
     assert_schema_valid(&docs);
 }
 
-#[test]
 fn stale_snapshots_are_deleted() {
     let names: BTreeSet<String> = cases().iter().map(|c| format!("roles__roles_case_{}.snap", stem(c))).collect();
     for e in std::fs::read_dir(manifest().join("tests/snapshots")).unwrap() {
@@ -215,7 +217,6 @@ fn stale_snapshots_are_deleted() {
     }
 }
 
-#[test]
 fn output_is_deterministic() {
     for name in ["p2p-routers", "p2p-otherhost", "webfarm-cluster"] {
         let case = manifest().join(format!("tests/roles/cases/{name}.deladas"));
@@ -236,7 +237,6 @@ fn output_is_deterministic() {
 }
 
 /// The done criterion: routers upgraded on router-router ports only.
-#[test]
 fn p2p_router_upgrade_clusters_the_routers() {
     let case = manifest().join("tests/roles/cases/p2p-routers.deladas");
     let out = run_roles(&case, "json");
@@ -309,7 +309,6 @@ fn p2p_router_upgrade_clusters_the_routers() {
 }
 
 /// The done criterion: changing `cin` exits 1 and names each client.
-#[test]
 fn p2p_client_port_change_names_every_client() {
     let case = manifest().join("tests/roles/cases/p2p-client-port.deladas");
     let out = run_roles(&case, "json");
@@ -347,7 +346,6 @@ fn p2p_client_port_change_names_every_client() {
     assert_eq!(named, clients, "every client is named");
 }
 
-#[test]
 fn bad_inputs_exit_2() {
     // A DDD of another goal.
     let out = deladas(&[
@@ -388,7 +386,6 @@ fn p2p_doc() -> RoleDocument {
     RoleDocument::from_json(&stdout(&run_roles(&case, "json"))).unwrap()
 }
 
-#[test]
 fn xml_reader_reports_every_problem_with_its_line() {
     let good = p2p_doc().to_xml();
     let line_of = |text: &str, needle: &str| 1 + text[..text.find(needle).unwrap()].matches('\n').count();
@@ -438,7 +435,6 @@ fn xml_reader_reports_every_problem_with_its_line() {
     assert_eq!(errs[0].line, Some(line_of(&text, r#"<process instance="Router@h2" role="low">"#)));
 }
 
-#[test]
 fn json_reader_reports_problems() {
     let good = p2p_doc().to_json();
     for (text, want) in [
@@ -462,7 +458,6 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     /// Mutated documents never panic the readers.
-    #[test]
     fn readers_never_panic(pos in 0usize..10_000, byte in any::<u8>(), cut in any::<bool>()) {
         let doc = p2p_doc_cached();
         for text in [doc.0.as_bytes(), doc.1.as_bytes()] {
@@ -661,7 +656,7 @@ fn suggested(diags: &[deladas::diagnostics::Diagnostic]) -> BTreeMap<usize, Vec<
     };
     for d in diags {
         for n in &d.notes {
-            let mut rest = n.as_str();
+            let mut rest = n.text.as_str();
             while let Some(i) = rest.find("`upgrade C") {
                 let after = &rest[i + "`upgrade C".len()..];
                 let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
@@ -673,7 +668,7 @@ fn suggested(diags: &[deladas::diagnostics::Diagnostic]) -> BTreeMap<usize, Vec<
                 }
                 rest = after;
             }
-            let mut rest = n.as_str();
+            let mut rest = n.text.as_str();
             while let Some(i) = rest.find("write `changes = {") {
                 let after = &rest[i + "write `changes = {".len()..];
                 let set = &after[..after.find('}').unwrap()];
@@ -687,7 +682,6 @@ fn suggested(diags: &[deladas::diagnostics::Diagnostic]) -> BTreeMap<usize, Vec<
     out
 }
 
-#[test]
 fn random_deployments_match_the_oracle() {
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 300, ..ProptestConfig::default() });
     let docs = std::sync::Mutex::new(Vec::new());
@@ -793,7 +787,6 @@ fn random_deployments_match_the_oracle() {
 /// with three shadows on one host, though two per host is possible: the two
 /// shadows whose twins are on h2 must both go to h0, leaving h1 and h2 for
 /// the four whose twins are on h0.
-#[test]
 fn otherhost_spread_looks_ahead() {
     let case = Case {
         comps: vec![vec![false]; 4],
@@ -813,4 +806,35 @@ fn otherhost_spread_looks_ahead() {
             .collect::<Vec<_>>()
     );
     assert_eq!(best_spread(&case), Some(2));
+}
+
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let mut trials = vec![];
+    for path in cases() {
+        trials.push(libtest_mimic::Trial::test(format!("case::{}", stem(&path)), move || {
+            case(&path);
+            Ok(())
+        }));
+    }
+    let whole: &[(&str, fn())] = &[
+        ("cases_vary_their_goal_and_deployments_are_real", cases_vary_their_goal_and_deployments_are_real),
+        ("stale_snapshots_are_deleted", stale_snapshots_are_deleted),
+        ("output_is_deterministic", output_is_deterministic),
+        ("p2p_router_upgrade_clusters_the_routers", p2p_router_upgrade_clusters_the_routers),
+        ("p2p_client_port_change_names_every_client", p2p_client_port_change_names_every_client),
+        ("bad_inputs_exit_2", bad_inputs_exit_2),
+        ("xml_reader_reports_every_problem_with_its_line", xml_reader_reports_every_problem_with_its_line),
+        ("json_reader_reports_problems", json_reader_reports_problems),
+        ("random_deployments_match_the_oracle", random_deployments_match_the_oracle),
+        ("otherhost_spread_looks_ahead", otherhost_spread_looks_ahead),
+        ("readers_never_panic", readers_never_panic),
+    ];
+    for &(name, f) in whole {
+        trials.push(libtest_mimic::Trial::test(name, move || {
+            f();
+            Ok(())
+        }));
+    }
+    libtest_mimic::run(&args, trials).exit();
 }

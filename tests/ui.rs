@@ -3,12 +3,18 @@
 //! with its source and rendered diagnostics in one file
 //! (`tests/snapshots/ui/NAME.snap`). Files under `tests/ui/lib/` are only
 //! imported by cases. See tests/README.md.
+//!
+//! One test per file (libtest-mimic, `harness = false`): `pass::NAME` and
+//! `fail::NAME`, so `cargo test --test ui -- fail::NAME` runs one case and
+//! cases run in parallel.
 
 mod common;
 use common::{deladas_files, stem};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+use libtest_mimic::{Arguments, Failed, Trial};
 
 use deladas::diagnostics::Code;
 
@@ -24,8 +30,35 @@ fn cases(dir: &str) -> Vec<PathBuf> {
 /// stable file names.
 fn check(path: &Path) -> (deladas::diagnostics::Sources, deladas::check::Checked) {
     let rel = path.strip_prefix(root()).unwrap_or(path);
-    std::env::set_current_dir(root()).unwrap();
     deladas::check::check_path(rel)
+}
+
+fn main() {
+    // Cases are checked by paths relative to the root (set once: the
+    // trials run in parallel).
+    std::env::set_current_dir(root()).unwrap();
+    let args = Arguments::from_args();
+    let mut trials = vec![];
+    for path in cases("pass") {
+        trials.push(Trial::test(format!("pass::{}", stem(&path)), move || pass_case(&path)));
+    }
+    for path in cases("fail") {
+        trials.push(Trial::test(format!("fail::{}", stem(&path)), move || fail_case(&path)));
+    }
+    let whole: [(&str, fn()); 5] = [
+        ("examples_check_clean", examples_check_clean),
+        ("every_case_starts_with_a_comment", every_case_starts_with_a_comment),
+        ("no_stale_snapshots", no_stale_snapshots),
+        ("every_code_has_a_fail_case", every_code_has_a_fail_case),
+        ("pass_cases_use_every_stdlib_pattern", pass_cases_use_every_stdlib_pattern),
+    ];
+    for (name, f) in whole {
+        trials.push(Trial::test(name, move || {
+            f();
+            Ok(())
+        }));
+    }
+    libtest_mimic::run(&args, trials).exit();
 }
 
 /// A case's text, lossily: a case may be deliberately not UTF-8.
@@ -33,19 +66,20 @@ fn source(path: &Path) -> String {
     String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned()
 }
 
-#[test]
-fn pass_cases_check_clean() {
-    let mut failures = vec![];
-    for path in cases("pass") {
-        let (sources, checked) = check(&path);
-        if !checked.diags.is_empty() {
-            failures.push(deladas::diagnostics::render::to_text(&checked.diags, &sources));
-        }
+/// A pass case checks with no diagnostics at all.
+fn pass_case(path: &Path) -> Result<(), Failed> {
+    let (sources, checked) = check(path);
+    if checked.diags.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "a pass case produced diagnostics:\n{}",
+            deladas::diagnostics::render::to_text(&checked.diags, &sources)
+        )
+        .into())
     }
-    assert!(failures.is_empty(), "pass cases produced diagnostics:\n{}", failures.join("\n"));
 }
 
-#[test]
 fn examples_check_clean() {
     for entry in std::fs::read_dir(root().join("examples")).unwrap() {
         let path = entry.unwrap().path();
@@ -61,36 +95,28 @@ fn examples_check_clean() {
     }
 }
 
-#[test]
-fn fail_cases_match_snapshots() {
+/// A fail case: its source and rendered diagnostics match its snapshot.
+fn fail_case(path: &Path) -> Result<(), Failed> {
     let mut settings = insta::Settings::clone_current();
     settings.set_prepend_module_to_snapshot(false);
     settings.set_snapshot_path("snapshots/ui");
     let _guard = settings.bind_to_scope();
-    // Check every case before failing, so one run shows every changed snapshot.
-    let mut mismatched = vec![];
-    for path in cases("fail") {
-        let (sources, checked) = check(&path);
-        let name = stem(&path);
-        assert!(!checked.diags.is_empty(), "{name}: a fail case produced no diagnostics");
-        let src = source(&path);
-        let rendered = deladas::diagnostics::render::to_text(&checked.diags, &sources);
-        let snapshot = format!("----- SOURCE\n{src}\n----- DIAGNOSTICS\n{rendered}");
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            insta::assert_snapshot!(name.clone(), snapshot);
-        }));
-        if ok.is_err() {
-            mismatched.push(name);
-        }
+    let (sources, checked) = check(path);
+    let name = stem(path);
+    if checked.diags.is_empty() {
+        return Err(format!("{name}: a fail case produced no diagnostics").into());
     }
-    assert!(
-        mismatched.is_empty(),
-        "snapshots differ for: {}\n(review with `cargo insta review`, or accept with `INSTA_UPDATE=always cargo test --test ui`)",
-        mismatched.join(", ")
-    );
+    let src = source(path);
+    let rendered = deladas::diagnostics::render::to_text(&checked.diags, &sources);
+    let snapshot = format!("----- SOURCE\n{src}\n----- DIAGNOSTICS\n{rendered}");
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        insta::assert_snapshot!(name.clone(), snapshot);
+    }));
+    ok.map_err(|_| {
+        format!("the snapshot differs for {name} (review with `cargo insta review`, or accept with `INSTA_UPDATE=always cargo test --test ui`)").into()
+    })
 }
 
-#[test]
 fn every_case_starts_with_a_comment() {
     for dir in ["pass", "fail"] {
         for path in cases(dir) {
@@ -105,7 +131,6 @@ fn every_case_starts_with_a_comment() {
     }
 }
 
-#[test]
 fn no_stale_snapshots() {
     let cases: BTreeSet<String> = cases("fail").iter().map(|p| stem(p)).collect();
     let dir = root().join("tests/snapshots/ui");
@@ -129,7 +154,6 @@ pub fn front_end(code: Code) -> bool {
 
 /// Every code of the front end is shown by at least one fail case (E0009 by
 /// an unreadable import; `tests/cli.rs` covers an unreadable goal file).
-#[test]
 fn every_code_has_a_fail_case() {
     let mut seen = BTreeSet::new();
     for path in cases("fail") {
@@ -142,7 +166,6 @@ fn every_code_has_a_fail_case() {
 }
 
 /// The pass cases use every pattern of the standard library at least once.
-#[test]
 fn pass_cases_use_every_stdlib_pattern() {
     let used: String = cases("pass").iter().map(|p| source(p)).collect();
     for (file, text) in deladas::check::load::STDLIB {

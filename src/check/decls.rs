@@ -183,7 +183,7 @@ impl Checker<'_> {
                         .primary(file, d.span, "not a direction")
                         .note("a port is `: input`, `: output` or `: external`, or has no direction (bidirectional)");
                     if let Some(s) = did_you_mean(other, ["input", "output", "external"]) {
-                        diag = diag.help(format!("did you mean `{s}`?"));
+                        diag = diag.did_you_mean(s);
                     }
                     self.diags.push(diag);
                     Direction::Both
@@ -284,7 +284,7 @@ impl Checker<'_> {
                 )
                 .primary(file, component.span, "not a declared component");
                 if let Some(s) = did_you_mean(&component.name, names) {
-                    d = d.help(format!("did you mean `{s}`?"));
+                    d = d.did_you_mean(s);
                 }
                 self.diags.push(d);
                 None
@@ -369,7 +369,7 @@ impl Checker<'_> {
                                 );
                                 if let Some(s) = did_you_mean(&p.name.name, cdef.ports.iter().map(|q| q.name.as_str()))
                                 {
-                                    d = d.help(format!("did you mean `{s}`?"));
+                                    d = d.did_you_mean(s);
                                 } else {
                                     let list: Vec<&str> = cdef.ports.iter().map(|q| q.name.as_str()).collect();
                                     d = d.note(format!("`{}` has ports: {}", cdef.name, list.join(", ")));
@@ -402,7 +402,7 @@ impl Checker<'_> {
                             .primary(file, e.key.span, "not an upgrade attribute")
                             .note("an upgrade takes `code`, `changes` and optionally `shadow`");
                     if let Some(s) = did_you_mean(other, ["code", "changes", "shadow"]) {
-                        d = d.help(format!("did you mean `{s}`?"));
+                        d = d.did_you_mean(s);
                     }
                     self.diags.push(d);
                 }

@@ -587,7 +587,7 @@ impl Checker<'_> {
             .primary(self.file, at.span, "unknown port")
             .secondary(cloc.file, cloc.span, format!("`{cname}` declared here"));
         d = match hint {
-            Some(h) => d.help(format!("did you mean `{h}`?")),
+            Some(h) => d.did_you_mean(&h),
             None if ports.is_empty() => d.note(format!("`{cname}` has no ports")),
             None => d.note(format!("`{cname}` has ports: {}", ports.join(", "))),
         };
@@ -619,7 +619,7 @@ impl Checker<'_> {
             "not a variable or host in scope",
         );
         if let Some(s) = did_you_mean(&n.name, cands.iter().map(String::as_str)) {
-            d = d.help(format!("did you mean `{s}`?"));
+            d = d.did_you_mean(s);
         }
         self.report(d);
     }
@@ -825,7 +825,7 @@ impl Checker<'_> {
                         .primary(self.file, f.span, "unknown attribute")
                         .secondary(cloc.file, cloc.span, format!("`{cname}` declared here"));
                 if let Some(s) = did_you_mean(&attr, names.iter().map(String::as_str)) {
-                    d = d.help(format!("did you mean `{s}`?"));
+                    d = d.did_you_mean(s);
                 } else if names.is_empty() {
                     d = d.note(format!("`{cname}` has no attributes besides `code`, `maxperhost` and `maxinstances`"));
                 } else {
@@ -847,7 +847,7 @@ impl Checker<'_> {
                             .primary(self.file, f.span, "unknown attribute")
                             .secondary(hloc.file, hloc.span, format!("`{hname}` declared here"));
                     if let Some(s) = did_you_mean(&attr, names.iter().map(String::as_str)) {
-                        d = d.help(format!("did you mean `{s}`?"));
+                        d = d.did_you_mean(s);
                     } else if names.is_empty() {
                         d = d.note(format!("`{hname}` has no attributes"));
                     } else {
@@ -862,7 +862,7 @@ impl Checker<'_> {
                     let mut d = Diagnostic::new(Code::UnknownAttribute, format!("no host has an attribute `{attr}`"))
                         .primary(self.file, f.span, "unknown host attribute");
                     if let Some(s) = did_you_mean(&attr, names.iter().copied()) {
-                        d = d.help(format!("did you mean `{s}`?"));
+                        d = d.did_you_mean(s);
                     } else if names.is_empty() {
                         d = d.note("no host declares any attribute");
                     } else {

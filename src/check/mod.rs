@@ -856,6 +856,7 @@ impl<'a> Checker<'a> {
             nd = nd.secondary(l.file, l.span, l.message);
         }
         nd.notes = d.notes;
+        nd.suggestions = d.suggestions;
         self.diags.push(nd);
     }
 
@@ -885,7 +886,7 @@ impl<'a> Checker<'a> {
                 "not a declared component",
             );
             if let Some(s) = crate::diagnostics::did_you_mean(&n.name, cands.iter().copied()) {
-                d = d.help(format!("did you mean `{s}`?"));
+                d = d.did_you_mean(s);
             }
             d
         };
@@ -905,7 +906,7 @@ impl<'a> Checker<'a> {
             "no constraintset of this name",
         );
         if let Some(s) = crate::diagnostics::did_you_mean(&n.name, cands.iter().map(String::as_str)) {
-            d = d.help(format!("did you mean `{s}`?"));
+            d = d.did_you_mean(s);
         } else if crate::check::load::STDLIB.iter().any(|(_, t)| t.contains(&format!("constraintset {}(", n.name))) {
             d = d.help("it is in the standard library: add `import \"patterns\"`");
         }

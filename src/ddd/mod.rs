@@ -16,6 +16,7 @@
 
 mod check;
 mod dot;
+pub mod goal;
 mod model;
 mod read;
 mod write;
@@ -53,6 +54,15 @@ pub struct DddError {
 }
 
 impl DddError {
+    /// The E0704 diagnostic, pointing into the DDD (`file` in the sources).
+    pub fn to_diagnostic(&self, file: crate::diagnostics::FileId) -> crate::diagnostics::Diagnostic {
+        use crate::diagnostics::{Code, Diagnostic, Span};
+        Diagnostic::new(Code::MalformedDdd, self.message.clone()).primary(
+            file,
+            Span::new(self.span.start, self.span.end),
+            "here",
+        )
+    }
     /// An error at `span` of `text`, computing its line.
     pub(crate) fn new(text: &str, span: Range<usize>, message: String) -> DddError {
         let start = span.start.min(text.len());

@@ -33,6 +33,43 @@ pub struct Label {
     pub primary: bool,
 }
 
+/// Whether a note helps (a fix) or informs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NoteKind {
+    Help,
+    Note,
+}
+
+/// Text shown after the labels: `help: …` or `note: …`, as rustc does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub kind: NoteKind,
+    pub text: String,
+}
+
+impl std::fmt::Display for Note {
+    /// `help: TEXT` or `note: TEXT`, as rendered.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let word = match self.kind {
+            NoteKind::Help => "help",
+            NoteKind::Note => "note",
+        };
+        write!(f, "{word}: {}", self.text)
+    }
+}
+
+/// An edit that fixes the diagnostic: replace `span` of `file` with
+/// `replacement` (an editor offers it as a quick fix). It is shown to
+/// people by its `help:` note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suggestion {
+    /// What the edit does, in words (`replace with `out``).
+    pub message: String,
+    pub file: FileId,
+    pub span: Span,
+    pub replacement: String,
+}
+
 /// One error or warning about a Deladas goal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -40,15 +77,23 @@ pub struct Diagnostic {
     pub code: Code,
     pub message: String,
     pub labels: Vec<Label>,
-    /// Free text shown after the labels, each starting with `help: ` or
-    /// `note: ` as rustc does.
-    pub notes: Vec<String>,
+    /// Shown after the labels, in order.
+    pub notes: Vec<Note>,
+    /// Edits that fix it (each also has a `help:` note).
+    pub suggestions: Vec<Suggestion>,
 }
 
 impl Diagnostic {
     /// A new diagnostic with the severity its code implies.
     pub fn new(code: Code, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: code.severity(), code, message: message.into(), labels: vec![], notes: vec![] }
+        Diagnostic {
+            severity: code.severity(),
+            code,
+            message: message.into(),
+            labels: vec![],
+            notes: vec![],
+            suggestions: vec![],
+        }
     }
     /// Adds the primary label.
     pub fn primary(mut self, file: FileId, span: Span, message: impl Into<String>) -> Self {
@@ -62,13 +107,36 @@ impl Diagnostic {
     }
     /// Adds `help: …`.
     pub fn help(mut self, text: impl AsRef<str>) -> Self {
-        self.notes.push(format!("help: {}", text.as_ref()));
+        self.notes.push(Note { kind: NoteKind::Help, text: text.as_ref().to_string() });
         self
     }
     /// Adds `note: …`.
     pub fn note(mut self, text: impl AsRef<str>) -> Self {
-        self.notes.push(format!("note: {}", text.as_ref()));
+        self.notes.push(Note { kind: NoteKind::Note, text: text.as_ref().to_string() });
         self
+    }
+    /// Adds `help: did you mean `NAME`?` and, when the diagnostic has a
+    /// primary label (the name written), the edit replacing it with `name`.
+    pub fn did_you_mean(mut self, name: &str) -> Self {
+        if let Some(l) = self.primary_label() {
+            self.suggestions.push(Suggestion {
+                message: format!("replace with `{name}`"),
+                file: l.file,
+                span: l.span,
+                replacement: name.to_string(),
+            });
+        }
+        self.help(format!("did you mean `{name}`?"))
+    }
+    /// Adds an edit that fixes the diagnostic, with its `help:` note.
+    pub fn suggest(mut self, help: impl AsRef<str>, file: FileId, span: Span, replacement: impl Into<String>) -> Self {
+        self.suggestions.push(Suggestion {
+            message: help.as_ref().to_string(),
+            file,
+            span,
+            replacement: replacement.into(),
+        });
+        self.help(help)
     }
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error

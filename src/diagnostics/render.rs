@@ -162,7 +162,7 @@ fn to_codespan<'a>(d: &Diagnostic, sources: &'a Sources) -> (cs::Diagnostic<usiz
         .with_code(d.code.as_str())
         .with_message(d.message.clone())
         .with_labels(labels)
-        .with_notes(d.notes.clone());
+        .with_notes(d.notes.iter().map(|n| n.to_string()).collect());
     (diag, shown)
 }
 
@@ -265,7 +265,7 @@ pub fn to_json_values(diags: &[Diagnostic], sources: &Sources) -> Vec<JsonDiagno
                 message: d.message.clone(),
                 file,
                 labels,
-                notes: d.notes.clone(),
+                notes: d.notes.iter().map(|n| n.to_string()).collect(),
             }
         })
         .collect()

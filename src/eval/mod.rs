@@ -33,6 +33,19 @@ mod world;
 pub use input::{deployment_from_text, read_deployment};
 pub use world::{bind, bind_placed, Chan, ChanEnd, DddPlace, Inst, Part, World};
 
+/// [`bind`], its errors as E0703 diagnostics: `what` names the deployment
+/// in the note (`` `old.ddd.xml` ``, or `the deployment`).
+pub fn bind_diagnosed(program: &Program, d: &crate::ddd::Deployment, what: &str) -> Result<World, Vec<Diagnostic>> {
+    bind(program, d).map_err(|errs| {
+        errs.into_iter()
+            .map(|m| {
+                Diagnostic::new(Code::DddMismatch, m)
+                    .note(format!("{what} was not written for this goal, or the goal changed since"))
+            })
+            .collect()
+    })
+}
+
 use std::fmt;
 
 use crate::check::ir::{Formula, FormulaKind, Loc, Origin, Program};

@@ -141,37 +141,12 @@ impl World {
         let hosts = self
             .hosts
             .iter()
-            .map(|&h| ddd::Host {
-                id: host_name(h),
-                attrs: program.hosts.get(h).map(|h| attrs_to_ddd(&h.attrs)).unwrap_or_default(),
+            .map(|&h| match program.hosts.get(h) {
+                Some(host) => ddd::goal::host(host),
+                None => ddd::Host { id: host_name(h), attrs: vec![] },
             })
             .collect();
-        let components = program
-            .components
-            .iter()
-            .map(|c| ddd::Component {
-                name: c.name.clone(),
-                code: c.code.clone(),
-                maxperhost: Some(c.maxperhost),
-                maxinstances: c.maxinstances,
-                attrs: attrs_to_ddd(&c.attrs),
-                ports: c
-                    .ports
-                    .iter()
-                    .map(|p| ddd::Port {
-                        name: p.name.clone(),
-                        variadic: p.variadic,
-                        max: if p.variadic { p.capacity } else { None },
-                        direction: match p.direction {
-                            ir::Direction::Both => None,
-                            ir::Direction::Input => Some(ddd::Direction::Input),
-                            ir::Direction::Output => Some(ddd::Direction::Output),
-                            ir::Direction::External => Some(ddd::Direction::External),
-                        },
-                    })
-                    .collect(),
-            })
-            .collect();
+        let components = program.components.iter().map(ddd::goal::component).collect();
         let instances = self
             .instances
             .iter()
@@ -210,18 +185,6 @@ impl World {
             instances,
             channels,
         }
-    }
-}
-
-fn attrs_to_ddd(attrs: &[(String, Value)]) -> Vec<ddd::Attr> {
-    attrs.iter().map(|(n, v)| ddd::Attr { name: n.clone(), value: value_to_ddd(v) }).collect()
-}
-
-fn value_to_ddd(v: &Value) -> AttrValue {
-    match v {
-        Value::Int(n) => AttrValue::Int(*n),
-        Value::Str(s) => AttrValue::Str(s.clone()),
-        Value::Bool(b) => AttrValue::Bool(*b),
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::Solution;
-use crate::check::ir::{Direction, Program, Value};
+use crate::check::ir::Program;
 use crate::ddd::{self, Deployment};
 use crate::lower::{Ground, SlotId};
 
@@ -31,56 +31,14 @@ impl GoalInfo {
     }
 }
 
-fn attr(name: &str, v: &Value) -> ddd::Attr {
-    ddd::Attr {
-        name: name.to_string(),
-        value: match v {
-            Value::Int(n) => ddd::AttrValue::Int(*n),
-            Value::Str(s) => ddd::AttrValue::Str(s.clone()),
-            Value::Bool(b) => ddd::AttrValue::Bool(*b),
-        },
-    }
-}
-
 /// The resources part of a DDD: available hosts and every declared component.
 pub(crate) fn skeleton(program: &Program, hosts: &[usize], info: &GoalInfo) -> Deployment {
     Deployment {
         goal: info.name.clone(),
         goal_sha256: info.sha256.clone(),
         generator: format!("deladas {}", env!("CARGO_PKG_VERSION")),
-        hosts: hosts
-            .iter()
-            .map(|&h| {
-                let host = &program.hosts[h];
-                ddd::Host { id: host.name.clone(), attrs: host.attrs.iter().map(|(k, v)| attr(k, v)).collect() }
-            })
-            .collect(),
-        components: program
-            .components
-            .iter()
-            .map(|c| ddd::Component {
-                name: c.name.clone(),
-                code: c.code.clone(),
-                maxperhost: (c.maxperhost != 1).then_some(c.maxperhost),
-                maxinstances: c.maxinstances,
-                attrs: c.attrs.iter().map(|(k, v)| attr(k, v)).collect(),
-                ports: c
-                    .ports
-                    .iter()
-                    .map(|p| ddd::Port {
-                        name: p.name.clone(),
-                        variadic: p.variadic,
-                        max: if p.variadic { p.capacity } else { None },
-                        direction: match p.direction {
-                            Direction::Both => None,
-                            Direction::Input => Some(ddd::Direction::Input),
-                            Direction::Output => Some(ddd::Direction::Output),
-                            Direction::External => Some(ddd::Direction::External),
-                        },
-                    })
-                    .collect(),
-            })
-            .collect(),
+        hosts: hosts.iter().map(|&h| ddd::goal::host(&program.hosts[h])).collect(),
+        components: program.components.iter().map(ddd::goal::component).collect(),
         instances: vec![],
         channels: vec![],
     }

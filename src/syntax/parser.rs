@@ -530,7 +530,7 @@ fn syntax_diagnostic(err: PErr, piece: &[(Tok, Span)], src: &str, file: FileId) 
         if let Some(Tok::Ident(name)) = &found_tok {
             let kws = ["component", "host", "constraintset", "import", "use", "upgrade"];
             if let Some(k) = crate::diagnostics::did_you_mean(name, kws) {
-                d = d.help(format!("did you mean `{k}`?"));
+                d = d.did_you_mean(k);
             }
         }
         return d;

@@ -32,11 +32,6 @@ fn overlaps(a: Range, b: Range) -> bool {
     key(a.start) <= key(b.end) && key(b.start) <= key(a.end)
 }
 
-/// The name a "did you mean `X`?" help suggests.
-fn suggestion(help: &str) -> Option<&str> {
-    help.strip_prefix("did you mean `")?.strip_suffix("`?")
-}
-
 /// "Did you mean" fixes for the diagnostics of the root file at `range`.
 pub fn did_you_mean(a: &Analysis, uri: &Uri, range: Range) -> Vec<CodeActionOrCommand> {
     let mut out = vec![];
@@ -46,10 +41,12 @@ pub fn did_you_mean(a: &Analysis, uri: &Uri, range: Range) -> Vec<CodeActionOrCo
         if !overlaps(at, range) {
             continue;
         }
-        for s in d.notes.iter().filter_map(|n| n.strip_prefix("help: ")).filter_map(suggestion) {
-            let edit = TextEdit { range: at, new_text: s.to_string() };
+        // The library's structured suggestions (`did you mean`), each an
+        // edit with its own span; the help text is only their rendering.
+        for s in d.suggestions.iter().filter(|s| s.file == a.files.root) {
+            let edit = TextEdit { range: a.files.range(s.file, s.span), new_text: s.replacement.clone() };
             let diag = a.files.to_lsp(d, false).into_iter().next();
-            out.push(fix(format!("Replace with `{s}`"), uri, vec![edit], diag));
+            out.push(fix(format!("Replace with `{}`", s.replacement), uri, vec![edit], diag));
         }
     }
     out
@@ -242,7 +239,7 @@ pub fn add_upgrade(
         else {
             continue;
         };
-        for (name, ports) in d.notes.iter().filter_map(|n| n.strip_prefix("help: ")).filter_map(missing_upgrade) {
+        for (name, ports) in d.notes.iter().filter(|n| n.kind == deladas::diagnostics::NoteKind::Help).map(|n| n.text.as_str()).filter_map(missing_upgrade) {
             let Some(c) = a.checked.program.components.iter().find(|c| c.name == name) else { continue };
             let new_text = format!("\nupgrade {name}(code = {:?}, changes = {{{ports}}})", c.code);
             let at = Span::new(decl.span.end as usize, decl.span.end as usize);

@@ -185,7 +185,7 @@ impl Files {
             (_, None) if d.labels.is_empty() => vec![],
             (_, None) => vec![0],
         };
-        let notes = d.notes.join("\n");
+        let notes = d.notes.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("\n");
         let mut out = vec![];
         let anchors: Vec<Option<usize>> =
             if anchors.is_empty() { vec![None] } else { anchors.into_iter().map(Some).collect() };
