@@ -18,7 +18,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// 0: not cancelled; otherwise the signal number (or -1 without one).
@@ -97,20 +97,6 @@ pub fn memory_in_use() -> Option<(u64, u64)> {
 pub fn node_budget() -> usize {
     const BYTES_PER_NODE: u64 = 250;
     usize::try_from(memory_limit() / BYTES_PER_NODE).unwrap_or(usize::MAX)
-}
-
-/// Hands the memory cap to Z3 (global parameters, once per process): above
-/// the high watermark its search answers "unknown" (memout); above the
-/// maximum its allocations fail.
-pub(crate) fn configure_z3() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let cap = memory_limit();
-        let mb = (cap >> 20).max(64);
-        z3::set_global_param("memory_max_size", &mb.to_string());
-        let watermark = (cap / 10 * 8).min(u32::MAX as u64);
-        z3::set_global_param("memory_high_watermark", &watermark.to_string());
-    });
 }
 
 /// Which limit stopped a run, where, and the numbers.

@@ -131,10 +131,15 @@ impl Plan {
         let down: HashSet<&str> = scenario.failed_hosts.iter().map(String::as_str).collect();
         let failed: HashSet<&str> = scenario.failed_instances.iter().map(String::as_str).collect();
         let new_ids: HashMap<&str, &Instance> = new.instances.iter().map(|i| (i.id.as_str(), i)).collect();
-        let old_ids: HashSet<&str> = old.instances.iter().map(|i| i.id.as_str()).collect();
+        // Ids whose instance stays where it was; an id reused for another
+        // component or host is a stop and a start.
+        let mut same_ids: HashSet<&str> = HashSet::new();
         let (mut kept, mut restarted, mut stopped) = (vec![], vec![], vec![]);
         for i in &old.instances {
             let same = new_ids.get(i.id.as_str()).is_some_and(|n| n.component == i.component && n.host == i.host);
+            if same {
+                same_ids.insert(i.id.as_str());
+            }
             if same && failed.contains(i.id.as_str()) {
                 restarted.push(pinst(i));
             } else if same {
@@ -151,7 +156,7 @@ impl Plan {
             }
         }
         let mut started: Vec<PlanInstance> =
-            new.instances.iter().filter(|i| !old_ids.contains(i.id.as_str())).map(pinst).collect();
+            new.instances.iter().filter(|i| !same_ids.contains(i.id.as_str())).map(pinst).collect();
         // A stopped instance and a started one of the same component: a move.
         let mut moved = vec![];
         let mut by_comp: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -174,7 +179,7 @@ impl Plan {
         for st in &mut stopped {
             if st.reason == "no longer needed" {
                 if let Some(n) =
-                    new.instances.iter().find(|n| n.host == st.instance.host && !old_ids.contains(n.id.as_str()))
+                    new.instances.iter().find(|n| n.host == st.instance.host && !same_ids.contains(n.id.as_str()))
                 {
                     st.reason = format!("{} takes its place on {}", n.id, n.host);
                 }
@@ -402,6 +407,20 @@ mod tests {
         assert_eq!(plan.to_json()["counts"]["instances_moved"], 1);
         let back: Plan = serde_json::from_str(&serde_json::to_string(&plan).expect("serialises")).expect("reads");
         assert_eq!(back, plan);
+    }
+
+    /// An id kept for an instance of another component (a hand-written
+    /// DDD): the old instance stops and the new one starts; neither vanishes.
+    #[test]
+    fn a_reused_id_is_a_stop_and_a_start() {
+        let old = Deployment { instances: vec![inst("X@h1", "A", "h1")], ..Default::default() };
+        let new = Deployment { instances: vec![inst("X@h1", "B", "h1")], ..Default::default() };
+        let plan = Plan::diff(&old, &new, &PlanScenario::default());
+        assert!(plan.kept.is_empty(), "{plan:?}");
+        let stopped_or_moved = plan.stopped.len() + plan.moved.len();
+        let started_or_moved = plan.started.len() + plan.moved.len();
+        assert_eq!((stopped_or_moved, started_or_moved), (1, 1), "{plan:?}");
+        assert!(plan.started.iter().chain(plan.moved.iter().map(|m| &m.to)).any(|i| i.component == "B"), "{plan:?}");
     }
 
     fn inst_p(id: &str, c: &str, h: &str) -> PlanInstance {

@@ -177,6 +177,16 @@ impl Prepared {
         req: &Request,
     ) -> Result<Prepared, Vec<Diagnostic>> {
         let world = crate::eval::bind_diagnosed(program, old, "the deployment")?;
+        // The same rules as every command that reads a DDD (the goal's
+        // `maxperhost` among them), for callers that did not read it with
+        // `eval::read_deployment`.
+        let broken: Vec<Diagnostic> = crate::eval::structural_violations(program, &world)
+            .into_iter()
+            .map(|v| v.to_diagnostic().note("in the running deployment"))
+            .collect();
+        if !broken.is_empty() {
+            return Err(broken);
+        }
         let mut program = program.clone();
         let declared = program.hosts.len();
         let mut added = vec![];

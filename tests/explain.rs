@@ -1360,15 +1360,27 @@ fn main() {
     let mut trials = vec![];
     type Whole<'a> = (&'a str, fn(), Option<&'a str>);
     let whole: &[Whole] = &[
-        ("explained_conflicts_are_unsatisfiable_minimal_and_labelled_exactly", explained_conflicts_are_unsatisfiable_minimal_and_labelled_exactly, None),
+        (
+            "explained_conflicts_are_unsatisfiable_minimal_and_labelled_exactly",
+            explained_conflicts_are_unsatisfiable_minimal_and_labelled_exactly,
+            None,
+        ),
         ("every_case_starts_with_a_comment", every_case_starts_with_a_comment, None),
         ("no_stale_snapshots", no_stale_snapshots, None),
         ("acceptance_three_of_four_clauses", acceptance_three_of_four_clauses, None),
         ("use_site_is_primary_and_pattern_clause_secondary", use_site_is_primary_and_pattern_clause_secondary, None),
         ("explain_on_a_satisfiable_goal_exits_0", explain_on_a_satisfiable_goal_exits_0, None),
-        ("maxinstances_folded_into_slots_is_named_and_repaired", maxinstances_folded_into_slots_is_named_and_repaired, None),
+        (
+            "maxinstances_folded_into_slots_is_named_and_repaired",
+            maxinstances_folded_into_slots_is_named_and_repaired,
+            None,
+        ),
         ("use_as_a_clause_is_labelled_as_a_use", use_as_a_clause_is_labelled_as_a_use, None),
-        ("placement_is_named_when_the_search_finds_the_conflict", placement_is_named_when_the_search_finds_the_conflict, None),
+        (
+            "placement_is_named_when_the_search_finds_the_conflict",
+            placement_is_named_when_the_search_finds_the_conflict,
+            None,
+        ),
         ("host_counts_are_worded_for_one_and_none", host_counts_are_worded_for_one_and_none, None),
         ("counting_reasons_name_the_limit_and_components", counting_reasons_name_the_limit_and_components, None),
         ("attribute_filter_names_the_value_no_host_has", attribute_filter_names_the_value_no_host_has, None),

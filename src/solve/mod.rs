@@ -197,7 +197,7 @@ pub(crate) fn in_fresh_context<R: Send>(
     budget: Arc<Budget>,
     f: impl FnOnce() -> Result<R, SolveError> + Send,
 ) -> Result<R, SolveError> {
-    crate::budget::configure_z3();
+    configure_z3();
     std::thread::scope(|scope| {
         let b = budget.clone();
         let handle = std::thread::Builder::new()
@@ -1259,4 +1259,18 @@ impl<'g> Session<'g> {
         }
         Outcome::Sat { ground: Box::new(Ground::placeholder()), solutions: found, deployments: vec![] }
     }
+}
+
+/// Hands the memory cap to Z3 (global parameters, once per process): above
+/// the high watermark its search answers "unknown" (memout); above the
+/// maximum its allocations fail.
+fn configure_z3() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let cap = crate::budget::memory_limit();
+        let mb = (cap >> 20).max(64);
+        z3::set_global_param("memory_max_size", &mb.to_string());
+        let watermark = (cap / 10 * 8).min(u32::MAX as u64);
+        z3::set_global_param("memory_high_watermark", &watermark.to_string());
+    });
 }

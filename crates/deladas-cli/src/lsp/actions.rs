@@ -239,7 +239,13 @@ pub fn add_upgrade(
         else {
             continue;
         };
-        for (name, ports) in d.notes.iter().filter(|n| n.kind == deladas::diagnostics::NoteKind::Help).map(|n| n.text.as_str()).filter_map(missing_upgrade) {
+        for (name, ports) in d
+            .notes
+            .iter()
+            .filter(|n| n.kind == deladas::diagnostics::NoteKind::Help)
+            .map(|n| n.text.as_str())
+            .filter_map(missing_upgrade)
+        {
             let Some(c) = a.checked.program.components.iter().find(|c| c.name == name) else { continue };
             let new_text = format!("\nupgrade {name}(code = {:?}, changes = {{{ports}}})", c.code);
             let at = Span::new(decl.span.end as usize, decl.span.end as usize);
