@@ -42,7 +42,6 @@ fn system_z3_found() -> bool {
         }
         dirs.push(d);
     }
-    dirs.iter().any(|d| {
-        ["libz3.so", "libz3.a", "libz3.dylib", "libz3.lib", "z3.lib"].iter().any(|f| d.join(f).exists())
-    })
+    dirs.iter()
+        .any(|d| ["libz3.so", "libz3.a", "libz3.dylib", "libz3.lib", "z3.lib"].iter().any(|f| d.join(f).exists()))
 }
