@@ -105,14 +105,24 @@ pub fn deployment_svg(d: &Deployment, opts: &Options) -> String {
     Picture { title: goal_title(d), panels: vec![(d.clone(), marks)], legend: vec![] }.to_svg(opts)
 }
 
+/// A violation as `verify` reports it: what is broken, and its witness
+/// from the outermost binding (`for Router r1 = Router@h5`) inwards.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Finding {
+    pub message: String,
+    pub witness: Vec<String>,
+}
+
 /// The picture of a verified deployment (`verify --format svg`): the
-/// instances named in a violation are marked `violated`, the violations
-/// listed under the picture.
-pub fn verify_svg(d: &Deployment, violations: &[String], opts: &Options) -> String {
+/// instances a violation names (in its message or its outermost binding)
+/// are marked `violated`; the violations are listed under the picture with
+/// the first two steps of their witness.
+pub fn verify_svg(d: &Deployment, violations: &[Finding], opts: &Options) -> String {
     let mut marks = Marks::default();
     for v in violations {
+        let named = format!("{} {}", v.message, v.witness.first().map_or("", String::as_str));
         for i in &d.instances {
-            if mentions(v, &i.id) {
+            if mentions(&named, &i.id) {
                 marks.instances.insert(i.id.clone(), "violated".into());
             }
         }
@@ -120,7 +130,11 @@ pub fn verify_svg(d: &Deployment, violations: &[String], opts: &Options) -> Stri
     if violations.is_empty() {
         marks.captions.push("verified: the deployment satisfies the goal".into());
     } else {
-        marks.captions.extend(violations.iter().map(|v| format!("violated: {v}")));
+        for v in violations {
+            let steps: Vec<&str> = v.witness.iter().take(2).map(String::as_str).collect();
+            let why = if steps.is_empty() { String::new() } else { format!(" — {}", steps.join("; ")) };
+            marks.captions.push(format!("violated: {}{why}", v.message));
+        }
     }
     let legend = if violations.is_empty() {
         vec![]

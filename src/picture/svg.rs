@@ -66,7 +66,7 @@ text { fill: #222; }
 .channel.added path { stroke: #1a8a1a; stroke-width: 2.5; }
 .channel.added text { fill: #1a6a1a; }
 .channel.removed path { stroke: #c00; stroke-width: 2; stroke-dasharray: 6 4; }
-.channel.removed text { fill: #a00; text-decoration: line-through; }
+.channel.removed text { fill: #a00; }
 .channel.boundary path { stroke: #d05000; stroke-width: 3; }
 .channel.boundary text { fill: #a04000; font-weight: bold; }
 .more { fill: #667; font-size: 11px; font-style: italic; }
@@ -235,6 +235,14 @@ fn panel(d: &Deployment, m: &Marks, g: &Geometry) -> (String, f64, f64) {
         s.push_str("</g>\n");
     }
     // Channels.
+    // An end is its port (`cin[0]`), prefixed by the component
+    // (`Router.cin[0]`) when its host holds more than one instance.
+    let component: BTreeMap<&str, &str> = d.instances.iter().map(|i| (i.id.as_str(), i.component.as_str())).collect();
+    let crowded: BTreeMap<&str, bool> = row_y.iter().map(|(id, (k, _))| (*id, g.hosts[*k].rows.len() > 1)).collect();
+    let end_label = |e: &crate::ddd::End| match component.get(e.instance.as_str()) {
+        Some(c) if crowded.get(e.instance.as_str()).copied().unwrap_or(false) => format!("{c}.{}", e.port_label()),
+        _ => e.port_label(),
+    };
     let mut per_pair: BTreeMap<(usize, usize), usize> = BTreeMap::new();
     let mut per_host_arc: BTreeMap<usize, usize> = BTreeMap::new();
     let mut extra_right: f64 = 0.0;
@@ -253,7 +261,9 @@ fn panel(d: &Deployment, m: &Marks, g: &Geometry) -> (String, f64, f64) {
         let class = m.channels.get(&key).map(|c| format!(" {}", escape(c))).unwrap_or_default();
         let arrow = if c.directed { " marker-end=\"url(#arrow)\"" } else { "" };
         let arrow_start = if c.directed { " marker-start=\"url(#arrow)\"" } else { "" };
-        let title = format!("{}: {} → {}", c.id, c.from, c.to);
+        // Ends in path order: `Client.out → Router.cin[0]`; `—` when undirected.
+        let (sep, back) = if c.directed { ("→", "←") } else { ("—", "—") };
+        let title = format!("{}: {} {sep} {}", c.id, c.from, c.to);
         let _ = write!(
             s,
             "<g class=\"channel{class}\" data-channel=\"{}\"><title>{}</title>",
@@ -275,7 +285,7 @@ fn panel(d: &Deployment, m: &Marks, g: &Geometry) -> (String, f64, f64) {
                 ya = n(ya),
                 yb = n(yb)
             );
-            let label = format!("{} → {}", c.from.port_label(), c.to.port_label());
+            let label = format!("{} {sep} {}", end_label(&c.from), end_label(&c.to));
             let _ = write!(
                 s,
                 "<text x=\"{}\" y=\"{}\">{}</text>",
@@ -288,16 +298,17 @@ fn panel(d: &Deployment, m: &Marks, g: &Geometry) -> (String, f64, f64) {
             let k = per_pair.entry((a.min(b), a.max(b))).or_insert(0);
             let slot = *k;
             *k += 1;
-            let off = ((slot % 5) as f64 - 2.0) * 4.0 * if slot % 5 == 0 { 0.0 } else { 1.0 };
+            // Parallel channels side by side: 0, +4, -4, +8, -8 px.
+            let off = [0.0, 4.0, -4.0, 8.0, -8.0][slot % 5];
             let forward = e.from == a;
             let d_attr = path_d(&e.path, off);
             let _ = write!(s, "<path d=\"{d_attr}\"{}/>", if forward { arrow } else { arrow_start });
             if slot < MAX_LABELS {
                 let mid = label_point(e, a.min(b), a.max(b), &degree);
                 let label = if forward {
-                    format!("{} → {}", c.from.port_label(), c.to.port_label())
+                    format!("{} {sep} {}", end_label(&c.from), end_label(&c.to))
                 } else {
-                    format!("{} ← {}", c.to.port_label(), c.from.port_label())
+                    format!("{} {back} {}", end_label(&c.to), end_label(&c.from))
                 };
                 let _ = write!(
                     s,
@@ -365,11 +376,12 @@ fn path_d(path: &[[Point; 4]], off: f64) -> String {
 }
 
 /// A self-contained HTML page: `title` and `body` (already HTML) with the
-/// given CSS. No scripts, no external resources.
+/// given CSS. No scripts, no external resources (the page's content
+/// security policy forbids them); also well-formed XML.
 pub fn html_page(title: &str, css: &str, body: &str) -> String {
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n\
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\"/>\n\
          <title>{}</title>\n<style>{css}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
         escape(title)
     )

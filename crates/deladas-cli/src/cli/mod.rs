@@ -617,11 +617,11 @@ fn cmd_verify(file: &std::path::Path, ddd_path: &std::path::Path, out: VerifyFor
     let diags: Vec<Diagnostic> = violations.iter().map(|v| v.to_diagnostic()).collect();
     emit(&diags, &sources, format);
     if out == VerifyFormat::Svg {
-        let lines: Vec<String> = violations
+        let lines: Vec<deladas::picture::Finding> = violations
             .iter()
-            .map(|v| match v.witness.last() {
-                Some(w) => format!("{} ({})", v.message, w.text),
-                None => v.message.clone(),
+            .map(|v| deladas::picture::Finding {
+                message: v.message.clone(),
+                witness: v.witness.iter().map(|w| w.text.clone()).collect(),
             })
             .collect();
         let opts = deladas::picture::Options { group_by };
