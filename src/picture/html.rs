@@ -11,7 +11,7 @@ use super::svg::{escape, html_page};
 use crate::diagnostics::{Diagnostic, FileId, Sources};
 
 const CSS: &str = r#"
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; line-height: 1.4; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1.5em; max-width: 70em; color: #222; line-height: 1.4; }
 h1 { font-size: 1.4em; } h1 .code { color: #a00; font-family: monospace; }
 .verdict { padding: .6em 1em; border-left: 4px solid #a00; background: #fdf0f0; }
 .verdict.ok { border-color: #1a8a1a; background: #eefaee; }
@@ -23,7 +23,7 @@ mark.primary { background: #ffc9c9; border-bottom: 2px solid #c00; }
 mark.secondary { background: #dbe8ff; border-bottom: 2px solid #2b5cc0; }
 pre.source .note { display: block; padding: 0 1em 0 5em; font-style: italic; }
 pre.source .note.primary { color: #a00; } pre.source .note.secondary { color: #2b5cc0; }
-.notes li { margin: .3em 0; white-space: pre-wrap; }
+.notes li { margin: .3em 0; white-space: pre-wrap; font-family: monospace; font-size: 13px; }
 .repairs li { margin: .3em 0; white-space: pre-wrap; }
 footer { color: #888; font-size: .85em; margin-top: 2em; }
 "#;

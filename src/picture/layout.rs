@@ -146,7 +146,9 @@ pub(super) fn lay_out(d: &Deployment, marks: &Marks, group_by: Option<&str>) -> 
                 class: c.clone(),
                 note: None,
             }));
-            let widest = rows.iter().map(|r| text_w(&row_label(r)) + 16.0).fold(text_w(h) + 16.0, f64::max);
+            let empty = if rows.is_empty() { text_w("(no instances)") + 8.0 } else { 0.0 };
+            let widest =
+                rows.iter().map(|r| text_w(&row_label(r)) + 16.0).fold((text_w(h) + 16.0).max(empty), f64::max);
             let w = (widest + 16.0).max(110.0).ceil();
             let h_px = HEAD_H + ROW_H * rows.len().max(1) as f64 + 8.0;
             HostBox {

@@ -48,6 +48,7 @@ text { fill: #222; }
 .frame text { fill: #4a6080; font-style: italic; }
 .host > rect { fill: #f6f6f6; stroke: #555; stroke-width: 1.2; }
 .host > text { font-weight: bold; }
+.host > text.empty { font-weight: normal; font-style: italic; fill: #888; }
 .host.failed > rect { fill: #fde4e4; stroke: #c00; stroke-width: 2; stroke-dasharray: 6 3; }
 .host.added > rect { stroke: #1a8a1a; stroke-width: 2.5; }
 .instance rect { fill: #fff; stroke: #999; }
@@ -210,7 +211,7 @@ fn panel(d: &Deployment, m: &Marks, g: &Geometry) -> (String, f64, f64) {
         if h.rows.is_empty() {
             let _ = writeln!(
                 s,
-                "<text class=\"empty\" x=\"{}\" y=\"{}\" fill=\"#888\">(no instances)</text>",
+                "<text class=\"empty\" x=\"{}\" y=\"{}\">(no instances)</text>",
                 n(h.x + 8.0),
                 n(h.y + HEAD_H + 13.0)
             );
