@@ -285,6 +285,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_empty_deployment_is_a_picture_too() {
+        let svg = deployment_svg(&Deployment::default(), &Options { group_by: Some("zone".into()) });
+        assert!(svg.starts_with("<?xml") && svg.ends_with("</svg>\n"), "{svg}");
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+    }
+
+    #[test]
     fn mentions_whole_ids_only() {
         assert!(mentions("Router@h3 has 3 clients", "Router@h3"));
         assert!(!mentions("Router@h3#1 has 3 clients", "Router@h3"));
