@@ -22,6 +22,7 @@ pub mod eval;
 pub mod export;
 pub mod lower;
 pub mod mdcd;
+pub mod picture;
 pub mod plan;
 pub mod report;
 pub mod request;

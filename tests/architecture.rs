@@ -2,7 +2,7 @@
 //! (comments are skipped; code in `#[cfg(test)]` modules counts):
 //!
 //! 1. Heavy dependencies stay in their modules: `z3` in `src/solve/`,
-//!    `quick_xml` in `src/ddd/`, LSP (`lsp_types`, `lsp_server`) in
+//!    `quick_xml` in `src/ddd/`, `layout` (layout-rs) in `src/picture/`, LSP (`lsp_types`, `lsp_server`) in
 //!    `crates/deladas-cli/src/lsp/`, HTTP and async (`axum`, `tokio`,
 //!    `hyper`, `ureq`, `reqwest`) in the manager, agent and client modules
 //!    of `crates/deladas-cli/src/` (`manage*`, `agent*`, `client*`).
@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 const CONFINED: &[(&[&str], &[&str])] = &[
     (&["z3"], &["src/solve/"]),
     (&["quick_xml"], &["src/ddd/"]),
+    (&["layout"], &["src/picture/"]),
     (&["lsp_types", "lsp_server"], &["crates/deladas-cli/src/lsp/"]),
     (
         &["axum", "tokio", "hyper", "ureq", "reqwest"],

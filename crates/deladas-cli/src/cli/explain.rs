@@ -1,16 +1,60 @@
 //! `deladas explain`, and the explanation `solve` prints on unsat (the
 //! library's `deladas::report`).
 
-use super::{emit, load_checked, DiagFormat, EXIT_BAD_INPUT, EXIT_NO, EXIT_OK, EXIT_UNKNOWN};
+use super::{emit, load_checked, DiagFormat, ExplainFormat, EXIT_BAD_INPUT, EXIT_NO, EXIT_OK, EXIT_UNKNOWN};
 use deladas::diagnostics::{Diagnostic, Sources};
 
-pub(super) fn cmd_explain(file: &std::path::Path, format: DiagFormat, timeout: f64) -> i32 {
+pub(super) fn cmd_explain(file: &std::path::Path, out: ExplainFormat, timeout: f64) -> i32 {
+    let format = if out == ExplainFormat::Json { DiagFormat::Json } else { DiagFormat::Text };
     let (sources, checked) = match load_checked(file, format) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let budget = std::time::Duration::from_secs_f64(if timeout.is_finite() && timeout > 0.0 { timeout } else { 20.0 });
+    if out == ExplainFormat::Html {
+        return explain_html(file, &checked.program, &sources, budget);
+    }
     explain_and_emit(&checked.program, &sources, format, budget)
+}
+
+/// `explain --format html`: the explanation as a self-contained page on
+/// stdout (also when the goal is satisfiable or the solver gave up, saying
+/// so); the exit code is the one of the text form.
+fn explain_html(
+    file: &std::path::Path,
+    program: &deladas::check::ir::Program,
+    sources: &Sources,
+    budget: std::time::Duration,
+) -> i32 {
+    use deladas::report::{explain, Explained};
+    let available: Vec<usize> = (0..program.hosts.len()).collect();
+    let title = format!("deladas explain {}", file.display());
+    let page = |heading: &str, ok: bool, diags: &[Diagnostic]| {
+        super::print_out(&deladas::picture::diagnostics_page(&title, heading, ok, diags, sources))
+    };
+    match explain(program, sources, &available, budget) {
+        Err(d) => {
+            emit(&[d], sources, DiagFormat::Text);
+            EXIT_BAD_INPUT
+        }
+        Ok(Explained::Satisfiable) => {
+            page("The goal is satisfiable: nothing to explain (`deladas solve` finds a configuration).", true, &[]);
+            EXIT_OK
+        }
+        Ok(Explained::Unknown(reason)) => {
+            let d = Diagnostic::new(
+                deladas::diagnostics::Code::SolverGaveUp,
+                format!("could not decide the goal: {reason}"),
+            )
+            .help("a longer `--timeout` may help");
+            page("The solver gave up before deciding the goal.", false, &[d]);
+            EXIT_UNKNOWN
+        }
+        Ok(Explained::Unsatisfiable(d)) => {
+            page("The goal is unsatisfiable: no configuration exists on the declared hosts.", false, &[d]);
+            EXIT_NO
+        }
+    }
 }
 
 /// Explains the goal and prints the explanation; returns the exit code.

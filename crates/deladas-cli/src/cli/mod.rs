@@ -108,6 +108,30 @@ pub(super) enum OutFormat {
     Json,
     /// A Graphviz rendering: hosts as clusters, instances as nodes.
     Dot,
+    /// A picture (SVG): hosts as boxes holding their instances, channels as edges labelled with ports.
+    Svg,
+}
+
+/// How `verify` reports.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub(super) enum VerifyFormat {
+    /// rustc-style text on stderr.
+    Text,
+    /// A JSON array on stdout.
+    Json,
+    /// A picture (SVG) on stdout with the violations marked; diagnostics as text on stderr.
+    Svg,
+}
+
+/// How `explain` reports.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub(super) enum ExplainFormat {
+    /// rustc-style text on stderr.
+    Text,
+    /// A JSON array on stdout.
+    Json,
+    /// A self-contained HTML page on stdout: the goal with the conflicting clauses highlighted.
+    Html,
 }
 
 impl OutFormat {
@@ -116,6 +140,7 @@ impl OutFormat {
             OutFormat::Xml => "ddd.xml",
             OutFormat::Json => "ddd.json",
             OutFormat::Dot => "dot",
+            OutFormat::Svg => "svg",
         }
     }
 }
@@ -145,17 +170,20 @@ enum Command {
         file: PathBuf,
         /// The deployment (a DDD, `.ddd.xml`).
         ddd: PathBuf,
-        /// Print diagnostics as text (stderr) or a JSON array (stdout).
-        #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
-        format: DiagFormat,
+        /// Print diagnostics as text (stderr) or a JSON array (stdout), or a picture (SVG) on stdout.
+        #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
+        format: VerifyFormat,
+        /// With `--format svg`: group hosts by this host attribute (e.g. `zone`).
+        #[arg(long, value_name = "ATTR")]
+        group_by: Option<String>,
     },
     /// For an unsatisfiable goal, show a minimal set of conflicting clauses and resources.
     Explain {
         /// The goal file (`.deladas`).
         file: PathBuf,
-        /// Print diagnostics as text (stderr) or a JSON array (stdout).
-        #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
-        format: DiagFormat,
+        /// Print diagnostics as text (stderr) or a JSON array (stdout), or an HTML page (stdout).
+        #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
+        format: ExplainFormat,
         /// Time for minimising the conflict and searching repairs, in seconds.
         #[arg(long, default_value_t = 20.0, value_parser = parse_timeout)]
         timeout: f64,
@@ -191,6 +219,9 @@ enum Command {
         /// Also write the manifests of the new deployment into the folder `-o` (which then receives the DDD too) and print which objects change.
         #[arg(long, value_enum, requires = "output")]
         to: Option<export::Target>,
+        /// With `--plan-format svg`: group hosts by this host attribute (e.g. `zone`).
+        #[arg(long, value_name = "ATTR")]
+        group_by: Option<String>,
     },
     /// For every host (or pair), would the goal survive its failure, and what would the best repair keep.
     Whatif {
@@ -240,6 +271,9 @@ enum Command {
         /// How to write the configuration.
         #[arg(long, value_enum, default_value_t = OutFormat::Xml)]
         format: OutFormat,
+        /// With `--format svg`: group hosts by this host attribute (e.g. `zone`).
+        #[arg(long, value_name = "ATTR")]
+        group_by: Option<String>,
     },
     /// MDCD cluster and role assignment for the goal's `upgrade` declarations.
     Roles {
@@ -254,6 +288,9 @@ enum Command {
         /// How to write the role document (with `json`, diagnostics are a JSON array on stdout).
         #[arg(long, value_enum, default_value_t = roles::RoleFormat::Xml)]
         format: roles::RoleFormat,
+        /// With `--format svg`: group hosts by this host attribute (e.g. `zone`).
+        #[arg(long, value_name = "ATTR")]
+        group_by: Option<String>,
     },
     /// Run the language server (LSP over stdin and stdout), for editors.
     Lsp,
@@ -277,7 +314,7 @@ fn run() -> i32 {
     match cli.command {
         Command::Check { file, format } => cmd_check(&file, format),
         Command::Fmt { files, check } => fmt::cmd_fmt(&files, check),
-        Command::Verify { file, ddd, format } => cmd_verify(&file, &ddd, format),
+        Command::Verify { file, ddd, format, group_by } => cmd_verify(&file, &ddd, format, group_by),
         Command::Explain { file, format, timeout } => cmd_explain(&file, format, timeout),
         Command::Resolve {
             file,
@@ -290,6 +327,7 @@ fn run() -> i32 {
             strategy,
             timeout,
             to,
+            group_by,
         } => resolve::cmd_resolve(resolve::ResolveArgs {
             file: &file,
             from: &from,
@@ -301,6 +339,7 @@ fn run() -> i32 {
             strategy,
             timeout,
             to,
+            group_by: group_by.as_deref(),
         }),
         Command::Whatif { file, from, pairs, format, timeout } => {
             resolve::cmd_whatif(&file, &from, pairs, format, timeout)
@@ -320,11 +359,12 @@ fn run() -> i32 {
             print_out(&deladas::bench_goals::p2p(n, v));
             EXIT_OK
         }
-        Command::Solve { file, output, count, any, timeout, format } => {
-            cmd_solve(&file, output.as_deref(), count as usize, any, timeout, format)
+        Command::Solve { file, output, count, any, timeout, format, group_by } => {
+            let picture = deladas::picture::Options { group_by };
+            cmd_solve(&file, output.as_deref(), count as usize, any, timeout, (format, &picture))
         }
-        Command::Roles { file, deployment, output, format } => {
-            roles::cmd_roles(&file, &deployment, output.as_deref(), format)
+        Command::Roles { file, deployment, output, format, group_by } => {
+            roles::cmd_roles(&file, &deployment, output.as_deref(), format, group_by)
         }
         Command::Lsp => lsp::cmd_lsp(),
         Command::Simulate(args) => simulate::cmd_simulate(&args),
@@ -416,8 +456,13 @@ pub(super) fn load_checked(file: &std::path::Path, format: DiagFormat) -> Result
     Ok((sources, checked))
 }
 
-pub(super) fn render_deployment(d: &deladas::ddd::Deployment, format: OutFormat) -> String {
+pub(super) fn render_deployment(
+    d: &deladas::ddd::Deployment,
+    format: OutFormat,
+    picture: &deladas::picture::Options,
+) -> String {
     match format {
+        OutFormat::Svg => deladas::picture::deployment_svg(d, picture),
         OutFormat::Xml => deladas::ddd::to_xml(d),
         OutFormat::Json => deladas::ddd::to_json(d),
         OutFormat::Dot => deladas::ddd::to_dot(d),
@@ -621,7 +666,7 @@ fn cmd_solve(
     count: usize,
     any: bool,
     timeout: Option<f64>,
-    format: OutFormat,
+    (format, picture): (OutFormat, &deladas::picture::Options),
 ) -> i32 {
     let (sources, checked) = match load_checked(file, DiagFormat::Text) {
         Ok(x) => x,
@@ -652,7 +697,7 @@ fn cmd_solve(
             let many = solutions.len() > 1 || count > 1;
             for (i, d) in solutions.iter().enumerate() {
                 let d = d.clone().with_goal(&info);
-                let text = render_deployment(&d, format);
+                let text = render_deployment(&d, format, picture);
                 let path = output.map(|o| {
                     if many {
                         std::path::PathBuf::from(format!("{}.{}.{}", o.display(), i + 1, format.extension()))
@@ -701,19 +746,31 @@ fn cmd_solve(
     }
 }
 
-fn cmd_verify(file: &std::path::Path, ddd_path: &std::path::Path, format: DiagFormat) -> i32 {
+fn cmd_verify(file: &std::path::Path, ddd_path: &std::path::Path, out: VerifyFormat, group_by: Option<String>) -> i32 {
+    let format = if out == VerifyFormat::Json { DiagFormat::Json } else { DiagFormat::Text };
     let (mut sources, checked) = match load_checked(file, format) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let program = &checked.program;
-    let world = match load_deployment(program, &mut sources, ddd_path, format) {
-        Ok((_, w)) => w,
+    let (deployment, world) = match load_deployment(program, &mut sources, ddd_path, format) {
+        Ok(x) => x,
         Err(code) => return code,
     };
     let violations = deladas::eval::all_violations(program, &world);
     let diags: Vec<Diagnostic> = violations.iter().map(|v| v.to_diagnostic()).collect();
     emit(&diags, &sources, format);
+    if out == VerifyFormat::Svg {
+        let lines: Vec<deladas::picture::Finding> = violations
+            .iter()
+            .map(|v| deladas::picture::Finding {
+                message: v.message.clone(),
+                witness: v.witness.iter().map(|w| w.text.clone()).collect(),
+            })
+            .collect();
+        let opts = deladas::picture::Options { group_by };
+        print_out(&deladas::picture::verify_svg(&deployment, &lines, &opts));
+    }
     if diags.is_empty() {
         if format == DiagFormat::Text {
             eprintln!(

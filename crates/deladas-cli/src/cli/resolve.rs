@@ -25,6 +25,8 @@ pub(super) enum PlanFormat {
     Text,
     /// For tools (one JSON object).
     Json,
+    /// A picture (SVG): the old and the new deployment side by side, the plan's changes marked.
+    Svg,
 }
 
 /// How to re-solve (`--strategy`).
@@ -48,6 +50,8 @@ pub(super) struct ResolveArgs<'a> {
     pub strategy: StrategyArg,
     pub timeout: Option<f64>,
     pub to: Option<super::export::Target>,
+    /// `--group-by`: group hosts by this attribute in the picture.
+    pub group_by: Option<&'a str>,
 }
 
 /// A goal loaded with the request validated against it and the running
@@ -130,6 +134,10 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
         let plan = match args.plan_format {
             PlanFormat::Text => Err(resolution.plan.to_text()),
             PlanFormat::Json => Ok(resolution.plan.to_json()),
+            PlanFormat::Svg => {
+                eprintln!("error: `--plan-format svg` cannot be combined with `--to`");
+                return EXIT_BAD_INPUT;
+            }
         };
         return super::export::resolve_to_kubernetes(
             &l.prepared.old,
@@ -145,6 +153,12 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
     let rendered = match args.plan_format {
         PlanFormat::Text => resolution.plan.to_text(),
         PlanFormat::Json => format!("{:#}\n", resolution.plan.to_json()),
+        PlanFormat::Svg => deladas::picture::plan_svg(
+            &l.prepared.old,
+            resolution.deployment.deployment(),
+            &resolution.plan,
+            &deladas::picture::Options { group_by: args.group_by.map(str::to_string) },
+        ),
     };
     if args.output.is_some() {
         super::print_out(&rendered);

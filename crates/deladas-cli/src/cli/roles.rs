@@ -17,15 +17,23 @@ pub(super) enum RoleFormat {
     Xml,
     /// The same content as JSON (the shape of mdcd.md §1).
     Json,
+    /// A picture (SVG): G_low, shadows and G_act instances on their hosts, boundary channels highlighted.
+    Svg,
 }
 
 /// Exit 0 with the document written; 1 when the upgrades break the boundary
 /// or agreement rule or an `otherhost` shadow has no host (every violation
 /// reported, nothing written); 2 for a bad goal or DDD. Diagnostics are text
 /// on stderr, or with `--format json` a JSON array on stdout (cli.md).
-pub(super) fn cmd_roles(file: &Path, ddd: &Path, output: Option<&Path>, format: RoleFormat) -> i32 {
+pub(super) fn cmd_roles(
+    file: &Path,
+    ddd: &Path,
+    output: Option<&Path>,
+    format: RoleFormat,
+    group_by: Option<String>,
+) -> i32 {
     let diag_format = match format {
-        RoleFormat::Xml => DiagFormat::Text,
+        RoleFormat::Xml | RoleFormat::Svg => DiagFormat::Text,
         RoleFormat::Json => DiagFormat::Json,
     };
     let (mut sources, checked) = match load_checked(file, diag_format) {
@@ -33,8 +41,8 @@ pub(super) fn cmd_roles(file: &Path, ddd: &Path, output: Option<&Path>, format: 
         Err(code) => return code,
     };
     let program = &checked.program;
-    let world = match load_deployment(program, &mut sources, ddd, diag_format) {
-        Ok((_, w)) => w,
+    let (deployment, world) = match load_deployment(program, &mut sources, ddd, diag_format) {
+        Ok(x) => x,
         Err(code) => return code,
     };
     let doc = match deladas::mdcd::assign(program, &world) {
@@ -49,6 +57,7 @@ pub(super) fn cmd_roles(file: &Path, ddd: &Path, output: Option<&Path>, format: 
     let text = match format {
         RoleFormat::Xml => doc.to_xml(),
         RoleFormat::Json => doc.to_json(),
+        RoleFormat::Svg => deladas::picture::roles_svg(&deployment, &doc, &deladas::picture::Options { group_by }),
     };
     if let Err(code) = write_out(output, &text) {
         return code;
