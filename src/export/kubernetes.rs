@@ -319,6 +319,13 @@ fn check_options(d: &Deployment, opts: &Options) -> Result<(), ExportError> {
             return Err(err(format!("`--node {host}={node}`: `{node}` is not a valid node name")));
         }
     }
+    if opts.port_base == 0 {
+        return Err(ExportError {
+            component: None,
+            message: "the port base is 0, which is not a TCP port".into(),
+            help: Some(format!("give `--port-base` from 1 to 65535, e.g. `--port-base {DEFAULT_PORT_BASE}`")),
+        });
+    }
     Ok(())
 }
 
@@ -554,9 +561,13 @@ pub fn key(v: &Value) -> (String, String, String, String) {
     (s(&v["apiVersion"]), s(&v["kind"]), s(&v["metadata"]["namespace"]), s(&v["metadata"]["name"]))
 }
 
-/// The header of every manifest file written by [`files`]; files that start
-/// with it may be removed when a new generation no longer has them.
-pub const FILE_HEADER: &str = "# Written by `deladas export --to kubernetes`; do not edit (export again).\n";
+/// The first line of every manifest file written by [`files`] for the
+/// deployment `name`: a later export of the same deployment into the folder
+/// removes the files that start with it and that it no longer has (and
+/// never a file of another deployment, or of the user).
+pub fn file_header(name: &str) -> String {
+    format!("# Written by `deladas export --to kubernetes` for deployment {name}; do not edit (export again).\n")
+}
 
 /// The manifest files: one per instance (`<instance name>.yaml`: its
 /// ConfigMap, Pod, Services and external-port policies) and
@@ -571,10 +582,11 @@ pub fn files(r: &Rendered, opts: &Options) -> Vec<(String, String)> {
         };
         by_file.entry(f).or_default().push(&o.value);
     }
+    let header = file_header(&opts.name);
     by_file
         .into_iter()
         .map(|(f, vs)| {
-            let text = format!("{FILE_HEADER}# generation {}\n{}", opts.generation, super::yaml::documents(vs));
+            let text = format!("{header}# generation {}\n{}", opts.generation, super::yaml::documents(vs));
             (f, text)
         })
         .collect()
@@ -755,7 +767,14 @@ pub fn next_generation(
         None => (Options { generation: 1, ..defaults.clone() }, Endpoints::default()),
     };
     let before = render(old, &old_opts, &old_ports)?;
-    let new_opts = Options { generation: old_opts.generation + 1, ..old_opts };
+    let generation = old_opts.generation.checked_add(1).ok_or_else(|| ExportError {
+        component: None,
+        message: format!("the generation {} cannot be increased", old_opts.generation),
+        help: Some(format!("the state file `{STATE_FILE}` was edited: export again into a fresh folder")),
+    })?;
+    let mut new_opts = Options { generation, ..old_opts };
+    // A failed host is no longer in the new deployment: its node mapping goes.
+    new_opts.nodes.retain(|h, _| new.host(h).is_some());
     let after = render(new, &new_opts, &before.endpoints)?;
     let values = |r: &Rendered| r.objects.iter().map(|o| o.value.clone()).collect::<Vec<_>>();
     let plan = diff(&values(&before), &values(&after));
@@ -787,6 +806,63 @@ mod tests {
         assert_eq!(named(Some("2_Tier.deladas")), "d-2-tier");
         assert_eq!(named(Some("@@.deladas")), "deladas");
         assert_eq!(named(None), "deladas");
+    }
+
+    fn ddd(hosts: &[&str]) -> Deployment {
+        let hs: String = hosts.iter().map(|h| format!("<host id=\"{h}\"/>")).collect();
+        let is: String =
+            hosts.iter().map(|h| format!("<instance id=\"Web@{h}\" component=\"Web\" host=\"{h}\"/>")).collect();
+        let text = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <deployment xmlns=\"urn:deladas:ddd:1\" format=\"1\" generator=\"test\">\
+             <hosts>{hs}</hosts><components><component name=\"Web\" code=\"web.xml\">\
+             <attr name=\"command\" type=\"string\" value=\"web-server\"/>\
+             <attr name=\"image\" type=\"string\" value=\"registry.example/web:1\"/>\
+             <port name=\"front\"/></component></components><instances>{is}</instances><channels/></deployment>\n"
+        );
+        match crate::ddd::from_xml(&text) {
+            Ok(d) => d,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn next_generation_drops_the_node_mappings_of_failed_hosts() {
+        let (old, new) = (ddd(&["h1", "h2"]), ddd(&["h1"]));
+        let mut opts = Options::for_deployment(&old);
+        opts.nodes.insert("h1".into(), "worker-1".into());
+        opts.nodes.insert("h2".into(), "worker-2".into());
+        let r = render(&old, &opts, &Endpoints::default()).expect("renders");
+        let state = State { format: 1, options: opts.clone(), endpoints: r.endpoints };
+        let (after, next, plan) = next_generation(&old, &new, Some(&state), &opts).expect("next generation");
+        assert_eq!(next.generation, 2);
+        assert_eq!(next.nodes, BTreeMap::from([("h1".to_string(), "worker-1".to_string())]));
+        assert!(to_yaml(&after).contains("worker-1") && !to_yaml(&after).contains("worker-2"));
+        assert!(plan.deleted.iter().any(|o| o.kind == "Pod" && o.instance.as_deref() == Some("Web@h2")), "{plan:?}");
+    }
+
+    #[test]
+    fn a_state_that_cannot_go_on_is_an_error() {
+        let d = ddd(&["h1"]);
+        let opts = Options { generation: u64::MAX, ..Options::for_deployment(&d) };
+        let state = State { format: 1, options: opts.clone(), endpoints: Endpoints::default() };
+        let e = next_generation(&d, &d, Some(&state), &opts).expect_err("overflow");
+        assert!(e.message.contains("cannot be increased"), "{e}");
+        let zero = Options { port_base: 0, ..Options::for_deployment(&d) };
+        let e = render(&d, &zero, &Endpoints::default()).expect_err("port 0");
+        assert!(e.message.contains("port base is 0"), "{e}");
+    }
+
+    #[test]
+    fn file_headers_name_the_deployment() {
+        let d = ddd(&["h1"]);
+        let opts = Options::for_deployment(&d);
+        let r = render(&d, &opts, &Endpoints::default()).expect("renders");
+        for (_, text) in files(&r, &opts) {
+            assert!(text.starts_with(&file_header(&opts.name)), "{text}");
+            assert!(!text.starts_with(&file_header("other")), "{text}");
+        }
+        assert!(file_header("p2p").contains("for deployment p2p;"));
     }
 
     #[test]

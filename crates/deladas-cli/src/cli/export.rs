@@ -6,10 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
+use deladas::ddd::Locations;
 use deladas::diagnostics::{Code, Diagnostic, FileId, Sources};
 use deladas::export::kubernetes::{self as k8s, Options, Rendered, State};
 
-use super::{emit, print_out, DiagFormat, EXIT_BAD_INPUT, EXIT_OK};
+use super::{emit, print_out, write_file_atomic, DiagFormat, EXIT_BAD_INPUT, EXIT_OK};
 
 /// What to export to.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -38,7 +39,7 @@ pub(super) struct ExportArgs {
     #[arg(long, default_value_t = 1)]
     generation: u64,
     /// The first TCP port given to instance ports on each host.
-    #[arg(long, default_value_t = k8s::DEFAULT_PORT_BASE)]
+    #[arg(long, default_value_t = k8s::DEFAULT_PORT_BASE, value_parser = clap::value_parser!(u16).range(1..))]
     port_base: u16,
     /// Write the manifests into this folder (one file per instance), instead of stdout.
     #[arg(short, long)]
@@ -52,19 +53,22 @@ fn cannot(message: impl Into<String>) -> Diagnostic {
     Diagnostic::new(Code::CannotExport, message)
 }
 
-/// Reads and checks a DDD; diagnostics (E0009, E0704) on failure.
+/// Reads and checks a DDD, with the input limits of
+/// `deladas::check::load::read_input`; diagnostics (E0009, E0011, E0704) on
+/// failure.
 pub(super) fn read_ddd(
     path: &Path,
     sources: &mut Sources,
-) -> Result<(deladas::ddd::Deployment, String, FileId), Diagnostic> {
-    let text = match std::fs::read(path) {
+) -> Result<(deladas::ddd::Deployment, Locations, String, FileId), Diagnostic> {
+    let shown = path.display();
+    let text = match deladas::check::load::read_input(path) {
         Ok(b) => String::from_utf8(b)
-            .map_err(|_| Diagnostic::new(Code::MalformedDdd, format!("`{}` is not UTF-8 text", path.display())))?,
-        Err(e) => return Err(Diagnostic::new(Code::Unreadable, format!("cannot read `{}`: {e}", path.display()))),
+            .map_err(|_| Diagnostic::new(Code::MalformedDdd, format!("`{shown}` is not UTF-8 text")))?,
+        Err(e) => return Err(Diagnostic::new(e.code(), format!("cannot read `{shown}`: {e}"))),
     };
-    let file = sources.add(path.display().to_string(), text.clone());
-    match deladas::ddd::from_xml(&text) {
-        Ok(d) => Ok((d, text, file)),
+    let file = sources.add(shown.to_string(), text.clone());
+    match deladas::ddd::from_xml_located(&text) {
+        Ok((d, at)) => Ok((d, at, text, file)),
         Err(errs) => {
             let e = &errs[0];
             let mut d = Diagnostic::new(Code::MalformedDdd, e.message.clone()).primary(
@@ -81,14 +85,17 @@ pub(super) fn read_ddd(
 }
 
 /// The diagnostic for an export error, pointing at the component's element
-/// in the DDD text when it names one.
-pub(super) fn export_diagnostic(e: &k8s::ExportError, ddd_file: FileId, ddd_text: &str) -> Diagnostic {
+/// in the DDD when it names one.
+pub(super) fn export_diagnostic(
+    e: &k8s::ExportError,
+    ddd: &deladas::ddd::Deployment,
+    at: &Locations,
+    ddd_file: FileId,
+) -> Diagnostic {
     let mut d = cannot(e.message.clone());
-    if let Some(c) = &e.component {
-        let needle = format!("<component name=\"{c}\"");
-        if let Some(start) = ddd_text.find(&needle) {
-            d = d.primary(ddd_file, deladas::syntax::ast::Span::new(start, start + needle.len()), "this component");
-        }
+    let index = e.component.as_ref().and_then(|c| ddd.components.iter().position(|x| &x.name == c));
+    if let Some(r) = index.and_then(|i| at.components.get(i)) {
+        d = d.primary(ddd_file, deladas::syntax::ast::Span::new(r.start, r.end), "this component");
     }
     if let Some(h) = &e.help {
         d = d.help(h.clone());
@@ -121,7 +128,7 @@ fn options(args: &ExportArgs, d: &deladas::ddd::Deployment) -> Result<Options, D
 pub(super) fn cmd_export(args: &ExportArgs) -> i32 {
     let Target::Kubernetes = args.to;
     let mut sources = Sources::default();
-    let (d, text, file) = match read_ddd(&args.ddd, &mut sources) {
+    let (d, at, text, file) = match read_ddd(&args.ddd, &mut sources) {
         Ok(x) => x,
         Err(diag) => {
             emit(&[diag], &sources, DiagFormat::Text);
@@ -138,7 +145,7 @@ pub(super) fn cmd_export(args: &ExportArgs) -> i32 {
     let rendered = match k8s::render(&d, &opts, &deladas::enact::Endpoints::default()) {
         Ok(r) => r,
         Err(e) => {
-            emit(&[export_diagnostic(&e, file, &text)], &sources, DiagFormat::Text);
+            emit(&[export_diagnostic(&e, &d, &at, file)], &sources, DiagFormat::Text);
             return EXIT_BAD_INPUT;
         }
     };
@@ -151,46 +158,56 @@ pub(super) fn cmd_export(args: &ExportArgs) -> i32 {
             print_out(&k8s::to_yaml(&rendered));
             EXIT_OK
         }
-        Some(dir) => match write_dir(dir, &rendered, &opts, &text) {
-            Ok(n) => {
-                eprintln!(
-                    "wrote {} objects in {n} files to `{}`; apply with: kubectl apply -f {} {}",
-                    rendered.objects.len(),
-                    dir.display(),
-                    dir.display(),
-                    k8s::prune_args(&opts).join(" ")
-                );
-                EXIT_OK
+        Some(dir) => {
+            if let Err(diag) = folder_is_ours(dir, &opts) {
+                emit(&[diag], &sources, DiagFormat::Text);
+                return EXIT_BAD_INPUT;
             }
-            Err(code) => code,
-        },
+            match write_dir(dir, &rendered, &opts, &text) {
+                Ok(n) => {
+                    eprintln!(
+                        "wrote {} objects in {n} files to `{}`; apply with: kubectl apply -f {} {}",
+                        rendered.objects.len(),
+                        dir.display(),
+                        dir.display(),
+                        k8s::prune_args(&opts).join(" ")
+                    );
+                    EXIT_OK
+                }
+                Err(code) => code,
+            }
+        }
     }
 }
 
-/// Writes `text` to `path` atomically: a temporary file in the same folder,
-/// flushed to disk, then renamed over `path`. (The CLI is getting a shared
-/// helper for this; this one is local to the export until then.)
-fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+/// Refuses a folder that holds another deployment's export (its state
+/// names another deployment or namespace): writing there would replace that
+/// deployment's state and mix two deployments' manifests.
+fn folder_is_ours(dir: &Path, opts: &Options) -> Result<(), Diagnostic> {
+    let Some(state) = read_state(dir)? else { return Ok(()) };
+    let theirs = &state.options;
+    if theirs.name == opts.name && theirs.namespace == opts.namespace {
+        return Ok(());
     }
-    result
+    Err(cannot(format!(
+        "`{}` holds the export of deployment `{}` in namespace `{}`, not of `{}` in `{}`",
+        dir.display(),
+        theirs.name,
+        theirs.namespace,
+        opts.name,
+        opts.namespace
+    ))
+    .help(format!(
+        "use another folder, or `--name {} --namespace {}` to export that deployment again",
+        theirs.name, theirs.namespace
+    )))
 }
 
 /// Writes the manifests, the DDD and the state into `dir`, then removes the
-/// manifest files of an earlier export that the new one no longer has (files
-/// that start with [`k8s::FILE_HEADER`]; nothing else is touched). Returns the
-/// number of manifest files.
+/// manifest files of an earlier export of the same deployment that the new
+/// one no longer has (regular `.yaml` files that start with
+/// [`k8s::file_header`] for its name; nothing else is touched, and only that
+/// many bytes of each are read). Returns the number of manifest files.
 pub(super) fn write_dir(dir: &Path, r: &Rendered, opts: &Options, ddd_text: &str) -> Result<usize, i32> {
     let fail = |what: &Path, e: std::io::Error| {
         eprintln!("error: cannot write `{}`: {e}", what.display());
@@ -200,23 +217,27 @@ pub(super) fn write_dir(dir: &Path, r: &Rendered, opts: &Options, ddd_text: &str
     let files = k8s::files(r, opts);
     for (name, text) in &files {
         let p = dir.join(name);
-        write_atomic(&p, text).map_err(|e| fail(&p, e))?;
+        write_file_atomic(&p, text.as_bytes()).map_err(|e| fail(&p, e))?;
     }
     let ddd = dir.join(k8s::DDD_FILE);
-    write_atomic(&ddd, ddd_text).map_err(|e| fail(&ddd, e))?;
+    write_file_atomic(&ddd, ddd_text.as_bytes()).map_err(|e| fail(&ddd, e))?;
     let state = State { format: 1, options: opts.clone(), endpoints: r.endpoints.clone() };
     let state_path = dir.join(k8s::STATE_FILE);
     let state_text = serde_json::to_string_pretty(&state).unwrap_or_default() + "\n";
-    write_atomic(&state_path, &state_text).map_err(|e| fail(&state_path, e))?;
+    write_file_atomic(&state_path, state_text.as_bytes()).map_err(|e| fail(&state_path, e))?;
     let keep: std::collections::BTreeSet<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    let header = k8s::file_header(&opts.name);
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if !name.ends_with(".yaml") || keep.contains(name.as_str()) {
                 continue;
             }
-            let ours = std::fs::read_to_string(entry.path()).is_ok_and(|t| t.starts_with(k8s::FILE_HEADER));
-            if ours {
+            // Not a symbolic link, FIFO or device: only a regular file is read.
+            if !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            if starts_with(&entry.path(), header.as_bytes()) {
                 std::fs::remove_file(entry.path()).map_err(|e| fail(&entry.path(), e))?;
             }
         }
@@ -224,16 +245,34 @@ pub(super) fn write_dir(dir: &Path, r: &Rendered, opts: &Options, ddd_text: &str
     Ok(files.len())
 }
 
-/// Reads the state an earlier export left in `dir`, if any.
-pub(super) fn read_state(dir: &Path) -> Result<Option<State>, String> {
-    let p = dir.join(k8s::STATE_FILE);
-    match std::fs::read_to_string(&p) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read `{}`: {e}", p.display())),
-        Ok(t) => {
-            serde_json::from_str(&t).map(Some).map_err(|e| format!("`{}` is not an export state: {e}", p.display()))
+/// Whether the regular file at `path` starts with `prefix` (reading at most
+/// that many bytes).
+fn starts_with(path: &Path, prefix: &[u8]) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(prefix.len());
+    let read = std::fs::File::open(path).and_then(|f| {
+        if !f.metadata()?.is_file() {
+            return Ok(0);
         }
-    }
+        f.take(prefix.len() as u64).read_to_end(&mut head)
+    });
+    read.is_ok() && head == prefix
+}
+
+/// Reads the state an earlier export left in `dir`, if any, with the input
+/// limits of `deladas::check::load::read_input` (E0009, E0011, E0705).
+pub(super) fn read_state(dir: &Path) -> Result<Option<State>, Diagnostic> {
+    use deladas::check::load::InputError;
+    let p = dir.join(k8s::STATE_FILE);
+    let shown = p.display();
+    let bytes = match deladas::check::load::read_input(&p) {
+        Err(InputError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Diagnostic::new(e.code(), format!("cannot read `{shown}`: {e}"))),
+        Ok(b) => b,
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| cannot(format!("`{shown}` is not an export state: {e}")).help("export into a fresh folder"))
 }
 
 /// `deladas resolve … --to kubernetes -o DIR`: the manifests of the new
@@ -254,7 +293,7 @@ pub(super) fn resolve_to_kubernetes(
     };
     let state = match read_state(dir) {
         Ok(s) => s,
-        Err(m) => return fail(cannot(m)),
+        Err(d) => return fail(d),
     };
     let defaults = Options::for_deployment(old);
     let (rendered, opts, objects) = match k8s::next_generation(old, new, state.as_ref(), &defaults) {
