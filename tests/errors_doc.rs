@@ -29,6 +29,8 @@ const NOT_RUNNABLE: &[(&str, &str)] = &[
         "`verify`'s DDD reader rejects a DDD that breaks its own declarations first (E0704), and `resolve` \
          checks its own output with the evaluator, so no command-line input reaches this check",
     ),
+    ("E0806", "an HTTP request to `deladas manage`; tests/manager.rs sends malformed ones to a running manager"),
+    ("E0807", "an HTTP request to `deladas manage`; tests/manager.rs enacts a stale generation"),
     ("E0901", "an internal error: no input triggers it on purpose"),
 ];
 

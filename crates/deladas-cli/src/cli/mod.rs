@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use deladas::check;
 
+mod autonomic;
 pub(crate) mod explain;
 mod lsp;
 mod resolve;
@@ -191,6 +192,18 @@ enum Command {
     Lsp,
     /// Run a guarded upgrade (MDCD protocol) in the deterministic simulator and check it.
     Simulate(simulate::SimulateArgs),
+    /// The autonomic manager (MADME): HTTP API, reconcile loop, durable store (docs/manager.md).
+    Manage(autonomic::ManageCli),
+    /// The per-host agent (AMP): runs the instances the manager assigns to its host.
+    Agent(autonomic::AgentCli),
+    /// The manager's view: generation, plan, hosts and their instances.
+    Status(autonomic::StatusCli),
+    /// The manager's events (`--follow`: keep streaming).
+    Events(autonomic::EventsCli),
+    /// Ask the manager for the migration plan to a DDD (dry run).
+    Plan(autonomic::PlanCli),
+    /// Have the manager enact a DDD (planned against the current generation).
+    Enact(autonomic::EnactCli),
 }
 
 /// Runs the command line; returns the process exit code.
@@ -245,6 +258,12 @@ pub fn main() -> i32 {
         }
         Command::Lsp => lsp::cmd_lsp(),
         Command::Simulate(args) => simulate::cmd_simulate(&args),
+        Command::Manage(a) => a.run(),
+        Command::Agent(a) => a.run(),
+        Command::Status(a) => a.run(),
+        Command::Events(a) => a.run(),
+        Command::Plan(a) => a.run(),
+        Command::Enact(a) => a.run(),
     }
 }
 
