@@ -66,9 +66,10 @@ fn main() {
             deladas::solve::solve(program, &hosts, &opts, &mut deladas::solve::Quiet).expect("grounds");
         let tv = Instant::now();
         let result = match &outcome {
-            deladas::solve::Outcome::Sat { ground, solutions: sols } => {
-                let d = deladas::solve::output::to_deployment(program, ground, &sols[0], &Default::default());
-                let world = deladas::eval::bind(program, &d).expect("the DDD binds");
+            deladas::solve::Outcome::Sat { solutions: sols, deployments, .. } => {
+                // The library already checked it with the evaluator; this
+                // column times `deladas verify` on it.
+                let world = deladas::eval::bind(program, &deployments[0]).expect("the DDD binds");
                 assert!(deladas::eval::all_violations(program, &world).is_empty(), "verify rejects the solution");
                 format!(
                     "SAT {} inst{}",
@@ -87,6 +88,7 @@ fn main() {
             }
             deladas::solve::Outcome::Unknown(r) => format!("UNKNOWN {r}"),
             deladas::solve::Outcome::Internal(r) => format!("INTERNAL {r}"),
+            deladas::solve::Outcome::Rejected(d) => format!("REJECTED {d:?}"),
         };
         let verify_s = tv.elapsed().as_secs_f64();
         println!(

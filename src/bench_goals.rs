@@ -98,5 +98,9 @@ pub fn p2p_canonical_ddd(n: usize) -> Result<String, String> {
             }
         }
     }
-    Ok(ddd::to_xml(&d))
+    // Written by hand, so checked like a solver's answer.
+    match crate::solve::checked::check(program, d, false) {
+        Ok(d) => Ok(d.to_xml()),
+        Err(diags) => Err(diags.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; ")),
+    }
 }

@@ -20,5 +20,7 @@ pub mod enact;
 pub mod eval;
 pub mod lower;
 pub mod mdcd;
+pub mod plan;
+pub mod request;
 pub mod solve;
 pub mod syntax;

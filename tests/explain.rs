@@ -559,6 +559,7 @@ fn verdict(p: &Program) -> Result<Verdict, String> {
         Ok((Outcome::Unsat { .. }, _)) => Ok(Verdict::Unsat),
         Ok((Outcome::Unknown(_), _)) => Ok(Verdict::Unknown),
         Ok((Outcome::Internal(m), _)) => Err(format!("internal error: {m}")),
+        Ok((Outcome::Rejected(d), _)) => Err(format!("rejected by the evaluator: {d:?}")),
         Err(e) => Err(format!("solve failed: {e:?}")),
     }
 }

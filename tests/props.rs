@@ -63,8 +63,9 @@ use deladas::ddd;
 use deladas::diagnostics::render;
 use deladas::eval::brute::{enumerate, BruteResult, Limits as BruteLimits};
 use deladas::eval::{all_violations, bind, superfluous};
-use deladas::solve::output::{to_deployment, GoalInfo};
-use deladas::solve::{solve, Options, Outcome, Quiet, Solution};
+use deladas::solve::output::GoalInfo;
+use deladas::solve::CheckedDeployment;
+use deladas::solve::{solve, Options, Outcome, Quiet};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
@@ -836,14 +837,9 @@ fn solve_on(program: &Program, hosts: &[usize], opts: &Options) -> Result<Outcom
 
 /// The DDD of a solution, checked: well-formed, XML round trip, binds,
 /// violates nothing, and (with parsimony) has no superfluous part.
-fn check_solution(
-    program: &Program,
-    ground: &deladas::lower::Ground,
-    sol: &Solution,
-    parsimony: bool,
-) -> Result<ddd::Deployment, String> {
+fn check_solution(program: &Program, d: &CheckedDeployment, parsimony: bool) -> Result<ddd::Deployment, String> {
     let info = GoalInfo { name: Some("g.deladas".into()), sha256: None };
-    let d = to_deployment(program, ground, sol, &info);
+    let d = d.clone().with_goal(&info).into_deployment();
     let xml = ddd::to_xml(&d);
     if let Err(e) = d.check() {
         return Err(format!("the DDD is malformed: {e:?}\n{xml}"));
@@ -1197,11 +1193,11 @@ fn check_goal(text: &str, expect_error: bool, extra: Extra) -> Result<Class, Str
     let outcome = solve_with(&program, &opts())?;
     let mut size = (0, 0);
     let sat = match &outcome {
-        Outcome::Sat { ground, solutions: sols } => {
+        Outcome::Sat { deployments: sols, .. } => {
             if sols.len() != 1 {
                 return Err(format!("asked for 1 solution, got {}", sols.len()));
             }
-            let d = check_solution(&program, ground, &sols[0], true)?;
+            let d = check_solution(&program, &sols[0], true)?;
             size = (d.instances.len(), d.channels.len());
             if extra.brute_on_sat {
                 match enumerate(&reduced(&program, program.clauses.clone()), &BRUTE) {
@@ -1215,10 +1211,10 @@ fn check_goal(text: &str, expect_error: bool, extra: Extra) -> Result<Class, Str
             if extra.count2 {
                 let o2 = solve_with(&program, &Options { count: 2, ..opts() })?;
                 match o2 {
-                    Outcome::Sat { ground: g2, solutions: sols } => {
+                    Outcome::Sat { deployments: sols, .. } => {
                         let mut shapes = vec![];
                         for s in &sols {
-                            shapes.push(shape(&check_solution(&program, &g2, s, true)?));
+                            shapes.push(shape(&check_solution(&program, s, true)?));
                         }
                         if shapes.len() == 2 && shapes[0] == shapes[1] && strict() {
                             return Err(format!("count 2: the two configurations are the same: {:?}", shapes[0]));
@@ -1242,16 +1238,17 @@ fn check_goal(text: &str, expect_error: bool, extra: Extra) -> Result<Class, Str
         Outcome::Unknown(r) if strict() => return Err(format!("the solver gave up: {r}")),
         Outcome::Unknown(_) => return Ok(Class::GaveUp),
         Outcome::Internal(m) => return Err(format!("internal error: {m}")),
+        Outcome::Rejected(d) => return Err(format!("the evaluator rejected the solver's configuration: {d:?}")),
     };
     if extra.any {
         // Any solution (with two asked for, sometimes): valid, same verdict.
         let count = if extra.count2 { 2 } else { 1 };
         let o = solve_with(&program, &Options { parsimony: false, count, ..opts() })?;
         match (&o, sat) {
-            (Outcome::Sat { ground: g, solutions: sols }, true) => {
+            (Outcome::Sat { deployments: sols, .. }, true) => {
                 let mut shapes = vec![];
                 for s in sols {
-                    shapes.push(shape(&check_solution(&program, g, s, false)?));
+                    shapes.push(shape(&check_solution(&program, s, false)?));
                 }
                 if shapes.len() == 2 && shapes[0] == shapes[1] && strict() {
                     return Err(format!("parsimony off, count 2: the same configuration twice: {:?}", shapes[0]));
@@ -1269,8 +1266,8 @@ fn check_goal(text: &str, expect_error: bool, extra: Extra) -> Result<Class, Str
         let hosts: Vec<usize> = (0..program.hosts.len()).filter(|&h| h != drop).collect();
         let o = solve_on(&program, &hosts, &opts())?;
         match &o {
-            Outcome::Sat { ground: g, solutions: sols } => {
-                let d = check_solution(&program, g, &sols[0], true)
+            Outcome::Sat { deployments: sols, .. } => {
+                let d = check_solution(&program, &sols[0], true)
                     .map_err(|e| format!("without host {}: {e}", program.hosts[drop].name))?;
                 if d.hosts.iter().any(|h| h.id == program.hosts[drop].name) {
                     return Err(format!("the DDD lists the failed host {}", program.hosts[drop].name));
@@ -1679,8 +1676,8 @@ fn resolve_keeps_the_most_bindings() {
     let result = runner.run(&case_strategy(), |(data, k)| {
         let (text, _) = generate(&data);
         let Ok(program) = checked_program(&text) else { return Ok(()) };
-        let Ok(Outcome::Sat { ground, solutions }) = solve_with(&program, &opts()) else { return Ok(()) };
-        let old = deladas::solve::output::to_deployment(&program, &ground, &solutions[0], &Default::default());
+        let Ok(Outcome::Sat { deployments, .. }) = solve_with(&program, &opts()) else { return Ok(()) };
+        let old = deployments[0].deployment().clone();
         let world = deladas::eval::bind(&program, &old).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
         let running = Running::from_world(&world);
         let hosts: Vec<usize> = (0..program.hosts.len()).collect();
@@ -1701,6 +1698,7 @@ fn resolve_keeps_the_most_bindings() {
         match resolve::resolve(&program, &running, &sc, Strategy::Optimal, Some(SOLVE_TIMEOUT)) {
             Err(e) => return Err(fail(format!("resolve failed: {e:?}"))),
             Ok(ResolveOutcome::Unknown(_)) => checked.borrow_mut().2 += 1,
+            Ok(ResolveOutcome::Rejected(d)) => return Err(fail(format!("the evaluator rejected it: {d:?}"))),
             Ok(ResolveOutcome::Impossible) => {
                 if let Ok(Outcome::Sat { .. }) = solve_on(&program, &up, &opts()) {
                     return Err(fail("resolve says impossible, but the goal is satisfiable on the hosts left".into()));
@@ -1708,17 +1706,7 @@ fn resolve_keeps_the_most_bindings() {
                 checked.borrow_mut().1 += 1;
             }
             Ok(ResolveOutcome::Resolved(r)) => {
-                let fixed = r.kept.iter().map(|(&s, &i)| (s, running.instances[i].id.clone())).collect();
-                let taken = running.instances.iter().map(|i| i.id.clone()).collect();
-                let new = deladas::solve::output::to_deployment_with(
-                    &program,
-                    &up,
-                    &r.ground,
-                    &r.solution,
-                    &Default::default(),
-                    &fixed,
-                    &taken,
-                );
+                let new = r.deployment.deployment().clone();
                 let w = deladas::eval::bind(&program, &new).map_err(|e| fail(format!("new DDD: {e:?}")))?;
                 let v = deladas::eval::all_violations(&program, &w);
                 if !v.is_empty() {

@@ -20,7 +20,6 @@ use deladas::check::ir::Program;
 use deladas::ddd::{self, Deployment};
 use deladas::diagnostics::render;
 use deladas::eval::{all_violations, bind, superfluous};
-use deladas::solve::output::{to_deployment, GoalInfo};
 use deladas::solve::{solve, Options, Outcome, Quiet};
 
 const EXAMPLES: &[&str] = &["p2p", "pubsub", "webfarm"];
@@ -108,8 +107,8 @@ fn program(goal: &str) -> Program {
 fn solve_lib(p: &Program, goal: &str) -> Deployment {
     let hosts: Vec<usize> = (0..p.hosts.len()).collect();
     let (outcome, _) = solve(p, &hosts, &Options::default(), &mut Quiet).expect("solve runs");
-    let Outcome::Sat { ground, solutions } = outcome else { panic!("{goal} is not satisfiable: {outcome:?}") };
-    to_deployment(p, &ground, &solutions[0], &GoalInfo::default())
+    let Outcome::Sat { deployments, .. } = outcome else { panic!("{goal} is not satisfiable: {outcome:?}") };
+    deployments[0].deployment().clone()
 }
 
 /// The placement and wiring of a DDD: instance ids, and channels as unordered

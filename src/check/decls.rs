@@ -440,7 +440,7 @@ pub(super) fn type_word(t: Type) -> &'static str {
     }
 }
 
-fn type_article(t: Type) -> &'static str {
+pub(super) fn type_article(t: Type) -> &'static str {
     match t {
         Type::Int => "an int",
         Type::Str => "a string",

@@ -89,6 +89,79 @@ pub fn check(loaded: &Loaded) -> Checked {
     Checked { program: c.prog, diags: c.diags, patterns: c.pattern_infos, index: c.index }
 }
 
+/// Adds one host declaration to a checked goal: the text of `file` in
+/// `sources` must be exactly one `host NAME = host(attr = value, …)`. The
+/// host is checked as the goal's own are — its name is new among the
+/// goal's hosts and components, its attributes are well formed and each
+/// has the type it has on the goal's hosts — and appended to
+/// `program.hosts`. This is how a re-solve adds hosts given as data
+/// (`crate::request`), without splicing text onto the goal.
+pub fn add_host(program: &mut Program, sources: &Sources, file: FileId) -> Result<HostId, Vec<Diagnostic>> {
+    let (parsed, diags) = crate::syntax::parse(sources.text(file), file);
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let [decl] = parsed.decls.as_slice() else {
+        return Err(vec![Diagnostic::new(Code::BadFailure, "an added host must be exactly one host declaration")]);
+    };
+    let DeclKind::Host { name, attrs } = &decl.kind else {
+        return Err(vec![Diagnostic::new(Code::BadFailure, "an added host must be a host declaration").primary(
+            file,
+            decl.span,
+            "not a host",
+        )]);
+    };
+    let n = &name.name;
+    let previous = program
+        .hosts
+        .iter()
+        .map(|h| (h.loc, "a host"))
+        .chain(program.components.iter().map(|c| (c.loc, "a component")))
+        .zip(program.hosts.iter().map(|h| h.name.as_str()).chain(program.components.iter().map(|c| c.name.as_str())))
+        .find(|(_, other)| other == n);
+    if let Some(((loc, what), _)) = previous {
+        return Err(vec![Diagnostic::new(Code::Duplicate, format!("the name `{n}` is declared twice"))
+            .primary(file, name.span, format!("`{n}` declared again here"))
+            .secondary(loc.file, loc.span, format!("first declared here, as {what}"))
+            .note("components, hosts and constraintsets of all loaded files share one namespace; every name must be unique")]);
+    }
+    let mut c = Checker::new();
+    c.prog = std::mem::take(program);
+    let host = c.host(file, name, attrs);
+    for (k, v) in &host.attrs {
+        let Some(&main) = c.prog.host_attr_types.get(k) else { continue };
+        if v.ty() == main {
+            continue;
+        }
+        let at = c.host_attr_locs.get(&(n.clone(), k.clone())).copied().unwrap_or(host.loc);
+        let mut d = Diagnostic::new(
+            Code::MixedAttributeTypes,
+            format!(
+                "host attribute `{k}` has mixed types: {} and {}",
+                decls::type_word(main),
+                decls::type_word(v.ty())
+            ),
+        )
+        .primary(at.file, at.span, format!("{} on `{n}`", decls::type_article(v.ty())));
+        if let Some(h) = c.prog.hosts.iter().find(|h| h.attr(k).is_some()) {
+            d = d.secondary(h.loc.file, h.loc.span, format!("{} on `{}`", decls::type_article(main), h.name));
+        }
+        c.diags.push(
+            d.note("an attribute name has one type across all hosts")
+                .help(format!("write every `{k}` as {}", decls::type_article(main))),
+        );
+    }
+    *program = std::mem::take(&mut c.prog);
+    if !c.diags.is_empty() {
+        return Err(c.diags);
+    }
+    for (k, v) in &host.attrs {
+        program.host_attr_types.entry(k.clone()).or_insert(v.ty());
+    }
+    program.hosts.push(host);
+    Ok(program.hosts.len() - 1)
+}
+
 /// A declaration in the one global namespace.
 #[derive(Debug, Clone, Copy)]
 enum Global {

@@ -194,11 +194,11 @@ fn verdict(p: &Program, available: &[usize], deadline: Instant, parsimony: bool)
         eprintln!("explain: {} clauses, {} hosts: {what} in {:?}", p.clauses.len(), available.len(), t.elapsed());
     }
     Ok(match out {
-        Outcome::Sat { ground, solutions } => {
+        Outcome::Sat { ground, solutions, .. } => {
             Verdict::Sat(solutions.into_iter().next().map(|solution| Box::new(Model { ground: *ground, solution })))
         }
         Outcome::Unsat { core, resources, .. } => Verdict::Unsat(core, resources),
-        Outcome::Unknown(_) | Outcome::Internal(_) => Verdict::Unknown,
+        Outcome::Unknown(_) | Outcome::Internal(_) | Outcome::Rejected(_) => Verdict::Unknown,
     })
 }
 

@@ -31,9 +31,13 @@
 //! ground form ([`GroundState`]) without further solver calls, until no
 //! single channel, and no single instance with its channels, can go.
 
+pub mod checked;
+mod error;
 pub mod explain;
 pub mod output;
 pub mod resolve;
+
+pub use checked::CheckedDeployment;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -74,8 +78,11 @@ pub struct Solution {
 /// How solving ended.
 #[derive(Debug)]
 pub enum Outcome {
-    /// One or more configurations (at most `count`), over this grounding.
-    Sat { ground: Box<Ground>, solutions: Vec<Solution> },
+    /// One or more configurations (at most `count`), over this grounding,
+    /// and their DDDs, each checked by the independent evaluator (in the
+    /// order of `solutions`; no goal name or SHA-256 set: see
+    /// [`CheckedDeployment::with_goal`]).
+    Sat { ground: Box<Ground>, solutions: Vec<Solution>, deployments: Vec<CheckedDeployment> },
     /// No configuration: the clauses (indices into `program.clauses`) and
     /// resource limits of an unsatisfiable core (not minimised here; see
     /// [`explain`]), and the counting facts the refutation used, if it was
@@ -85,6 +92,9 @@ pub enum Outcome {
     Unknown(String),
     /// The solver's model contradicts the ground goal: a bug.
     Internal(String),
+    /// The independent evaluator rejected a configuration the solver found
+    /// (internal-error diagnostics, E0901): a bug, and no DDD.
+    Rejected(Vec<crate::diagnostics::Diagnostic>),
 }
 
 /// Sizes and timings, for progress and benchmarks.
@@ -142,14 +152,16 @@ impl From<LowerError> for SolveError {
 
 /// Grounds and solves a goal over the given available hosts. Each call uses
 /// a fresh Z3 context, so its answer does not depend on earlier calls in the
-/// same process.
+/// same process. Every configuration returned is checked by the independent
+/// evaluator ([`checked`]); a disagreement is [`Outcome::Rejected`].
 pub fn solve(
     program: &Program,
     available: &[usize],
     opts: &Options,
     progress: &mut (dyn Progress + Send + Sync),
 ) -> Result<(Outcome, Stats), SolveError> {
-    in_fresh_context(|| solve_in_context(program, available, opts, progress))
+    let (outcome, stats) = in_fresh_context(|| solve_in_context(program, available, opts, progress))?;
+    Ok((checked::outcome(program, outcome, opts.parsimony), stats))
 }
 
 /// Runs `f` on a new thread, whose thread-local Z3 context is created on
@@ -329,7 +341,7 @@ fn solve_in_context(
         }
         drop(s);
         let outcome = match outcome {
-            Outcome::Sat { solutions, .. } => Outcome::Sat { ground: Box::new(ground), solutions },
+            Outcome::Sat { solutions, .. } => Outcome::Sat { ground: Box::new(ground), solutions, deployments: vec![] },
             other => other,
         };
         return Ok((outcome, stats));
@@ -986,6 +998,6 @@ impl<'g> Session<'g> {
             signatures.push(sig);
             found.push(sol);
         }
-        Outcome::Sat { ground: Box::new(Ground::placeholder()), solutions: found }
+        Outcome::Sat { ground: Box::new(Ground::placeholder()), solutions: found, deployments: vec![] }
     }
 }

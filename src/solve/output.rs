@@ -19,6 +19,18 @@ pub struct GoalInfo {
     pub sha256: Option<String>,
 }
 
+impl GoalInfo {
+    /// The goal file's name (its last path component) and the SHA-256 of its text.
+    pub fn of(path: &std::path::Path, text: &str) -> GoalInfo {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(text.as_bytes());
+        GoalInfo {
+            name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
+            sha256: Some(digest.iter().map(|b| format!("{b:02x}")).collect()),
+        }
+    }
+}
+
 fn attr(name: &str, v: &Value) -> ddd::Attr {
     ddd::Attr {
         name: name.to_string(),
@@ -31,7 +43,7 @@ fn attr(name: &str, v: &Value) -> ddd::Attr {
 }
 
 /// The resources part of a DDD: available hosts and every declared component.
-pub fn skeleton(program: &Program, hosts: &[usize], info: &GoalInfo) -> Deployment {
+pub(crate) fn skeleton(program: &Program, hosts: &[usize], info: &GoalInfo) -> Deployment {
     Deployment {
         goal: info.name.clone(),
         goal_sha256: info.sha256.clone(),
@@ -75,14 +87,14 @@ pub fn skeleton(program: &Program, hosts: &[usize], info: &GoalInfo) -> Deployme
 }
 
 /// Builds the canonical DDD of a solution.
-pub fn to_deployment(program: &Program, g: &Ground, sol: &Solution, info: &GoalInfo) -> Deployment {
+pub(crate) fn to_deployment(program: &Program, g: &Ground, sol: &Solution, info: &GoalInfo) -> Deployment {
     to_deployment_with(program, &g.hosts, g, sol, info, &HashMap::new(), &HashSet::new())
 }
 
 /// [`to_deployment`] for a re-solved configuration: only `hosts` are listed
 /// (those that are up), the slots in `fixed` keep the ids they had, and new
 /// instances get ids that are neither fixed nor in `taken` (the old DDD's).
-pub fn to_deployment_with(
+pub(crate) fn to_deployment_with(
     program: &Program,
     hosts: &[usize],
     g: &Ground,

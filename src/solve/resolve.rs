@@ -111,7 +111,8 @@ impl Scenario {
 }
 
 /// How to re-solve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// Lexicographically optimal (the default).
     Optimal,
@@ -121,7 +122,7 @@ pub enum Strategy {
 }
 
 /// One level of the objective, as far as it was settled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Level {
     /// The value reached.
     pub value: usize,
@@ -140,6 +141,10 @@ impl Level {
 /// A re-solved configuration.
 #[derive(Debug)]
 pub struct Resolved {
+    /// The new DDD (only the hosts that are up; kept instances keep their
+    /// ids), checked by the independent evaluator. No goal name or SHA-256
+    /// set: see [`super::CheckedDeployment::with_goal`].
+    pub deployment: super::CheckedDeployment,
     pub ground: Ground,
     pub solution: Solution,
     /// The old instance each kept slot continues.
@@ -165,6 +170,9 @@ pub enum ResolveOutcome {
     Impossible,
     /// The solver gave up before finding any configuration.
     Unknown(String),
+    /// The independent evaluator rejected the configuration found
+    /// (internal-error diagnostics, E0901): a bug, and no DDD.
+    Rejected(Vec<crate::diagnostics::Diagnostic>),
 }
 
 /// The slot each old instance is pinned to: its component's slots on its
@@ -773,7 +781,20 @@ impl<'a> Resolver<'a> {
         let mut levels = levels;
         levels[2].value = solution.slots.len() - kept.len();
         levels[2].bound = levels[2].bound.min(levels[2].value);
+        // The new DDD: kept instances keep their ids; new ones get ids the
+        // old deployment did not use. Checked by the evaluator before it is
+        // returned.
+        let fixed: HashMap<SlotId, String> =
+            kept.iter().map(|(&s, &i)| (s, self.running.instances[i].id.clone())).collect();
+        let taken: std::collections::HashSet<String> = self.running.instances.iter().map(|i| i.id.clone()).collect();
+        let info = super::output::GoalInfo::default();
+        let d = super::output::to_deployment_with(self.program, &up, self.g, &solution, &info, &fixed, &taken);
+        let deployment = match super::checked::check(self.program, d, false) {
+            Ok(d) => d,
+            Err(diags) => return Ok(ResolveOutcome::Rejected(diags)),
+        };
         Ok(ResolveOutcome::Resolved(Box::new(Resolved {
+            deployment,
             ground: self.g.clone(),
             solution,
             kept,

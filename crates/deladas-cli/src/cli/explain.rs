@@ -1,7 +1,7 @@
 //! `deladas explain`, and the explanation `solve` prints on unsat: a minimal
 //! conflict rendered as one "goal is unsatisfiable" diagnostic, with repair hints.
 
-use super::{emit, load_checked, lower_error, DiagFormat, EXIT_BAD_INPUT, EXIT_NO, EXIT_OK, EXIT_UNKNOWN};
+use super::{emit, load_checked, DiagFormat, EXIT_BAD_INPUT, EXIT_NO, EXIT_OK, EXIT_UNKNOWN};
 use deladas::diagnostics::{Diagnostic, Sources};
 
 pub(super) fn cmd_explain(file: &std::path::Path, format: DiagFormat, timeout: f64) -> i32 {
@@ -24,7 +24,7 @@ pub(super) fn explain_and_emit(
     let available: Vec<usize> = (0..program.hosts.len()).collect();
     match explain(program, &available, budget) {
         Err(e) => {
-            emit(&[lower_error(&e, program.root_file)], sources, format);
+            emit(&[e.to_diagnostic(program.root_file)], sources, format);
             EXIT_BAD_INPUT
         }
         Ok(Explained::Satisfiable) => {

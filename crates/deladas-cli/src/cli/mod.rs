@@ -347,21 +347,6 @@ pub(super) fn load_checked(file: &std::path::Path, format: DiagFormat) -> Result
     Ok((sources, checked))
 }
 
-pub(super) fn goal_info(
-    file: &std::path::Path,
-    sources: &Sources,
-    program: &deladas::check::ir::Program,
-) -> deladas::solve::output::GoalInfo {
-    use sha2::Digest;
-    let text = sources.text(program.root_file);
-    let digest = sha2::Sha256::digest(text.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    deladas::solve::output::GoalInfo {
-        name: file.file_name().map(|n| n.to_string_lossy().into_owned()),
-        sha256: Some(hex),
-    }
-}
-
 pub(super) fn render_deployment(d: &deladas::ddd::Deployment, format: OutFormat) -> String {
     match format {
         OutFormat::Xml => deladas::ddd::to_xml(d),
@@ -394,32 +379,6 @@ pub(super) fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<()
     }
 }
 
-/// A diagnostic for a lowering failure.
-pub(crate) fn lower_error(e: &deladas::solve::SolveError, file: deladas::diagnostics::FileId) -> Diagnostic {
-    use deladas::diagnostics::Code;
-    use deladas::lower::LowerError;
-    use deladas::solve::SolveError;
-    match e {
-        SolveError::Lower(LowerError::TooLarge { what, estimate, limit }) => Diagnostic::new(
-            Code::GroundingTooLarge,
-            format!("grounding this goal would create about {estimate} {what}; the limit is {limit}"),
-        )
-        .note("fewer hosts, smaller `maxperhost`, or fewer nested quantifiers make the goal smaller"),
-        SolveError::Lower(LowerError::Overflow(loc)) => Diagnostic::new(
-            Code::SolverOverflow,
-            "an integer in this clause is too large for the solver",
-        )
-        .primary(loc.file, loc.span, "overflows 64-bit arithmetic"),
-        SolveError::Overflow => Diagnostic::new(
-            Code::SolverOverflow,
-            "a coefficient or bound does not fit the solver's 32-bit pseudo-Boolean constraints",
-        )
-        .note(format!("in the goal `{file}`")),
-        SolveError::Lower(LowerError::Internal(m)) => Diagnostic::new(Code::Internal, format!("internal error: {m}"))
-            .note("this is a bug in deladas; please report it with the goal file"),
-    }
-}
-
 fn cmd_solve(
     file: &std::path::Path,
     output: Option<&std::path::Path>,
@@ -446,20 +405,16 @@ fn cmd_solve(
     let (outcome, _stats) = match result {
         Ok(x) => x,
         Err(e) => {
-            emit(&[lower_error(&e, program.root_file)], &sources, DiagFormat::Text);
+            emit(&[e.to_diagnostic(program.root_file)], &sources, DiagFormat::Text);
             return EXIT_BAD_INPUT;
         }
     };
     match outcome {
-        deladas::solve::Outcome::Sat { ground, solutions } => {
-            let info = goal_info(file, &sources, program);
+        deladas::solve::Outcome::Sat { deployments: solutions, .. } => {
+            let info = deladas::solve::output::GoalInfo::of(file, sources.text(program.root_file));
             let many = solutions.len() > 1 || count > 1;
-            for (i, sol) in solutions.iter().enumerate() {
-                let d = deladas::solve::output::to_deployment(program, &ground, sol, &info);
-                if let Err(diags) = self_check(program, &d, !any) {
-                    emit(&diags, &sources, DiagFormat::Text);
-                    return 101;
-                }
+            for (i, d) in solutions.iter().enumerate() {
+                let d = d.clone().with_goal(&info);
                 let text = render_deployment(&d, format);
                 let path = output.map(|o| {
                     if many {
@@ -482,6 +437,10 @@ fn cmd_solve(
                 std::time::Duration::from_secs_f64(timeout.filter(|t| t.is_finite() && *t > 0.0).unwrap_or(20.0));
             explain_and_emit(program, &sources, DiagFormat::Text, budget)
         }
+        deladas::solve::Outcome::Rejected(diags) => {
+            emit(&diags, &sources, DiagFormat::Text);
+            101
+        }
         deladas::solve::Outcome::Internal(m) => {
             let d = Diagnostic::new(deladas::diagnostics::Code::Internal, format!("internal error: {m}"))
                 .note("this is a bug in deladas; please report it with the goal file");
@@ -495,37 +454,6 @@ fn cmd_solve(
             EXIT_UNKNOWN
         }
     }
-}
-
-/// Runs the independent evaluator on a configuration the solver produced.
-/// A disagreement is a bug, never a silently wrong DDD.
-pub(super) fn self_check(
-    program: &deladas::check::ir::Program,
-    d: &deladas::ddd::Deployment,
-    parsimony: bool,
-) -> Result<(), Vec<Diagnostic>> {
-    use deladas::diagnostics::Code;
-    let internal = |m: String| {
-        Diagnostic::new(Code::Internal, format!("internal error: {m}"))
-            .note("the solver's configuration failed the independent evaluator; this is a bug in deladas, please report it with the goal file")
-    };
-    if let Err(errs) = d.check() {
-        return Err(errs.iter().map(|e| internal(format!("the DDD written is malformed: {e}"))).collect());
-    }
-    let world = deladas::eval::bind(program, d).map_err(|errs| errs.into_iter().map(internal).collect::<Vec<_>>())?;
-    let violations = deladas::eval::all_violations(program, &world);
-    if !violations.is_empty() {
-        return Err(violations.iter().map(|v| internal(format!("the configuration violates a clause: {v}"))).collect());
-    }
-    // The parsimony cross-check re-evaluates per part: affordable on small
-    // configurations, where the tests exercise it.
-    if parsimony && world.instances.len() + world.channels.len() <= 200 {
-        let extra = deladas::eval::superfluous(program, &world);
-        if !extra.is_empty() {
-            return Err(vec![internal(format!("{} part(s) of the configuration are superfluous", extra.len()))]);
-        }
-    }
-    Ok(())
 }
 
 fn cmd_verify(file: &std::path::Path, ddd_path: &std::path::Path, format: DiagFormat) -> i32 {

@@ -502,7 +502,7 @@ fn check_satisfiable(job: &Job) -> (Vec<lsp_types::Diagnostic>, String) {
     let took = start.elapsed().as_secs_f64();
     match result {
         Err(e) => {
-            let d = crate::cli::lower_error(&e, program.root_file);
+            let d = e.to_diagnostic(program.root_file);
             (job.files.to_lsp(&d, false), format!("the goal cannot be solved: {}", d.message))
         }
         Ok(Explained::Satisfiable) => (vec![], format!("the goal is satisfiable ({took:.2} s)")),

@@ -1,0 +1,135 @@
+//! Checked deployments: the only way a configuration the solver found
+//! becomes a DDD.
+//!
+//! [`CheckedDeployment`] has a private constructor: the library builds one
+//! only after the independent evaluator (`crate::eval`) has bound the DDD to
+//! the goal and found every clause (and, for a parsimonious answer, no
+//! superfluous part) — see [`check`]. [`super::solve`] and
+//! [`super::resolve::resolve`] return checked deployments; a disagreement
+//! between solver and evaluator comes back as internal-error diagnostics
+//! (E0901), never as a DDD. The writers that turn a solution into a DDD
+//! ([`super::output`]) are private to the crate.
+//!
+//! ```compile_fail
+//! // A checked deployment cannot be made outside the library…
+//! let d = deladas::solve::CheckedDeployment { deployment: Default::default() };
+//! ```
+//!
+//! ```compile_fail
+//! // …and a solution cannot be turned into a DDD without the check.
+//! use deladas::solve::output::to_deployment;
+//! ```
+
+use crate::check::ir::Program;
+use crate::ddd::Deployment;
+use crate::diagnostics::{Code, Diagnostic};
+
+use super::output::GoalInfo;
+
+/// A DDD that the independent evaluator found to satisfy the goal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedDeployment {
+    deployment: Deployment,
+}
+
+impl CheckedDeployment {
+    /// The deployment (read only: a changed deployment is no longer checked).
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+    /// The deployment, giving up the guarantee.
+    pub fn into_deployment(self) -> Deployment {
+        self.deployment
+    }
+    /// Sets the goal's name and SHA-256 written on `<deployment>` (metadata
+    /// the evaluator does not read, so the check still holds).
+    pub fn with_goal(mut self, info: &GoalInfo) -> Self {
+        self.deployment.goal = info.name.clone();
+        self.deployment.goal_sha256 = info.sha256.clone();
+        self
+    }
+    /// The DDD as XML (ddd.md).
+    pub fn to_xml(&self) -> String {
+        crate::ddd::to_xml(&self.deployment)
+    }
+}
+
+impl std::ops::Deref for CheckedDeployment {
+    type Target = Deployment;
+    fn deref(&self) -> &Deployment {
+        &self.deployment
+    }
+}
+
+/// An internal-error diagnostic: the solver and the evaluator disagree.
+fn internal(message: String) -> Diagnostic {
+    Diagnostic::new(Code::Internal, format!("internal error: {message}"))
+        .note("the solver's configuration failed the independent evaluator; this is a bug in deladas, please report it with the goal file")
+}
+
+/// Runs the independent evaluator on a configuration the solver produced:
+/// well-formed DDD, bound to the goal, every clause holds, and (with
+/// `parsimony`, on configurations of at most 200 parts, where the
+/// per-part re-evaluation is affordable) no part is superfluous.
+pub(crate) fn check(program: &Program, d: Deployment, parsimony: bool) -> Result<CheckedDeployment, Vec<Diagnostic>> {
+    if let Err(errs) = d.check() {
+        return Err(errs.iter().map(|e| internal(format!("the DDD written is malformed: {e}"))).collect());
+    }
+    let world = crate::eval::bind(program, &d).map_err(|errs| errs.into_iter().map(internal).collect::<Vec<_>>())?;
+    let violations = crate::eval::all_violations(program, &world);
+    if !violations.is_empty() {
+        return Err(violations.iter().map(|v| internal(format!("the configuration violates a clause: {v}"))).collect());
+    }
+    if parsimony && world.instances.len() + world.channels.len() <= 200 {
+        let extra = crate::eval::superfluous(program, &world);
+        if !extra.is_empty() {
+            return Err(vec![internal(format!("{} part(s) of the configuration are superfluous", extra.len()))]);
+        }
+    }
+    Ok(CheckedDeployment { deployment: d })
+}
+
+/// Checks every configuration of a raw outcome: `Sat` with its
+/// `deployments`, or `Rejected` when the evaluator disagrees with one.
+pub(crate) fn outcome(program: &Program, outcome: super::Outcome, parsimony: bool) -> super::Outcome {
+    let super::Outcome::Sat { ground, solutions, .. } = outcome else { return outcome };
+    let mut deployments = Vec::with_capacity(solutions.len());
+    for sol in &solutions {
+        let d = super::output::to_deployment(program, &ground, sol, &GoalInfo::default());
+        match check(program, d, parsimony) {
+            Ok(c) => deployments.push(c),
+            Err(diags) => return super::Outcome::Rejected(diags),
+        }
+    }
+    super::Outcome::Sat { ground, solutions, deployments }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program(text: &str) -> Program {
+        let loaded = crate::check::load(std::path::Path::new("g.deladas"), Some(text), &crate::check::RealFs);
+        let (_, checked) = crate::check::check_loaded(loaded);
+        assert!(!checked.has_errors(), "{:?}", checked.diags);
+        checked.program
+    }
+
+    /// The solver's answer passes; the same answer with a part taken away
+    /// (as a solver bug would produce) is an internal error, not a DDD.
+    #[test]
+    fn a_wrong_configuration_is_not_a_checked_deployment() {
+        let p = program(&crate::bench_goals::p2p(4, crate::bench_goals::Variant::Satisfy));
+        let hosts: Vec<usize> = (0..p.hosts.len()).collect();
+        let (out, _) = super::super::solve(&p, &hosts, &super::super::Options::default(), &mut super::super::Quiet)
+            .expect("grounds");
+        let super::super::Outcome::Sat { deployments, .. } = out else { panic!("satisfiable: {out:?}") };
+        let good = deployments[0].deployment().clone();
+        assert!(check(&p, good.clone(), true).is_ok());
+        let mut bad = good;
+        bad.channels.clear();
+        let errs = check(&p, bad, false).expect_err("a violated clause is caught");
+        assert!(errs.iter().all(|d| d.code == Code::Internal), "{errs:?}");
+        assert!(errs[0].message.contains("violates a clause"), "{errs:?}");
+    }
+}
