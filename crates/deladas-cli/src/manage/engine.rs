@@ -3,7 +3,7 @@
 //! bindings kept, proven), the migration plan between two deployments, and
 //! what each host runs at each plan step.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,7 +12,6 @@ use deladas::ddd::Deployment;
 use deladas::diagnostics::{render, Code, Diagnostic, Sources};
 use deladas::enact::protocol::{AssignedInstance, Assignment, Epoch};
 use deladas::enact::{wirings, Endpoints, RunSpec};
-use deladas::solve::resolve::{self, ResolveOutcome, Running, Scenario, Strategy};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -151,10 +150,10 @@ impl Goal {
         let (outcome, _) = deladas::solve::solve(&self.program, &available, &opts, &mut deladas::solve::Quiet)
             .map_err(|e| ApiError::new(422, Code::GroundingTooLarge, format!("{e:?}")))?;
         match outcome {
-            deladas::solve::Outcome::Sat { ground, solutions } => Ok(solutions
-                .iter()
-                .map(|s| deladas::solve::output::to_deployment(&self.program, &ground, s, &self.info()))
-                .collect()),
+            deladas::solve::Outcome::Sat { deployments, .. } => {
+                Ok(deployments.into_iter().map(|d| d.with_goal(&self.info()).into_deployment()).collect())
+            }
+            deladas::solve::Outcome::Rejected(diags) => Err(ApiError::diags(500, &diags, &self.sources)),
             deladas::solve::Outcome::Unsat { .. } => {
                 let ex = self.explain(&available, "with these hosts");
                 Err(ApiError { status: 409, body: ex })
@@ -198,59 +197,33 @@ impl Goal {
     }
 
     /// Re-solves `old` after the failure of `down` hosts, keeping the most
-    /// surviving bindings (the same call as `deladas resolve --fail-host`).
+    /// surviving bindings: the library's re-solve request, the same call as
+    /// `deladas resolve --fail-host`.
     pub fn resolve(&self, old: &Deployment, down: &[String], timeout: Duration) -> Result<Resolution, ApiError> {
-        let p = &self.program;
-        let world =
-            deladas::eval::bind(p, old).map_err(|errs| ApiError::new(422, Code::DddMismatch, errs.join("; ")))?;
-        let mut down_ids = vec![];
-        for n in down {
-            match p.host(n).filter(|h| world.hosts.contains(h)) {
-                Some(h) => down_ids.push(h),
-                None => return Err(ApiError::new(422, Code::BadFailure, format!("the deployment has no host `{n}`"))),
+        let req = deladas::request::Request {
+            fail_hosts: down.to_vec(),
+            timeout: Some(timeout),
+            ..deladas::request::Request::default()
+        };
+        let mut sources = self.sources.clone();
+        match deladas::request::resolve_request(&self.program, &mut sources, old, &req, &self.info()) {
+            Err(diags) => Err(ApiError::diags(422, &diags, &sources)),
+            Ok(deladas::request::Answer::Resolved(r)) => {
+                let plan = r.plan.to_json();
+                Ok(Resolution::Resolved(r.deployment.into_deployment(), plan))
             }
-        }
-        down_ids.sort();
-        down_ids.dedup();
-        let mut hosts = world.hosts.clone();
-        hosts.sort();
-        hosts.dedup();
-        let scenario = Scenario { hosts, down: down_ids, failed_instances: vec![] };
-        let run = Running::from_world(&world);
-        let outcome = resolve::resolve(p, &run, &scenario, Strategy::Optimal, Some(timeout))
-            .map_err(|e| ApiError::new(422, Code::GroundingTooLarge, format!("{e:?}")))?;
-        match outcome {
-            ResolveOutcome::Resolved(r) => {
-                let fixed: HashMap<u32, String> =
-                    r.kept.iter().map(|(&s, &i)| (s, run.instances[i].id.clone())).collect();
-                let taken: HashSet<String> = run.instances.iter().map(|i| i.id.clone()).collect();
-                let new = deladas::solve::output::to_deployment_with(
-                    p,
-                    &scenario.up(),
-                    &r.ground,
-                    &r.solution,
-                    &self.info(),
-                    &fixed,
-                    &taken,
-                );
-                Ok(Resolution::Resolved(new))
+            Ok(deladas::request::Answer::Impossible(why)) => {
+                Ok(Resolution::Impossible(self.explain(&why.up, &why.failure)))
             }
-            ResolveOutcome::Impossible => {
-                let names: Vec<String> = down.iter().map(|d| format!("`{d}`")).collect();
-                Ok(Resolution::Impossible(
-                    self.explain(&scenario.up(), &format!("after the failure of {}", names.join(" and "))),
-                ))
-            }
-            ResolveOutcome::Unknown(r) => {
-                Err(ApiError::new(503, Code::SolverGaveUp, format!("the solver gave up: {r}")))
-            }
+            Ok(deladas::request::Answer::Unknown(d)) => Err(ApiError::diags(503, &[d], &sources)),
         }
     }
 }
 
 /// What a re-solve found.
 pub enum Resolution {
-    Resolved(Deployment),
+    /// The new deployment and the library's migration plan (JSON).
+    Resolved(Deployment, Value),
     /// No configuration: the explanation.
     Impossible(Value),
 }

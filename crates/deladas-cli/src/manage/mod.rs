@@ -566,7 +566,7 @@ async fn satisfy(State(s): State<Shared>, body: Bytes) -> Result<Json<Value>, Ap
                     Some(r) => old.hosts.iter().map(|h| h.id.clone()).filter(|h| !r.contains(h)).collect(),
                 };
                 match g.resolve(&old, &down, Duration::from_secs(20))? {
-                    Resolution::Resolved(d) => Ok(vec![d]),
+                    Resolution::Resolved(d, _) => Ok(vec![d]),
                     Resolution::Impossible(ex) => Err(ApiError { status: 409, body: ex }),
                 }
             }
@@ -748,9 +748,11 @@ async fn reconcile_loop(s: Shared) {
                 m.last_resolve = Some(Instant::now());
                 let failed: BTreeSet<String> = down.iter().cloned().collect();
                 match r {
-                    Ok(Ok(Resolution::Resolved(d))) => {
+                    Ok(Ok(Resolution::Resolved(d, migration))) => {
                         m.d.impossible_for = None;
                         let reason = format!("re-solved after the failure of {}", down.join(", "));
+                        let ms = m.metrics.last_resolve_ms;
+                        m.emit("resolved", json!({"failed_hosts": down, "migration": migration, "resolve_ms": ms}));
                         m.enact(d, &reason);
                     }
                     Ok(Ok(Resolution::Impossible(ex))) => {
