@@ -614,3 +614,76 @@ fn client_commands_without_a_manager_exit_2() {
     assert!(common::stderr(&o).contains("needs a token"), "{}", common::show(&o));
     let _ = Path::new(GOAL);
 }
+
+/// A program that keeps exiting is restarted in place with back-off, then
+/// reported as a failed instance (a crash loop). Loopback only: no root.
+#[test]
+fn a_crash_loop_is_reported_as_an_instance_failure() {
+    let dir = std::env::temp_dir().join(format!("deladas-crashloop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let goal = dir.join("crash.deladas");
+    std::fs::write(
+        &goal,
+        "component Crasher(code = \"x.xml\", command = \"false\", ports = {p})\nhost h1 = host()\n\
+         constraintset s = constraintset {\n    card(instancesof Crasher in deployment) >= 1\n}\n",
+    )
+    .expect("goal");
+    let port = 20000 + std::process::id() % 20000;
+    let url = format!("http://127.0.0.1:{port}");
+    let spawn = |args: &[String]| {
+        Command::new(bin_dir().join("deladas"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns")
+    };
+    struct Kill(Vec<Child>);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut procs = Kill(vec![]);
+    procs.0.push(spawn(&[
+        "manage".into(),
+        goal.display().to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--store".into(),
+        dir.join("s.redb").display().to_string(),
+    ]));
+    procs.0.push(spawn(&[
+        "agent".into(),
+        "--host".into(),
+        "h1".into(),
+        "--manager".into(),
+        url.clone(),
+        "--state-dir".into(),
+        dir.join("h1").display().to_string(),
+        "--heartbeat".into(),
+        "0.2".into(),
+    ]));
+    let events = wait_for("the instance-failed event", Duration::from_secs(60), || {
+        let o = common::deladas(&["events", "--manager", &url]);
+        let out = common::stdout(&o);
+        out.contains("\"instance-failed\"").then_some(out)
+    });
+    let ev: Value = events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["kind"] == "instance-failed")
+        .expect("the event");
+    assert_eq!(ev["data"]["instance"], "Crasher@h1", "{ev}");
+    assert_eq!(ev["data"]["restarts"], 4, "restarted in place 4 times, then given up: {ev}");
+    assert_eq!(ev["data"]["last_exit"], "exit code 1", "{ev}");
+    let o = common::deladas(&["status", "--manager", &url, "--json"]);
+    let v: Value = serde_json::from_str(&common::stdout(&o)).expect("status --json");
+    assert_eq!(v["deployment"]["generation"], 1, "no re-solve for an instance failure");
+    drop(procs);
+    let _ = std::fs::remove_dir_all(&dir);
+}
