@@ -571,6 +571,27 @@ fn a_partitioned_host_fences_itself() {
     assert_eq!(ids, want);
     assert!(c.event("agent-fenced", None).is_some(), "the agent said it fenced itself");
     c.wait_traffic(&d2, Duration::from_secs(30));
+
+    // A person adds the healed host back: satisfy (keeping the running
+    // configuration) → plan → enact.
+    let all: Vec<String> = (1..=HOSTS).map(|i| format!("h{i}")).collect();
+    let req = json!({"running": deladas::ddd::to_xml(&d2), "resources": all}).to_string();
+    let (s, body) = c.request("POST", "/satisfy", Some(&req), true).expect("answers");
+    assert_eq!(s, 200, "{body}");
+    let ddd = serde_json::from_str::<Value>(&body).expect("JSON")["ddds"][0].as_str().expect("a DDD").to_string();
+    let (s, body) = c.request("POST", "/plan", Some(&json!({"ddd": ddd}).to_string()), true).expect("answers");
+    assert_eq!(s, 200, "{body}");
+    let g = serde_json::from_str::<Value>(&body).expect("JSON")["generation"].as_u64().expect("generation");
+    assert_eq!(g, 2);
+    let (s, body) =
+        c.request("POST", "/enact", Some(&json!({"ddd": ddd, "generation": g}).to_string()), true).expect("answers");
+    assert_eq!(s, 200, "{body}");
+    let d3 = c.wait_enacted(3, Duration::from_secs(60));
+    assert!(d3.hosts.iter().any(|h| h.id == victim), "the host is back");
+    assert!(kept(&d2, &d3).len() == d2.instances.len(), "adding a host keeps every binding");
+    let mut want: Vec<String> = d3.instances.iter().map(|i| i.id.clone()).collect();
+    want.sort();
+    wait_for("the new deployment to run", Duration::from_secs(20), || (c.running_instances() == want).then_some(()));
 }
 
 /// Scenario 5: the manager is killed (SIGKILL) in the middle of a plan and
@@ -686,4 +707,38 @@ fn a_crash_loop_is_reported_as_an_instance_failure() {
     assert_eq!(v["deployment"]["generation"], 1, "no re-solve for an instance failure");
     drop(procs);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Most hosts vanishing at once is not repaired but frozen, with an event
+/// saying why; when they report again the manager unfreezes.
+#[test]
+fn many_hosts_vanishing_at_once_freeze_the_manager() {
+    let _serial = lock();
+    let Some(mut c) = Cluster::up(7, &[]) else { return };
+    let d1 = c.wait_enacted(1, Duration::from_secs(60));
+    for i in 1..=4 {
+        c.crash(i);
+    }
+    let frozen = wait_for("the freeze event", Duration::from_secs(15), || c.event("frozen", None));
+    assert!(frozen["data"]["why"].as_str().is_some_and(|w| w.contains("4 of 6")), "{frozen}");
+    std::thread::sleep(Duration::from_secs(3));
+    let dep = c.get("/deployment");
+    assert_eq!(dep["generation"], 1, "nothing re-solved while frozen");
+    assert!(dep["frozen"].is_string());
+    assert!(c.event("host-failed", None).is_none(), "no host failed while frozen");
+    let survivors: Vec<String> = {
+        let mut v: Vec<String> =
+            d1.instances.iter().filter(|i| Cluster::host_index(&i.host) > 4).map(|i| i.id.clone()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(c.running_instances(), survivors, "the survivors keep running");
+    for i in 1..=4 {
+        c.start_agent(i);
+    }
+    wait_for("the unfreeze event", Duration::from_secs(15), || c.event("unfrozen", None));
+    let mut all: Vec<String> = d1.instances.iter().map(|i| i.id.clone()).collect();
+    all.sort();
+    wait_for("the deployment to run again", Duration::from_secs(20), || (c.running_instances() == all).then_some(()));
+    c.wait_traffic(&d1, Duration::from_secs(30));
 }

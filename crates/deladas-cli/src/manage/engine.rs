@@ -200,8 +200,20 @@ impl Goal {
     /// surviving bindings: the library's re-solve request, the same call as
     /// `deladas resolve --fail-host`.
     pub fn resolve(&self, old: &Deployment, down: &[String], timeout: Duration) -> Result<Resolution, ApiError> {
+        self.resolve_with(old, down, &[], timeout)
+    }
+
+    /// [`Goal::resolve`] with declared hosts back in service (`add`).
+    pub fn resolve_with(
+        &self,
+        old: &Deployment,
+        down: &[String],
+        add: &[String],
+        timeout: Duration,
+    ) -> Result<Resolution, ApiError> {
         let req = deladas::request::Request {
             fail_hosts: down.to_vec(),
+            add_hosts: add.iter().map(|h| deladas::request::AddHost::Declared(h.clone())).collect(),
             timeout: Some(timeout),
             ..deladas::request::Request::default()
         };

@@ -561,11 +561,16 @@ async fn satisfy(State(s): State<Shared>, body: Bytes) -> Result<Json<Value>, Ap
         match &req.running {
             Some(xml) => {
                 let old = g.accept_shape(xml)?;
-                let down: Vec<String> = match &req.resources {
-                    None => vec![],
-                    Some(r) => old.hosts.iter().map(|h| h.id.clone()).filter(|h| !r.contains(h)).collect(),
+                // Hosts of the running configuration missing from `resources`
+                // failed; hosts in `resources` it does not use are added.
+                let (down, add): (Vec<String>, Vec<String>) = match &req.resources {
+                    None => (vec![], vec![]),
+                    Some(r) => (
+                        old.hosts.iter().map(|h| h.id.clone()).filter(|h| !r.contains(h)).collect(),
+                        r.iter().filter(|h| !old.hosts.iter().any(|o| &o.id == *h)).cloned().collect(),
+                    ),
                 };
-                match g.resolve(&old, &down, Duration::from_secs(20))? {
+                match g.resolve_with(&old, &down, &add, Duration::from_secs(20))? {
                     Resolution::Resolved(d, _) => Ok(vec![d]),
                     Resolution::Impossible(ex) => Err(ApiError { status: 409, body: ex }),
                 }
@@ -804,16 +809,24 @@ fn tick(m: &mut Mgr) -> Work {
         return Work::None;
     }
     if !silent.is_empty() {
-        if silent.len() >= 2 && silent.len() as f64 > m.cfg.freeze_share * live.len() as f64 {
+        // Hosts that fell silent together: every live host not heard from
+        // for half the grace period when the first one's grace runs out.
+        let half = m.cfg.grace / 2;
+        let together: Vec<String> = live
+            .iter()
+            .filter(|h| m.last_seen.get(h.as_str()).is_none_or(|t| t.elapsed() > half))
+            .map(|h| (*h).clone())
+            .collect();
+        if together.len() >= 2 && together.len() as f64 > m.cfg.freeze_share * live.len() as f64 {
             let why = format!(
                 "{} of {} live hosts fell silent at once ({}): more likely a network or manager-side problem than host failures; \
                  nothing is re-solved until they report again or a person enacts a deployment",
-                silent.len(),
+                together.len(),
                 live.len(),
-                silent.join(", ")
+                together.join(", ")
             );
             m.d.frozen = Some(why.clone());
-            m.emit("frozen", json!({"why": why, "silent_hosts": silent}));
+            m.emit("frozen", json!({"why": why, "silent_hosts": together}));
             m.commit();
             return Work::None;
         }
