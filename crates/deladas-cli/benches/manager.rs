@@ -10,8 +10,8 @@
 //!   host is failed; the grace period is 2 s), re-solve, planning, enactment
 //!   (the plan's two steps until every agent reports it done). Medians.
 //! - `heartbeats N` (default 1000): a manager tracking N hosts' heartbeats
-//!   (every 0.3 s, sent by this program) for 10 s: its CPU use, in % of one
-//!   core (from /proc/PID/stat).
+//!   (every 0.3, 1 and 2 s, or `DELADAS_BENCH_HEARTBEAT=0.5,5`; sent by this
+//!   program) for 10 s: its CPU use, in % of one core (from /proc/PID/stat).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -137,15 +137,14 @@ fn repair(n: usize, port: u16) {
     };
     println!("N={n}: first deployment running after {:.1} s", t.elapsed().as_secs_f64());
     let ddd = deladas::ddd::from_xml(d["ddd"].as_str().unwrap_or("")).expect("a DDD");
-    let clients: Vec<usize> = ddd
-        .instances
-        .iter()
-        .filter(|i| i.component == "Client")
-        .filter_map(|i| i.host.trim_start_matches('h').parse().ok())
-        .collect();
+    // The hosts to crash: ones that run an instance (the generated goal's
+    // parsimonious configurations are often routers only).
+    let mut clients: Vec<usize> =
+        ddd.instances.iter().filter_map(|i| i.host.trim_start_matches('h').parse().ok()).collect();
+    clients.dedup();
     let (mut det, mut res, mut pla, mut ena, mut total) = (vec![], vec![], vec![], vec![], vec![]);
     for rep in 0..3 {
-        let Some(&h) = clients.get(rep * 3 % clients.len().max(1)) else { break };
+        let Some(&h) = clients.get((rep * 3 + 1) % clients.len().max(1)) else { break };
         // Crash host h: its agent and every instance it started.
         let _ =
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(agents[h - 1] as i32), nix::sys::signal::Signal::SIGKILL);
@@ -181,14 +180,10 @@ fn repair(n: usize, port: u16) {
         median(pla),
         median(ena),
         median(total),
-        res_len(&clients)
+        ddd.instances.len()
     );
     drop(procs);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn res_len(clients: &[usize]) -> usize {
-    clients.len()
 }
 
 fn cpu_ticks(pid: u32) -> u64 {
@@ -200,7 +195,7 @@ fn cpu_ticks(pid: u32) -> u64 {
         + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
 }
 
-fn heartbeats(n: usize, port: u16) {
+fn heartbeats(n: usize, port: u16, every: Duration) {
     let dir = std::env::temp_dir().join(format!("deladas-bench-hb-{n}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
@@ -238,7 +233,7 @@ fn heartbeats(n: usize, port: u16) {
                         sent += 1;
                     }
                 }
-                std::thread::sleep(Duration::from_millis(300).saturating_sub(round.elapsed()));
+                std::thread::sleep(every.saturating_sub(round.elapsed()));
             }
             sent
         }));
@@ -251,7 +246,8 @@ fn heartbeats(n: usize, port: u16) {
     let sent: u64 = hs.into_iter().map(|h| h.join().unwrap_or(0)).sum();
     let hz = 100.0; // USER_HZ on Linux
     println!(
-        "heartbeats: {n} hosts every 0.3 s ({sent} answered in ~12 s): manager CPU {:.1} % of one core",
+        "heartbeats: {n} hosts every {:.1} s ({sent} answered in ~12 s): manager CPU {:.1} % of one core",
+        every.as_secs_f64(),
         (c1 - c0) as f64 / hz / secs * 100.0
     );
     drop(procs);
@@ -275,13 +271,19 @@ fn main() {
         hb = vec![1000];
     }
     if !sizes.is_empty() {
-        println!("| N | detection ms | re-solve ms | planning ms | enactment ms | crash → repaired ms | clients |");
+        println!("| N | detection ms | re-solve ms | planning ms | enactment ms | crash → repaired ms | instances |");
         println!("|---:|---:|---:|---:|---:|---:|---:|");
     }
     for (k, n) in sizes.into_iter().enumerate() {
         repair(n, 17500 + k as u16);
     }
+    let every: Vec<f64> = std::env::var("DELADAS_BENCH_HEARTBEAT")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_else(|| vec![0.3, 1.0, 2.0]);
     for (k, n) in hb.into_iter().enumerate() {
-        heartbeats(n, 17600 + k as u16);
+        for (j, e) in every.iter().enumerate() {
+            heartbeats(n, 17600 + (k * 10 + j) as u16, Duration::from_secs_f64(*e));
+        }
     }
 }
