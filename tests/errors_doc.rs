@@ -23,7 +23,11 @@ use std::process::Command;
 use deladas::diagnostics::Code;
 
 /// Codes whose example is not run, and why.
-const NOT_RUNNABLE: &[(&str, &str)] = &[("E0901", "an internal error: no input triggers it on purpose")];
+const NOT_RUNNABLE: &[(&str, &str)] = &[
+    ("E0806", "an HTTP request to `deladas manage`; tests/manager.rs sends malformed ones to a running manager"),
+    ("E0807", "an HTTP request to `deladas manage`; tests/manager.rs enacts a stale generation"),
+    ("E0901", "an internal error: no input triggers it on purpose"),
+];
 
 /// Whether `check` reports this code (E00xx to E06xx and the warnings, but
 /// not E061x and E062x, which `roles` and `simulate` report).

@@ -117,6 +117,9 @@ codes! {
     GroundingTooLarge = "E0803", Error, "grounding too large";
     SolverOverflow = "E0804", Error, "integer too large for the solver";
     BadFailure = "E0805", Error, "a failure or added host that does not fit the deployment";
+    // ---- the manager (`deladas manage`) ----
+    BadRequest = "E0806", Error, "a malformed request to the manager";
+    StaleGeneration = "E0807", Error, "a plan or DDD for an older generation";
     Internal = "E0901", Error, "internal error";
     // ---- warnings ----
     UnusedVariable = "W0001", Warning, "variable never used";

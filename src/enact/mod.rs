@@ -18,6 +18,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+pub mod protocol;
+
 use serde::{Deserialize, Serialize};
 
 use crate::ddd::{AttrValue, Component, Deployment, Direction};
@@ -40,6 +42,9 @@ pub mod env {
     /// process then gets `SIGHUP`; a process may also poll its modification
     /// time (Kubernetes updates mounted ConfigMaps without a signal).
     pub const WIRING: &str = "DELADAS_WIRING";
+    /// A directory of the instance's own (kept across restarts in place; the
+    /// example components write their `status.json` there).
+    pub const STATE_DIR: &str = "DELADAS_STATE_DIR";
 }
 
 /// What runs for a component.

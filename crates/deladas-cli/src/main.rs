@@ -4,8 +4,11 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::todo, clippy::dbg_macro)]
 
+mod agent;
 mod cli;
+mod client;
 mod lsp;
+mod manage;
 
 fn main() {
     std::process::exit(cli::main());

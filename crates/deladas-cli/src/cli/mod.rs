@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use deladas::check;
 
+mod autonomic;
 pub(crate) mod explain;
 mod export;
 mod fmt;
@@ -298,6 +299,18 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Write manifests that run exactly the deployment a DDD describes (Kubernetes).
     Export(export::ExportArgs),
+    /// The autonomic manager (MADME): HTTP API, reconcile loop, durable store (docs/manager.md).
+    Manage(autonomic::ManageCli),
+    /// The per-host agent (AMP): runs the instances the manager assigns to its host.
+    Agent(autonomic::AgentCli),
+    /// The manager's view: generation, plan, hosts and their instances.
+    Status(autonomic::StatusCli),
+    /// The manager's events (`--follow`: keep streaming).
+    Events(autonomic::EventsCli),
+    /// Ask the manager for the migration plan to a DDD (dry run).
+    Plan(autonomic::PlanCli),
+    /// Have the manager enact a DDD (planned against the current generation).
+    Enact(autonomic::EnactCli),
 }
 
 fn run() -> i32 {
@@ -369,6 +382,12 @@ fn run() -> i32 {
         Command::Lsp => lsp::cmd_lsp(),
         Command::Simulate(args) => simulate::cmd_simulate(&args),
         Command::Export(args) => export::cmd_export(&args),
+        Command::Manage(a) => a.run(),
+        Command::Agent(a) => a.run(),
+        Command::Status(a) => a.run(),
+        Command::Events(a) => a.run(),
+        Command::Plan(a) => a.run(),
+        Command::Enact(a) => a.run(),
     }
 }
 

@@ -1,0 +1,744 @@
+//! The autonomic cycle with real processes on real test hosts: `deladas
+//! manage`, one `deladas agent` per host, the example router and client
+//! (docs/manager.md). Hosts are network namespaces on a bridge, made and
+//! deleted by each test (root only; CI runs as root); the manager listens on
+//! the bridge address with a token. Scenarios on the P2P goal with 6 hosts:
+//! 1 deploy and traffic, 2 an instance killed (restarted in place), 3 a host
+//! crash (the bindings `deladas resolve --fail-host` keeps), 4 a partition
+//! (fencing; no instance twice), 5 the manager killed mid-plan, 6 failures
+//! until no configuration exists. Tests run one at a time (a lock): timing
+//! matters (a 2 s grace period) and the machine is small.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const GOAL: &str = "examples/p2p-run.deladas";
+const HOSTS: usize = 6;
+const MANAGER: &str = "http://10.210.0.1:7420";
+const TOKEN: &str = "s3cret-test-token";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("DELADAS_ROOT"))
+}
+
+fn bin_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_deladas")).parent().expect("bin dir").to_path_buf()
+}
+
+fn ip(args: &[&str]) {
+    let o = Command::new("ip").args(args).output().expect("runs ip");
+    assert!(o.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&o.stderr));
+}
+
+/// Waits for `f` to give `Some`, at most `limit`.
+fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let t = Instant::now();
+    loop {
+        if let Some(x) = f() {
+            return x;
+        }
+        assert!(t.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Test hosts: PREFIX-br holds the bridge (10.210.0.1, where the manager
+/// listens), PREFIXhI is host hI at 10.210.0.(10+I). Dropping it kills every
+/// process inside and deletes the namespaces, also on panic.
+struct Cluster {
+    prefix: String,
+    dir: PathBuf,
+    manager: Option<Child>,
+    agents: BTreeMap<usize, Child>,
+    manager_args: Vec<String>,
+}
+
+impl Cluster {
+    fn new(tag: u32, manager_args: &[&str]) -> Option<Cluster> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIPPED: the manager tests make network namespaces and need root (CI runs as root)");
+            return None;
+        }
+        let prefix = format!("dm{:03}{tag}", std::process::id() % 1000);
+        let dir = std::env::temp_dir().join(format!("deladas-manager-test-{prefix}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        std::fs::write(dir.join("token"), TOKEN).expect("token");
+        let c = Cluster {
+            prefix: prefix.clone(),
+            dir,
+            manager: None,
+            agents: BTreeMap::new(),
+            manager_args: manager_args.iter().map(|s| s.to_string()).collect(),
+        };
+        let br = c.br();
+        ip(&["netns", "add", &br]);
+        ip(&["-n", &br, "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", &br, "addr", "add", "10.210.0.1/24", "dev", "br0"]);
+        ip(&["-n", &br, "link", "set", "br0", "up"]);
+        ip(&["-n", &br, "link", "set", "lo", "up"]);
+        for i in 1..=HOSTS {
+            let ns = c.ns(i);
+            let veth = c.veth(i);
+            ip(&["netns", "add", &ns]);
+            ip(&["link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
+            ip(&["link", "set", &veth, "netns", &br]);
+            ip(&["-n", &br, "link", "set", &veth, "master", "br0"]);
+            ip(&["-n", &br, "link", "set", &veth, "up"]);
+            ip(&["-n", &ns, "addr", "add", &format!("10.210.0.{}/24", 10 + i), "dev", "eth0"]);
+            ip(&["-n", &ns, "link", "set", "eth0", "up"]);
+            ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        }
+        Some(c)
+    }
+
+    fn br(&self) -> String {
+        format!("{}-br", self.prefix)
+    }
+    fn ns(&self, i: usize) -> String {
+        format!("{}h{i}", self.prefix)
+    }
+    fn veth(&self, i: usize) -> String {
+        format!("{}v{i}", self.prefix)
+    }
+    fn store(&self) -> PathBuf {
+        self.dir.join("manager.redb")
+    }
+
+    fn spawn_in(&self, ns: &str, args: &[String], log: &str) -> Child {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(log)).expect("log");
+        let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+        Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(bin_dir().join("deladas"))
+            .args(args)
+            .env("PATH", path)
+            .current_dir(root())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawns")
+    }
+
+    fn start_manager(&mut self) {
+        let mut args: Vec<String> = vec![
+            "manage".into(),
+            GOAL.into(),
+            "--listen".into(),
+            "10.210.0.1:7420".into(),
+            "--token-file".into(),
+            self.dir.join("token").display().to_string(),
+            "--store".into(),
+            self.store().display().to_string(),
+            "--grace".into(),
+            "2".into(),
+        ];
+        args.extend(self.manager_args.iter().cloned());
+        let child = self.spawn_in(&self.br(), &args, "manager.log");
+        self.manager = Some(child);
+        wait_for("the manager to answer", Duration::from_secs(20), || self.try_get("/health").ok());
+    }
+
+    fn kill_manager(&mut self) {
+        if let Some(mut m) = self.manager.take() {
+            let _ = m.kill();
+            let _ = m.wait();
+        }
+    }
+
+    fn start_agent(&mut self, i: usize) {
+        let args: Vec<String> = vec![
+            "agent".into(),
+            "--host".into(),
+            format!("h{i}"),
+            "--manager".into(),
+            MANAGER.into(),
+            "--token-file".into(),
+            self.dir.join("token").display().to_string(),
+            "--address".into(),
+            format!("10.210.0.{}", 10 + i),
+            "--state-dir".into(),
+            self.state(i).display().to_string(),
+            "--heartbeat".into(),
+            "0.2".into(),
+        ];
+        let child = self.spawn_in(&self.ns(i), &args, &format!("agent-h{i}.log"));
+        self.agents.insert(i, child);
+    }
+
+    fn state(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("h{i}"))
+    }
+
+    fn up(tag: u32, manager_args: &[&str]) -> Option<Cluster> {
+        let mut c = Cluster::new(tag, manager_args)?;
+        c.start_manager();
+        for i in 1..=HOSTS {
+            c.start_agent(i);
+        }
+        Some(c)
+    }
+
+    /// A request to the manager, from a thread inside the bridge's namespace.
+    fn request(&self, method: &str, path: &str, body: Option<&str>, token: bool) -> Result<(u16, String), String> {
+        let ns = std::fs::File::open(format!("/var/run/netns/{}", self.br())).map_err(|e| e.to_string())?;
+        let url = format!("{MANAGER}{path}");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())?;
+                let http: ureq::Agent = ureq::Agent::config_builder()
+                    .timeout_global(Some(Duration::from_secs(30)))
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let auth = format!("Bearer {TOKEN}");
+                let r = if method == "GET" {
+                    let mut r = http.get(&url);
+                    if token {
+                        r = r.header("Authorization", &auth);
+                    }
+                    r.call()
+                } else {
+                    let mut r = http.post(&url).header("Content-Type", "application/json");
+                    if token {
+                        r = r.header("Authorization", &auth);
+                    }
+                    r.send(body.unwrap_or(""))
+                };
+                let mut resp = r.map_err(|e| e.to_string())?;
+                let status = resp.status().as_u16();
+                Ok((status, resp.body_mut().read_to_string().map_err(|e| e.to_string())?))
+            })
+            .join()
+            .map_err(|_| "the request thread panicked".to_string())?
+        })
+    }
+
+    fn try_get(&self, path: &str) -> Result<Value, String> {
+        let (s, text) = self.request("GET", path, None, true)?;
+        if s != 200 {
+            return Err(format!("{s}: {text}"));
+        }
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    }
+
+    fn get(&self, path: &str) -> Value {
+        self.try_get(path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    fn events(&self) -> Vec<Value> {
+        self.get("/events").as_array().cloned().unwrap_or_default()
+    }
+
+    fn event(&self, kind: &str, generation: Option<u64>) -> Option<Value> {
+        self.events()
+            .into_iter()
+            .find(|e| e["kind"] == kind && generation.is_none_or(|g| e["generation"].as_u64() == Some(g)))
+    }
+
+    /// Waits until generation `g` is enacted (plan done); returns the DDD.
+    fn wait_enacted(&self, g: u64, limit: Duration) -> deladas::ddd::Deployment {
+        wait_for(&format!("generation {g} enacted"), limit, || {
+            let d = self.try_get("/deployment").ok()?;
+            if d["generation"].as_u64() == Some(g) && d["plan"].is_null() {
+                deladas::ddd::from_xml(d["ddd"].as_str()?).ok()
+            } else {
+                None
+            }
+        })
+    }
+
+    /// The status file of an instance running on host `i`.
+    fn status(&self, i: usize, id: &str) -> Option<Value> {
+        let text = std::fs::read_to_string(self.state(i).join("instances").join(id).join("status.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    fn host_index(host: &str) -> usize {
+        host.trim_start_matches('h').parse().expect("host hN")
+    }
+
+    /// Every client of `d` receives new messages from every other client.
+    fn wait_traffic(&self, d: &deladas::ddd::Deployment, limit: Duration) {
+        let clients: Vec<(usize, String)> = d
+            .instances
+            .iter()
+            .filter(|i| i.component == "Client")
+            .map(|i| (Cluster::host_index(&i.host), i.id.clone()))
+            .collect();
+        assert!(clients.len() >= 2, "the goal has clients");
+        let before: BTreeMap<String, u64> = clients
+            .iter()
+            .map(|(h, id)| {
+                (id.clone(), self.status(*h, id).and_then(|s| s["counters"]["received"].as_u64()).unwrap_or(0))
+            })
+            .collect();
+        wait_for("messages from every client to reach every other client", limit, || {
+            clients
+                .iter()
+                .all(|(h, id)| {
+                    let Some(s) = self.status(*h, id) else { return false };
+                    let got = s["counters"]["received"].as_u64().unwrap_or(0);
+                    let origins: BTreeSet<String> = s["origins"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|o| o.as_str().map(String::from))
+                        .collect();
+                    got > before[id] + 10 && clients.iter().all(|(_, o)| o == id || origins.contains(o))
+                })
+                .then_some(())
+        });
+    }
+
+    /// SIGKILL every process in host `i`'s namespace, as a crash would.
+    fn crash(&mut self, i: usize) {
+        kill_all_in(&self.ns(i));
+        if let Some(mut a) = self.agents.remove(&i) {
+            let _ = a.wait();
+        }
+    }
+
+    /// Instance ids of every process running on any host, with repeats.
+    fn running_instances(&self) -> Vec<String> {
+        let mut ids = vec![];
+        for i in 1..=HOSTS {
+            for pid in pids_in(&self.ns(i)) {
+                let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+                for v in environ.split(|&b| b == 0) {
+                    if let Some(id) = v.strip_prefix(b"DELADAS_INSTANCE=") {
+                        ids.push(String::from_utf8_lossy(id).into_owned());
+                    }
+                }
+            }
+        }
+        ids.sort();
+        ids
+    }
+}
+
+fn pids_in(ns: &str) -> Vec<i32> {
+    let o = Command::new("ip").args(["netns", "pids", ns]).output();
+    o.map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().filter_map(|p| p.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+fn kill_all_in(ns: &str) {
+    for pid in pids_in(ns) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill_manager();
+        let mut spaces: Vec<String> = (1..=HOSTS).map(|i| self.ns(i)).collect();
+        spaces.push(self.br());
+        for ns in &spaces {
+            kill_all_in(ns);
+        }
+        for (_, mut a) in std::mem::take(&mut self.agents) {
+            let _ = a.kill();
+            let _ = a.wait();
+        }
+        for ns in &spaces {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        if std::thread::panicking() {
+            eprintln!("logs kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn kept(old: &deladas::ddd::Deployment, new: &deladas::ddd::Deployment) -> BTreeSet<(String, String, String)> {
+    let b = |d: &deladas::ddd::Deployment| -> BTreeSet<(String, String, String)> {
+        d.instances.iter().map(|i| (i.id.clone(), i.component.clone(), i.host.clone())).collect()
+    };
+    b(old).intersection(&b(new)).cloned().collect()
+}
+
+/// The instances `/resources` reports for host `h`.
+fn observed(c: &Cluster, host: &str) -> Vec<Value> {
+    let r = c.get("/resources");
+    r["hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h["host"] == host)
+        .map(|h| h["instances"].as_array().cloned().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// Scenarios 1, 2 and 3, and bad input to every endpoint.
+#[test]
+fn deploy_restart_in_place_and_repair_a_crashed_host() {
+    let _serial = lock();
+    let Some(mut c) = Cluster::up(1, &[]) else { return };
+
+    // 1. From nothing: the manager deploys once every agent reports.
+    let d1 = c.wait_enacted(1, Duration::from_secs(60));
+    let ddd1 = c.dir.join("g1.ddd.xml");
+    std::fs::write(&ddd1, deladas::ddd::to_xml(&d1)).expect("writes");
+    let v = common::deladas(&["verify", GOAL, &ddd1.display().to_string()]);
+    assert_eq!(common::code(&v), 0, "{}", common::show(&v));
+    c.wait_traffic(&d1, Duration::from_secs(30));
+
+    // Bad input: clear errors (diagnostics as JSON), nothing changes.
+    let (s, body) = c.request("GET", "/deployment", None, false).expect("answers");
+    assert_eq!(s, 401, "no token: {body}");
+    let (s, body) = c.request("POST", "/enact", Some("{\"ddd\": "), true).expect("answers");
+    assert_eq!(s, 400, "{body}");
+    let diag: Value = serde_json::from_str(&body).expect("diagnostics as JSON");
+    assert_eq!(diag[0]["code"], "E0806", "{body}");
+    let hb = json!({"host": "h99", "address": "10.210.0.99", "epoch": {"generation": 0, "step": 0}, "instances": []});
+    let (s, body) = c.request("POST", "/agent/heartbeat", Some(&hb.to_string()), true).expect("answers");
+    assert_eq!(s, 404, "unknown host: {body}");
+    assert!(body.contains("h99"), "{body}");
+    let other = common::deladas(&["solve", "examples/p2p.deladas"]);
+    let req = json!({"ddd": common::stdout(&other), "generation": 1}).to_string();
+    let (s, body) = c.request("POST", "/enact", Some(&req), true).expect("answers");
+    assert_eq!(s, 422, "a DDD for another goal: {body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).expect("JSON")[0]["code"], "E0703", "{body}");
+    let stale = json!({"ddd": deladas::ddd::to_xml(&d1), "generation": 0}).to_string();
+    let (s, body) = c.request("POST", "/enact", Some(&stale), true).expect("answers");
+    assert_eq!(s, 409, "a stale generation: {body}");
+    assert!(body.contains("E0807"), "{body}");
+    let (s, body) = c.request("POST", "/satisfy", Some("{\"constraints\": \"component\"}"), true).expect("answers");
+    assert_eq!(s, 422, "a goal that does not check: {body}");
+    assert_eq!(c.get("/deployment")["generation"], 1, "bad requests changed nothing");
+    // A dry run of the running deployment plans no change.
+    let (s, body) = c
+        .request("POST", "/plan", Some(&json!({"ddd": deladas::ddd::to_xml(&d1)}).to_string()), true)
+        .expect("answers");
+    assert_eq!(s, 200, "{body}");
+    let plan: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(plan["generation"], 1);
+    assert_eq!(plan["plan"]["started"].as_array().map(Vec::len), Some(0), "{body}");
+    let openapi = c.get("/openapi.json");
+    assert!(openapi["paths"]["/enact"].is_object());
+
+    // 2. Kill one instance process: restarted in place, no re-solve.
+    let router = d1.instances.iter().find(|i| i.component == "Router").expect("a router").clone();
+    let h = Cluster::host_index(&router.host);
+    let pid = c.status(h, &router.id).and_then(|s| s["pid"].as_i64()).expect("the router's pid");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).expect("kill");
+    wait_for("the router restarted in place", Duration::from_secs(15), || {
+        observed(&c, &router.host)
+            .iter()
+            .any(|o| o["id"] == router.id.as_str() && o["restarts"] == 1 && o["state"] == "running" && o["pid"] != pid)
+            .then_some(())
+    });
+    c.wait_traffic(&d1, Duration::from_secs(30));
+    assert_eq!(c.get("/deployment")["generation"], 1, "no re-solve for an instance failure");
+
+    // 3. Crash a host with a client: detected within the grace period,
+    // repaired keeping exactly what `deladas resolve --fail-host` keeps.
+    let victim = d1.instances.iter().find(|i| i.component == "Client").expect("a client").host.clone();
+    let crashed_at = Instant::now();
+    c.crash(Cluster::host_index(&victim));
+    let failed = wait_for("the host failure event", Duration::from_secs(10), || c.event("host-failed", None));
+    assert_eq!(failed["data"]["host"], victim.as_str());
+    let silent = failed["data"]["silent_ms"].as_u64().expect("silent_ms");
+    assert!((2000..3500).contains(&silent), "detected {silent} ms after the last heartbeat (grace 2 s)");
+    assert!(crashed_at.elapsed() < Duration::from_secs(10));
+    let d2 = c.wait_enacted(2, Duration::from_secs(60));
+    assert!(d2.hosts.iter().all(|h| h.id != victim), "the failed host is out");
+    let expected = c.dir.join("expected.ddd.xml");
+    let r = common::deladas(&[
+        "resolve",
+        GOAL,
+        "--from",
+        &ddd1.display().to_string(),
+        "--fail-host",
+        &victim,
+        "-o",
+        &expected.display().to_string(),
+    ]);
+    assert_eq!(common::code(&r), 0, "{}", common::show(&r));
+    let want = deladas::ddd::from_xml(&std::fs::read_to_string(&expected).expect("reads")).expect("a DDD");
+    assert_eq!(kept(&d1, &d2), kept(&d1, &want), "the manager keeps exactly the bindings `deladas resolve` keeps");
+    c.wait_traffic(&d2, Duration::from_secs(30));
+    let ids = c.running_instances();
+    let want_ids: Vec<String> = {
+        let mut v: Vec<String> = d2.instances.iter().map(|i| i.id.clone()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids, want_ids, "exactly the new deployment runs, each instance once");
+    let metrics = c.request("GET", "/metrics", None, true).expect("metrics").1;
+    assert!(metrics.contains("deladas_generation 2"), "{metrics}");
+}
+
+/// Scenario 6: hosts fail one by one until no configuration exists; the
+/// survivors keep running and the event carries the explanation.
+#[test]
+fn no_configuration_left_keeps_the_survivors_and_explains() {
+    let _serial = lock();
+    let Some(mut c) = Cluster::up(6, &[]) else { return };
+    let mut d = c.wait_enacted(1, Duration::from_secs(60));
+    let mut generation = 1;
+    for victim in 1..HOSTS {
+        c.crash(victim);
+        let seen_events = c.events().len();
+        let outcome = wait_for("a repair or an explanation", Duration::from_secs(60), || {
+            let dep = c.try_get("/deployment").ok()?;
+            if dep["generation"].as_u64() == Some(generation + 1) && dep["plan"].is_null() {
+                return Some(None);
+            }
+            c.events()
+                .into_iter()
+                .skip(seen_events.saturating_sub(5))
+                .find(|e| e["kind"] == "no-configuration")
+                .map(Some)
+        });
+        match outcome {
+            None => {
+                generation += 1;
+                d = c.wait_enacted(generation, Duration::from_secs(10));
+            }
+            Some(ev) => {
+                let ex = &ev["data"]["explanation"];
+                assert!(ex["message"].as_str().is_some_and(|m| m.contains("no configuration")), "{ev}");
+                assert!(ex["conflict"].as_array().is_some_and(|a| !a.is_empty()), "the conflicting clauses: {ev}");
+                // Nothing destructive: the survivors run as they did.
+                let before: BTreeSet<String> = d
+                    .instances
+                    .iter()
+                    .filter(|i| Cluster::host_index(&i.host) > victim)
+                    .map(|i| i.id.clone())
+                    .collect();
+                assert!(!before.is_empty());
+                std::thread::sleep(Duration::from_secs(3));
+                let running: BTreeSet<String> = c.running_instances().into_iter().collect();
+                assert_eq!(running, before, "the survivors keep running");
+                assert_eq!(c.get("/deployment")["generation"].as_u64(), Some(generation), "nothing enacted");
+                return;
+            }
+        }
+    }
+    panic!("a configuration survived every failure but one; the goal should need two hosts");
+}
+
+/// Scenario 4: a partitioned host's agent fences itself; after healing no
+/// instance id runs twice and the healed host runs nothing until re-added.
+#[test]
+fn a_partitioned_host_fences_itself() {
+    let _serial = lock();
+    let Some(c) = Cluster::up(4, &[]) else { return };
+    let d1 = c.wait_enacted(1, Duration::from_secs(60));
+    let victim = d1.instances.iter().find(|i| i.component == "Client").expect("a client").host.clone();
+    let i = Cluster::host_index(&victim);
+    ip(&["-n", &c.br(), "link", "set", &c.veth(i), "down"]);
+    // Fenced (agents fence at half the grace period) before the manager repairs.
+    wait_for("the partitioned agent to stop its instances", Duration::from_secs(10), || {
+        let on_victim: Vec<String> =
+            c.running_instances().into_iter().filter(|id| id.ends_with(&format!("@{victim}"))).collect();
+        on_victim.is_empty().then_some(())
+    });
+    let d2 = c.wait_enacted(2, Duration::from_secs(60));
+    assert!(d2.hosts.iter().all(|h| h.id != victim));
+    ip(&["-n", &c.br(), "link", "set", &c.veth(i), "up"]);
+    wait_for("the healed agent to report again", Duration::from_secs(15), || {
+        c.get("/resources")["hosts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|h| h["host"] == victim.as_str() && h["last_seen_ms_ago"].as_u64().is_some_and(|t| t < 1000))
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let ids = c.running_instances();
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "an instance id runs twice: {ids:?}");
+    let mut want: Vec<String> = d2.instances.iter().map(|i| i.id.clone()).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    assert!(c.event("agent-fenced", None).is_some(), "the agent said it fenced itself");
+    c.wait_traffic(&d2, Duration::from_secs(30));
+
+    // A person adds the healed host back: satisfy (keeping the running
+    // configuration) → plan → enact.
+    let all: Vec<String> = (1..=HOSTS).map(|i| format!("h{i}")).collect();
+    let req = json!({"running": deladas::ddd::to_xml(&d2), "resources": all}).to_string();
+    let (s, body) = c.request("POST", "/satisfy", Some(&req), true).expect("answers");
+    assert_eq!(s, 200, "{body}");
+    let ddd = serde_json::from_str::<Value>(&body).expect("JSON")["ddds"][0].as_str().expect("a DDD").to_string();
+    let (s, body) = c.request("POST", "/plan", Some(&json!({"ddd": ddd}).to_string()), true).expect("answers");
+    assert_eq!(s, 200, "{body}");
+    let g = serde_json::from_str::<Value>(&body).expect("JSON")["generation"].as_u64().expect("generation");
+    assert_eq!(g, 2);
+    let (s, body) =
+        c.request("POST", "/enact", Some(&json!({"ddd": ddd, "generation": g}).to_string()), true).expect("answers");
+    assert_eq!(s, 200, "{body}");
+    let d3 = c.wait_enacted(3, Duration::from_secs(60));
+    assert!(d3.hosts.iter().any(|h| h.id == victim), "the host is back");
+    assert!(kept(&d2, &d3).len() == d2.instances.len(), "adding a host keeps every binding");
+    let mut want: Vec<String> = d3.instances.iter().map(|i| i.id.clone()).collect();
+    want.sort();
+    wait_for("the new deployment to run", Duration::from_secs(20), || (c.running_instances() == want).then_some(()));
+}
+
+/// Scenario 5: the manager is killed (SIGKILL) in the middle of a plan and
+/// restarted: the plan completes and no instance is started twice.
+#[test]
+fn a_manager_killed_mid_plan_resumes_it() {
+    let _serial = lock();
+    let Some(mut c) = Cluster::up(5, &["--step-delay", "3"]) else { return };
+    let d1 = c.wait_enacted(1, Duration::from_secs(60));
+    let victim = d1.instances.iter().find(|i| i.component == "Client").expect("a client").host.clone();
+    c.crash(Cluster::host_index(&victim));
+    wait_for("the repair plan to start", Duration::from_secs(30), || c.event("plan-started", Some(2)));
+    c.kill_manager();
+    std::thread::sleep(Duration::from_millis(500));
+    c.start_manager();
+    let d2 = c.wait_enacted(2, Duration::from_secs(60));
+    assert!(c
+        .event("manager-started", Some(2))
+        .is_some_and(|e| e["data"]["state"].as_str().is_some_and(|s| s.contains("resumed"))));
+    let ids = c.running_instances();
+    let mut want: Vec<String> = d2.instances.iter().map(|i| i.id.clone()).collect();
+    want.sort();
+    assert_eq!(ids, want, "the new deployment runs, each instance once");
+    // Each instance was started once by its agent: the logs say so.
+    for inst in &d2.instances {
+        let log = std::fs::read_to_string(c.dir.join(format!("agent-{}.log", inst.host))).unwrap_or_default();
+        let starts = log.matches(&format!("started {} (pid", inst.id)).count();
+        assert_eq!(starts, 1, "{} started {starts} times:\n{log}", inst.id);
+    }
+    c.wait_traffic(&d2, Duration::from_secs(30));
+}
+
+/// The agent's and the client commands' usage errors are plain.
+#[test]
+fn client_commands_without_a_manager_exit_2() {
+    let o = common::deladas(&["status", "--manager", "http://127.0.0.1:9"]);
+    assert_eq!(common::code(&o), 2, "{}", common::show(&o));
+    assert!(common::stderr(&o).contains("cannot reach the manager"), "{}", common::show(&o));
+    let o = common::deladas(&["manage", GOAL, "--listen", "0.0.0.0:7499"]);
+    assert_eq!(common::code(&o), 2, "{}", common::show(&o));
+    assert!(common::stderr(&o).contains("needs a token"), "{}", common::show(&o));
+    let _ = Path::new(GOAL);
+}
+
+/// A program that keeps exiting is restarted in place with back-off, then
+/// reported as a failed instance (a crash loop). Loopback only: no root.
+#[test]
+fn a_crash_loop_is_reported_as_an_instance_failure() {
+    let dir = std::env::temp_dir().join(format!("deladas-crashloop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let goal = dir.join("crash.deladas");
+    std::fs::write(
+        &goal,
+        "component Crasher(code = \"x.xml\", command = \"false\", ports = {p})\nhost h1 = host()\n\
+         constraintset s = constraintset {\n    card(instancesof Crasher in deployment) >= 1\n}\n",
+    )
+    .expect("goal");
+    let port = 20000 + std::process::id() % 20000;
+    let url = format!("http://127.0.0.1:{port}");
+    let spawn = |args: &[String]| {
+        Command::new(bin_dir().join("deladas"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns")
+    };
+    struct Kill(Vec<Child>);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut procs = Kill(vec![]);
+    procs.0.push(spawn(&[
+        "manage".into(),
+        goal.display().to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--store".into(),
+        dir.join("s.redb").display().to_string(),
+    ]));
+    procs.0.push(spawn(&[
+        "agent".into(),
+        "--host".into(),
+        "h1".into(),
+        "--manager".into(),
+        url.clone(),
+        "--state-dir".into(),
+        dir.join("h1").display().to_string(),
+        "--heartbeat".into(),
+        "0.2".into(),
+    ]));
+    let events = wait_for("the instance-failed event", Duration::from_secs(60), || {
+        let o = common::deladas(&["events", "--manager", &url]);
+        let out = common::stdout(&o);
+        out.contains("\"instance-failed\"").then_some(out)
+    });
+    let ev: Value = events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["kind"] == "instance-failed")
+        .expect("the event");
+    assert_eq!(ev["data"]["instance"], "Crasher@h1", "{ev}");
+    assert_eq!(ev["data"]["restarts"], 4, "restarted in place 4 times, then given up: {ev}");
+    assert_eq!(ev["data"]["last_exit"], "exit code 1", "{ev}");
+    let o = common::deladas(&["status", "--manager", &url, "--json"]);
+    let v: Value = serde_json::from_str(&common::stdout(&o)).expect("status --json");
+    assert_eq!(v["deployment"]["generation"], 1, "no re-solve for an instance failure");
+    drop(procs);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Most hosts vanishing at once is not repaired but frozen, with an event
+/// saying why; when they report again the manager unfreezes.
+#[test]
+fn many_hosts_vanishing_at_once_freeze_the_manager() {
+    let _serial = lock();
+    let Some(mut c) = Cluster::up(7, &[]) else { return };
+    let d1 = c.wait_enacted(1, Duration::from_secs(60));
+    for i in 1..=4 {
+        c.crash(i);
+    }
+    let frozen = wait_for("the freeze event", Duration::from_secs(15), || c.event("frozen", None));
+    assert!(frozen["data"]["why"].as_str().is_some_and(|w| w.contains("4 of 6")), "{frozen}");
+    std::thread::sleep(Duration::from_secs(3));
+    let dep = c.get("/deployment");
+    assert_eq!(dep["generation"], 1, "nothing re-solved while frozen");
+    assert!(dep["frozen"].is_string());
+    assert!(c.event("host-failed", None).is_none(), "no host failed while frozen");
+    let survivors: Vec<String> = {
+        let mut v: Vec<String> =
+            d1.instances.iter().filter(|i| Cluster::host_index(&i.host) > 4).map(|i| i.id.clone()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(c.running_instances(), survivors, "the survivors keep running");
+    for i in 1..=4 {
+        c.start_agent(i);
+    }
+    wait_for("the unfreeze event", Duration::from_secs(15), || c.event("unfrozen", None));
+    let mut all: Vec<String> = d1.instances.iter().map(|i| i.id.clone()).collect();
+    all.sort();
+    wait_for("the deployment to run again", Duration::from_secs(20), || (c.running_instances() == all).then_some(()));
+    c.wait_traffic(&d1, Duration::from_secs(30));
+}
