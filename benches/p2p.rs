@@ -206,6 +206,7 @@ fn limited_run(
             Ok(ResolveOutcome::Resolved(_)) => "solved".to_string(),
             Ok(ResolveOutcome::Impossible) => "impossible".to_string(),
             Ok(ResolveOutcome::Unknown(_)) => "gave up".to_string(),
+            Ok(ResolveOutcome::Rejected(d)) => format!("rejected by the evaluator {d:?}"),
             Err(e) => format!("error {e:?}"),
         }
     } else {
@@ -215,6 +216,7 @@ fn limited_run(
             Ok((Outcome::Unsat { .. }, _)) => "unsat".to_string(),
             Ok((Outcome::Unknown(_), _)) => "gave up".to_string(),
             Ok((Outcome::Internal(m), _)) => format!("internal {m}"),
+            Ok((Outcome::Rejected(d), _)) => format!("rejected by the evaluator {d:?}"),
             Err(e) => format!("error {e:?}"),
         }
     };

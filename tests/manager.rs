@@ -455,7 +455,9 @@ fn deploy_restart_in_place_and_repair_a_crashed_host() {
     let failed = wait_for("the host failure event", Duration::from_secs(10), || c.event("host-failed", None));
     assert_eq!(failed["data"]["host"], victim.as_str());
     let silent = failed["data"]["silent_ms"].as_u64().expect("silent_ms");
-    assert!((2000..3500).contains(&silent), "detected {silent} ms after the last heartbeat (grace 2 s)");
+    // Never before the grace period; soon after it (the reconcile loop's
+    // tick, with room for a loaded CI machine).
+    assert!((2000..6000).contains(&silent), "detected {silent} ms after the last heartbeat (grace 2 s)");
     assert!(crashed_at.elapsed() < Duration::from_secs(10));
     let d2 = c.wait_enacted(2, Duration::from_secs(60));
     assert!(d2.hosts.iter().all(|h| h.id != victim), "the failed host is out");
