@@ -167,8 +167,7 @@ pub fn solve(
     opts: &Options,
     progress: &mut (dyn Progress + Send + Sync),
 ) -> Result<(Outcome, Stats), SolveError> {
-    let budget = Arc::new(Budget::new(opts.timeout));
-    let (outcome, stats) = in_fresh_context(budget, || solve_in_context(program, available, opts, progress))?;
+    let (outcome, stats) = decide(program, available, opts, progress)?;
     Ok((checked::outcome(program, outcome, opts.parsimony), stats))
 }
 

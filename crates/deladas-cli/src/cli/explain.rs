@@ -34,19 +34,16 @@ fn explain_html(
     };
     match explain(program, sources, &available, budget) {
         Err(d) => {
+            let code = error_exit(&d);
             emit(&[d], sources, DiagFormat::Text);
-            EXIT_BAD_INPUT
+            code
         }
         Ok(Explained::Satisfiable) => {
             page("The goal is satisfiable: nothing to explain (`deladas solve` finds a configuration).", true, &[]);
             EXIT_OK
         }
         Ok(Explained::Unknown(reason)) => {
-            let d = Diagnostic::new(
-                deladas::diagnostics::Code::SolverGaveUp,
-                format!("could not decide the goal: {reason}"),
-            )
-            .help("a longer `--timeout` may help");
+            let d = gave_up(&reason);
             page("The solver gave up before deciding the goal.", false, &[d]);
             EXIT_UNKNOWN
         }
@@ -68,7 +65,7 @@ pub(super) fn explain_and_emit(
     let available: Vec<usize> = (0..program.hosts.len()).collect();
     match explain(program, sources, &available, budget) {
         Err(d) => {
-            let code = if d.code == deladas::diagnostics::Code::SolverGaveUp { EXIT_UNKNOWN } else { EXIT_BAD_INPUT };
+            let code = error_exit(&d);
             emit(&[d], sources, format);
             code
         }
@@ -82,11 +79,7 @@ pub(super) fn explain_and_emit(
             EXIT_OK
         }
         Ok(Explained::Unknown(reason)) => {
-            let d = Diagnostic::new(
-                deladas::diagnostics::Code::SolverGaveUp,
-                format!("could not decide the goal: {reason}"),
-            )
-            .help("a longer `--timeout` may help");
+            let d = gave_up(&reason);
             emit(&[d], sources, format);
             EXIT_UNKNOWN
         }
@@ -95,4 +88,19 @@ pub(super) fn explain_and_emit(
             EXIT_NO
         }
     }
+}
+
+/// The exit code of an explanation that failed: 3 when a limit stopped it.
+fn error_exit(d: &Diagnostic) -> i32 {
+    if d.code == deladas::diagnostics::Code::SolverGaveUp {
+        EXIT_UNKNOWN
+    } else {
+        EXIT_BAD_INPUT
+    }
+}
+
+/// The solver could not decide the goal within the explanation's budget.
+fn gave_up(reason: &str) -> Diagnostic {
+    Diagnostic::new(deladas::diagnostics::Code::SolverGaveUp, format!("could not decide the goal: {reason}"))
+        .help("a longer `--timeout` may help")
 }
