@@ -262,3 +262,18 @@ fn help_exits_0() {
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).starts_with("deladas "));
 }
+
+/// The README's first command, `cargo run --release -- solve …` at the
+/// repository root, needs the command crate to say which of its binaries
+/// (`deladas`, the example components) `cargo run` means.
+#[test]
+fn cargo_run_at_the_root_means_the_deladas_binary() {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("DELADAS_ROOT")).join("crates/deladas-cli/Cargo.toml")).unwrap();
+    let bins = manifest.matches("[[bin]]").count();
+    assert!(bins >= 1, "no [[bin]] in crates/deladas-cli/Cargo.toml");
+    assert!(
+        bins == 1 || manifest.lines().any(|l| l.trim() == "default-run = \"deladas\""),
+        "crates/deladas-cli has {bins} binaries but no `default-run = \"deladas\"`: `cargo run -- …` would fail"
+    );
+}
