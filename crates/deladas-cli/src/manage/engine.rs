@@ -58,8 +58,13 @@ fn sha256(text: &str) -> String {
 pub fn load_goal(path: &Path, text: Option<&str>) -> Result<Goal, ApiError> {
     let text = match text {
         Some(t) => t.to_string(),
-        None => std::fs::read_to_string(path)
-            .map_err(|e| ApiError::new(400, Code::Unreadable, format!("cannot read `{}`: {e}", path.display())))?,
+        // Bounded, regular files only, as every input (E0011).
+        None => deladas::check::load::read_input(path)
+            .map_err(|e| ApiError::new(400, e.code(), format!("cannot read `{}`: {e}", path.display())))
+            .and_then(|bytes| {
+                String::from_utf8(bytes)
+                    .map_err(|_| ApiError::new(400, Code::NotUtf8, format!("`{}` is not UTF-8 text", path.display())))
+            })?,
     };
     let loaded = deladas::check::load(path, Some(&text), &deladas::check::RealFs);
     let (sources, checked) = deladas::check::check_loaded(loaded);
@@ -81,37 +86,27 @@ impl Goal {
         self.program.hosts.iter().map(|h| h.name.clone()).collect()
     }
 
+    /// Parses a DDD and binds it to this goal by the rules every command that
+    /// reads a DDD applies (`eval::deployment_from_text`: structure, the
+    /// goal's declarations, its `maxperhost`), each error pointing into the
+    /// DDD: 400 when the body is not a DDD, 422 when it is one for another goal.
+    fn read_ddd(&self, xml: &str) -> Result<(Deployment, deladas::eval::World), ApiError> {
+        let mut sources = self.sources.clone();
+        deladas::eval::deployment_from_text(&self.program, &mut sources, "the DDD".to_string(), xml.to_string())
+            .map_err(|diags| {
+                let status = if diags.iter().any(|d| d.code == Code::MalformedDdd) { 400 } else { 422 };
+                ApiError::diags(status, &diags, &sources)
+            })
+    }
+
     /// Parses a DDD and checks that it is one for this goal (not that it satisfies it).
     pub fn accept_shape(&self, xml: &str) -> Result<Deployment, ApiError> {
-        let d = deladas::ddd::from_xml(xml).map_err(|errs| {
-            let diags: Vec<Diagnostic> =
-                errs.iter().map(|e| Diagnostic::new(Code::MalformedDdd, e.message.clone())).collect();
-            ApiError::diags(400, &diags, &Sources::default())
-        })?;
-        deladas::eval::bind(&self.program, &d).map_err(|errs| {
-            let diags: Vec<Diagnostic> = errs
-                .into_iter()
-                .map(|m| Diagnostic::new(Code::DddMismatch, m).note("the DDD was not written for the manager's goal"))
-                .collect();
-            ApiError::diags(422, &diags, &Sources::default())
-        })?;
-        Ok(d)
+        Ok(self.read_ddd(xml)?.0)
     }
 
     /// Parses a DDD and checks that it is one for this goal and satisfies it.
     pub fn accept(&self, xml: &str) -> Result<Deployment, ApiError> {
-        let d = deladas::ddd::from_xml(xml).map_err(|errs| {
-            let diags: Vec<Diagnostic> =
-                errs.iter().map(|e| Diagnostic::new(Code::MalformedDdd, e.message.clone())).collect();
-            ApiError::diags(400, &diags, &Sources::default())
-        })?;
-        let world = deladas::eval::bind(&self.program, &d).map_err(|errs| {
-            let diags: Vec<Diagnostic> = errs
-                .into_iter()
-                .map(|m| Diagnostic::new(Code::DddMismatch, m).note("the DDD was not written for the manager's goal"))
-                .collect();
-            ApiError::diags(422, &diags, &Sources::default())
-        })?;
+        let (d, world) = self.read_ddd(xml)?;
         let violations = deladas::eval::all_violations(&self.program, &world);
         if !violations.is_empty() {
             let diags: Vec<Diagnostic> = violations.iter().map(|v| v.to_diagnostic()).collect();
