@@ -9,6 +9,7 @@
 //! then unwire and stop old ones), each step an epoch agents apply in order.
 
 mod engine;
+mod page;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -104,6 +105,8 @@ struct Mgr {
     cfg: Cfg,
     metrics: Metrics,
     started: Instant,
+    /// The live page's memory of plans (page.rs).
+    page: page::PageState,
 }
 
 #[derive(Clone)]
@@ -189,6 +192,7 @@ impl Mgr {
     fn enact(&mut self, new: Deployment, reason: &str) -> Plan {
         let t = Instant::now();
         let old = self.new_d.take();
+        page::on_enact(self, old.as_ref(), &new, reason);
         let plan = Plan::diff(old.as_ref(), &new, self.d.generation);
         self.d.generation += 1;
         self.d.endpoints = engine::transition_endpoints(old.as_ref(), &new, &self.d.endpoints);
@@ -345,6 +349,7 @@ async fn run(args: ManageArgs) -> i32 {
         },
         metrics: Metrics::default(),
         started: now,
+        page: page::PageState::default(),
     };
     for h in m.deployed_hosts() {
         m.last_seen.insert(h, now);
@@ -390,7 +395,7 @@ async fn run(args: ManageArgs) -> i32 {
 
 fn router(s: Shared) -> Router {
     Router::new()
-        .route("/", get(index))
+        .merge(page::routes())
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -420,7 +425,7 @@ fn bad_request(message: impl Into<String>) -> ApiError {
 async fn auth(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let token = lock(&s).token.clone();
     if let Some(t) = token {
-        if req.uri().path() != "/health" {
+        if req.uri().path() != "/health" && !page::is_public(req.uri().path()) {
             let given = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
             if given.strip_prefix("Bearer ").map(str::trim) != Some(t.as_str()) {
                 return ApiError::new(
@@ -438,14 +443,6 @@ async fn auth(State(s): State<Shared>, req: Request, next: Next) -> Response {
 fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| bad_request(format!("the request body is not valid JSON for this endpoint: {e}")))
-}
-
-async fn index() -> Response {
-    (
-        [("content-type", "text/plain; charset=utf-8")],
-        "deladas manager: GET /deployment /resources /constraints /events /health /metrics /openapi.json; POST /satisfy /plan /enact\n",
-    )
-        .into_response()
 }
 
 async fn health(State(s): State<Shared>) -> Json<Value> {
@@ -606,8 +603,9 @@ fn check_target(m: &Mgr, xml: &str) -> Result<Deployment, ApiError> {
 
 async fn plan(State(s): State<Shared>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let req: PlanReq = parse_body(&body)?;
-    let m = lock(&s);
+    let mut m = lock(&s);
     let d = check_target(&m, &req.ddd)?;
+    page::on_dry_run(&mut m, &d);
     let plan = Plan::diff(m.new_d.as_ref(), &d, m.d.generation);
     Ok(Json(json!({"generation": m.d.generation, "plan": plan})))
 }
