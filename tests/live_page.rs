@@ -26,7 +26,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use cluster::{lock, Cluster, MANAGER, TOKEN};
+use cluster::{lock, wait_for, Cluster, HOSTS, MANAGER, TOKEN};
 use serde_json::{json, Value};
 
 fn chromium() -> Option<PathBuf> {
@@ -241,18 +241,52 @@ fn strings(v: &Value) -> BTreeSet<String> {
     v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(String::from)).collect()
 }
 
-#[test]
-fn the_live_page_marks_a_crashed_host_and_shows_the_repair_without_a_reload() {
-    let _serial = lock();
+/// Saves a full-page screenshot as target/artifacts/NAME.
+fn screenshot(b: &mut Browser, name: &str) {
+    let height =
+        b.eval("Math.ceil(document.documentElement.scrollHeight)").as_f64().unwrap_or(1000.0).clamp(600.0, 4000.0);
+    let metrics = json!({"width": 1400, "height": height as u64, "deviceScaleFactor": 1, "mobile": false});
+    b.call("Emulation.setDeviceMetricsOverride", metrics, true);
+    let shot = b.call("Page.captureScreenshot", json!({"format": "png"}), true);
+    let png = base64_decode(shot["data"].as_str().expect("PNG data"));
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    let out = cluster::root().join("target").join("artifacts");
+    std::fs::create_dir_all(&out).expect("target/artifacts");
+    let path = out.join(name);
+    std::fs::write(&path, &png).expect("writes the screenshot");
+    eprintln!("live page: screenshot {} ({} bytes)", path.display(), png.len());
+}
+
+/// Skips (with the reason) without root or Chromium; under CI a missing
+/// Chromium fails.
+fn prerequisites() -> Option<PathBuf> {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("SKIPPED: the live-page test makes network namespaces and needs root (CI runs as root)");
-        return;
+        return None;
     }
     let Some(exe) = chromium() else {
         assert!(std::env::var("CI").is_err(), "Chromium is missing under CI: .ci/run installs Debian's `chromium`");
         eprintln!("SKIPPED: no Chromium (/usr/bin/chromium); `apt-get install chromium` (.ci/run does)");
-        return;
+        return None;
     };
+    Some(exe)
+}
+
+/// Chromium in the bridge's namespace with the page open (with the token in
+/// the fragment).
+fn open_page(exe: &Path, c: &Cluster) -> Browser {
+    let mut b = Browser::launch(exe, &c.br(), &c.dir);
+    b.call("Page.enable", json!({}), true);
+    let metrics = json!({"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": false});
+    b.call("Emulation.setDeviceMetricsOverride", metrics, true);
+    b.call("Page.navigate", json!({"url": format!("{MANAGER}/#token={TOKEN}")}), true);
+    b
+}
+
+#[test]
+fn the_live_page_marks_a_crashed_host_and_shows_the_repair_without_a_reload() {
+    let _serial = lock();
+    let Some(exe) = prerequisites() else { return };
     let Some(mut c) = Cluster::up(7, &[]) else { return };
     let d1 = c.wait_enacted(1, Duration::from_secs(90));
 
@@ -270,14 +304,7 @@ fn the_live_page_marks_a_crashed_host_and_shows_the_repair_without_a_reload() {
     assert_eq!(view["generation"], 1);
     assert_eq!(view["svg"].as_str().map(|s| s.matches("data-host=").count()), Some(6), "{view}");
 
-    let mut b = Browser::launch(&exe, &c.br(), &c.dir);
-    b.call("Page.enable", json!({}), true);
-    b.call(
-        "Emulation.setDeviceMetricsOverride",
-        json!({"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": false}),
-        true,
-    );
-    b.call("Page.navigate", json!({"url": format!("{MANAGER}/#token={TOKEN}")}), true);
+    let mut b = open_page(&exe, &c);
     let ids1: BTreeSet<String> = d1.instances.iter().map(|i| i.id.clone()).collect();
     let first = wait_dom(&mut b, "the page to show the 6 hosts and every instance", Duration::from_secs(60), |v| {
         strings(&v["hosts"]).len() == 6 && strings(&v["instances"]) == ids1 && v["status"] == "status live"
@@ -339,20 +366,77 @@ fn the_live_page_marks_a_crashed_host_and_shows_the_repair_without_a_reload() {
     assert_eq!(pending["marker"], "yes", "the page was not reloaded");
 
     // The screenshot, for a person to look at (CI keeps it).
-    let height =
-        b.eval("Math.ceil(document.documentElement.scrollHeight)").as_f64().unwrap_or(1000.0).clamp(600.0, 4000.0);
-    b.call(
-        "Emulation.setDeviceMetricsOverride",
-        json!({"width": 1400, "height": height as u64, "deviceScaleFactor": 1, "mobile": false}),
-        true,
+    screenshot(&mut b, "live-page.png");
+    drop(b);
+}
+
+/// Hosts fail one by one until no configuration exists: the page shows the
+/// explanation with the goal's lines of the conflicting clauses.
+#[test]
+fn the_live_page_explains_when_no_configuration_is_left() {
+    let _serial = lock();
+    let Some(exe) = prerequisites() else { return };
+    let Some(mut c) = Cluster::up(8, &[]) else { return };
+    c.wait_enacted(1, Duration::from_secs(90));
+    let mut b = open_page(&exe, &c);
+    wait_dom(&mut b, "the page to show the 6 hosts", Duration::from_secs(60), |v| strings(&v["hosts"]).len() == 6);
+    assert_eq!(b.eval("document.getElementById('explanation').hidden"), json!(true), "no explanation yet");
+    let mut generation = 1;
+    let mut explanation = None;
+    for victim in 1..HOSTS {
+        c.crash(victim);
+        let outcome = wait_for("a repair or an explanation", Duration::from_secs(60), || {
+            let dep = c.try_get("/deployment").ok()?;
+            if dep["generation"].as_u64() == Some(generation + 1) && dep["plan"].is_null() {
+                return Some(None);
+            }
+            c.event("no-configuration", None).map(Some)
+        });
+        match outcome {
+            None => generation += 1,
+            Some(ev) => {
+                explanation = Some(ev);
+                break;
+            }
+        }
+    }
+    let ev = explanation.expect("the goal needs more than one host: no configuration is left at the end");
+    let lines: BTreeSet<u64> = ev["data"]["explanation"]["conflict"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["line"].as_u64())
+        .collect();
+    assert!(!lines.is_empty(), "the conflicting clauses have lines: {ev}");
+    let read = r#"JSON.stringify({
+      hidden: document.getElementById('explanation').hidden,
+      message: document.querySelector('#explanation .message').textContent,
+      hits: [...document.querySelectorAll('#explanation .source .hit')].map(s => s.textContent),
+      marker: window.__notReloaded || null,
+    })"#;
+    b.eval("window.__notReloaded = 'yes'");
+    let shown = wait_for("the page to show the explanation", Duration::from_secs(30), || {
+        let v: Value = serde_json::from_str(b.try_eval(read).ok()?.as_str()?).ok()?;
+        (v["hidden"] == false && v["hits"].as_array().is_some_and(|h| !h.is_empty())).then_some(v)
+    });
+    assert!(shown["message"].as_str().is_some_and(|m| m.contains("no configuration")), "{shown}");
+    assert_eq!(shown["marker"], "yes", "no reload");
+    // Each highlighted line is the goal's line with that number.
+    let goal = std::fs::read_to_string(cluster::root().join(cluster::GOAL)).expect("the goal");
+    let goal_lines: Vec<&str> = goal.lines().collect();
+    let hit_numbers: BTreeSet<u64> = strings(&shown["hits"])
+        .iter()
+        .map(|h| {
+            let (n, text) = h.split_once(" | ").expect("NUMBER | text");
+            let n: u64 = n.trim().parse().expect("a line number");
+            assert_eq!(goal_lines[n as usize - 1], text, "line {n} of the goal");
+            n
+        })
+        .collect();
+    assert!(
+        lines.is_subset(&hit_numbers),
+        "every conflicting clause's first line is highlighted: {lines:?} in {hit_numbers:?}"
     );
-    let shot = b.call("Page.captureScreenshot", json!({"format": "png"}), true);
-    let png = base64_decode(shot["data"].as_str().expect("PNG data"));
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
-    let out = cluster::root().join("target").join("artifacts");
-    std::fs::create_dir_all(&out).expect("target/artifacts");
-    let path = out.join("live-page.png");
-    std::fs::write(&path, &png).expect("writes the screenshot");
-    eprintln!("live page: screenshot {} ({} bytes)", path.display(), png.len());
+    screenshot(&mut b, "live-page-explanation.png");
     drop(b);
 }

@@ -108,7 +108,10 @@
     li.appendChild(el('span', 'kind', e.kind));
     const parts = [];
     for (const k of SHOWN) {
-      if (d[k] !== undefined && d[k] !== null) parts.push(k + ': ' + (Array.isArray(d[k]) ? d[k].join(', ') : d[k]));
+      const x = d[k];
+      if (x === undefined || x === null) continue;
+      const shown = Array.isArray(x) ? x.join(', ') : typeof x === 'number' && !Number.isInteger(x) ? x.toFixed(1) : x;
+      parts.push(k + ': ' + shown);
     }
     if (d.explanation && d.explanation.message) parts.push(d.explanation.message);
     if (parts.length) li.appendChild(el('span', 'data', ' — ' + parts.join(' · ')));
