@@ -207,11 +207,10 @@ fn snapshot(m: &mut Mgr) -> Snapshot {
                     .rev()
                     .find(|e| e["kind"] == "no-configuration")
                     .map(|e| e["data"].clone());
-                if let Some(ev) = found {
-                    m.page.explanation = Some((failed.clone(), ev));
-                }
+                // Remembered also when the event is gone (not looked for again).
+                m.page.explanation = Some((failed.clone(), found.unwrap_or(Value::Null)));
             }
-            m.page.explanation.as_ref().map(|(_, e)| e.clone())
+            m.page.explanation.as_ref().map(|(_, e)| e.clone()).filter(|e| !e.is_null())
         }
     };
     Snapshot {
