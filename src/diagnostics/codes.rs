@@ -133,6 +133,7 @@ codes! {
     TriviallyTrue = "W0004", Warning, "clause is always true";
     TriviallyFalse = "W0005", Warning, "clause is always false";
     ConstantObjective = "W0011", Warning, "objective is the same in every configuration";
+    PreferenceBroken = "W0801", Warning, "a preference is broken";
 }
 
 impl std::fmt::Display for Code {
