@@ -207,8 +207,12 @@ fn split(toks: &[(Tok, Span)], src: &str, at_line_starts: bool) -> Vec<(usize, u
                     && depth == 0
                     && matches!(prev, Tok::RParen | Tok::RBrace)
                     && !matches!(t, Tok::Eq)
-            } else if open_ended && matches!(t, Tok::Use) && matches!(prev, Tok::Prefer | Tok::RBracket) {
-                // `prefer use p(…)`, `prefer [2] use p(…)`: a clause.
+            } else if open_ended
+                && ((matches!(t, Tok::Use) && matches!(prev, Tok::Prefer | Tok::RBracket))
+                    || (matches!(t, Tok::Host) && matches!(prev, Tok::Forall | Tok::Exists)))
+            {
+                // `prefer use p(…)`, `prefer [2] use p(…)`: a clause;
+                // `prefer forall host h in deployment (…)`: a quantifier.
                 false
             } else if at_line_starts {
                 // `= host(` and `= constraintset {` continue a declaration.
