@@ -168,3 +168,40 @@ fn a_goal_without_objectives_is_unchanged() {
     assert!(json(&o).get("optimisation").is_none());
     assert!(!stderr(&o).contains("optimum"));
 }
+
+#[test]
+fn resolve_keeps_bindings_first_then_follows_the_objectives() {
+    let goal = temp_goal(
+        "resolve",
+        r#"component W(code = "w", ports = {p})
+host h1 = host(cpu = 1)
+host h2 = host(cpu = 5)
+host h3 = host(cpu = 3)
+host h4 = host(cpu = 9)
+constraintset s = constraintset { card(instancesof W in deployment) = 2 }
+maximize sum(W w in deployment : hostof(w).cpu)
+"#,
+    );
+    let g = goal.to_str().expect("utf-8");
+    let ddd = goal.with_extension("ddd.xml");
+    let o = deladas(&["solve", g, "-o", ddd.to_str().expect("utf-8")]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let text = std::fs::read_to_string(&ddd).expect("ddd");
+    assert!(text.contains(r#"host="h4""#) && text.contains(r#"host="h2""#), "{text}");
+    // h4 fails: W@h2 is kept; of the hosts left, h3 has the most CPU.
+    let out = goal.with_extension("r.ddd.xml");
+    let o = deladas(&[
+        "resolve",
+        g,
+        "--from",
+        ddd.to_str().expect("utf-8"),
+        "--fail-host",
+        "h4",
+        "-o",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let text = std::fs::read_to_string(&out).expect("ddd");
+    assert!(text.contains(r#"id="W@h2""#), "{text}");
+    assert!(text.contains(r#"host="h3""#), "the new instance should be on h3 (cpu 3):\n{text}");
+}

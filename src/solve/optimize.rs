@@ -454,3 +454,62 @@ fn explain_broken(s: &mut Session, _sol: &Solution, fixed: &[Bool], deadline: Op
     p.set_bool("core.minimize", false);
     s.solver.set_params(&p);
 }
+
+/// The goal's objective levels optimised by linear descent under the
+/// assumptions `base`, from `start` (a model satisfying them), with `down`
+/// hosts failed: for `resolve`, after its kept bindings and channels.
+/// Returns the best configuration and the literals holding each level at
+/// its value (to be added to the assumptions of later levels).
+pub(super) fn descend(
+    s: &mut Session,
+    base: &[Bool],
+    start: Solution,
+    down: &[crate::check::ir::HostId],
+    deadline: Option<Instant>,
+) -> (Solution, Vec<Bool>) {
+    let g = s.g;
+    let levels = g.objectives.levels.clone();
+    let mut sol = start;
+    let mut assume = base.to_vec();
+    let mut fixes = vec![];
+    for (k, l) in levels.iter().enumerate() {
+        let value_of = |sol: &Solution| {
+            let st = GroundState::with_down(g, &sol.slots, &sol.chans, down);
+            l.value(|n| st.holds(n))
+        };
+        let mut hi = value_of(&sol);
+        while hi > l.floor() {
+            if crate::budget::stopped() || deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            let Some(lit) = s.bound_lit(k, l, hi - 1, "robj") else { break };
+            let mut a = assume.clone();
+            a.push(lit);
+            match s.check(&a, false, deadline) {
+                SatResult::Sat => {
+                    sol = s.extract();
+                    hi = value_of(&sol).min(hi - 1);
+                }
+                _ => break,
+            }
+        }
+        match s.bound_lit(k, l, hi, "rfix") {
+            Some(lit) => {
+                assume.push(lit.clone());
+                fixes.push(lit);
+            }
+            None => break,
+        }
+    }
+    (sol, fixes)
+}
+
+/// Whether no level of the goal is worse in `st` than in `limits`.
+pub(super) fn no_worse(g: &Ground, limits: &[i64], st: &GroundState) -> bool {
+    g.objectives.levels.iter().zip(limits).all(|(l, &v)| l.value(|n| st.holds(n)) <= v)
+}
+
+/// Every level's value in `st`.
+pub(super) fn level_values(g: &Ground, st: &GroundState) -> Vec<i64> {
+    g.objectives.levels.iter().map(|l| l.value(|n| st.holds(n))).collect()
+}
