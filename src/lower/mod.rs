@@ -935,6 +935,13 @@ fn scan_program(p: &Program) -> Scan {
     for c in &p.clauses {
         scan_formula(p, &c.formula, true, false, &mut s);
     }
+    // Objectives and preferences may want channels either way (issue 19).
+    for o in &p.objectives {
+        scan_term(p, &o.term, 1, true, true, &mut s);
+    }
+    for pref in &p.preferences {
+        scan_formula(p, &pref.formula, true, true, &mut s);
+    }
     s
 }
 

@@ -357,6 +357,9 @@ pub(super) fn run(
                 .zip(&opt.levels)
                 .zip(&program_senses)
                 .map(|(((l, &v), &(_, lo)), &sense)| {
+                    // A local channel scope (large goals) restricts the
+                    // configurations: a refutation there proves nothing.
+                    let lo = if matches!(g.scope, crate::lower::ChannelScope::Local(_)) { l.floor() } else { lo };
                     let lo = lo.min(v);
                     LevelReport {
                         source: l.source,
