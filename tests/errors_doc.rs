@@ -33,7 +33,7 @@ const NOT_RUNNABLE: &[(&str, &str)] = &[
 /// not E061x and E062x, which `roles` and `simulate` report).
 fn front_end(code: Code) -> bool {
     let s = code.as_str();
-    s.starts_with('W') || (s < "E0700" && !s.starts_with("E061") && !s.starts_with("E062"))
+    (s.starts_with('W') && !s.starts_with("W08")) || (s < "E0700" && !s.starts_with("E061") && !s.starts_with("E062"))
 }
 
 struct Section {

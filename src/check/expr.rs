@@ -13,7 +13,7 @@ impl Checker<'_> {
     }
 
     /// A type in words, for messages: "an instance of `Web`", "a host".
-    fn type_name(&self, t: Type) -> String {
+    pub(super) fn type_name(&self, t: Type) -> String {
         match t {
             Type::Instance(c) => {
                 format!("an instance of `{}`", self.prog.components.get(c).map(|c| c.name.as_str()).unwrap_or("?"))
@@ -618,6 +618,11 @@ impl Checker<'_> {
             n.span,
             "not a variable or host in scope",
         );
+        if self.soft {
+            d = Diagnostic::new(Code::UnboundInSoft, format!("unbound name `{}`", n.name))
+                .primary(self.file, n.span, "not a variable or host in scope")
+                .help("objectives and preferences are closed: bind the variable with `forall`, `card` or `sum`, e.g. `prefer forall Web w in deployment (…)`");
+        }
         if let Some(s) = did_you_mean(&n.name, cands.iter().map(String::as_str)) {
             d = d.did_you_mean(s);
         }

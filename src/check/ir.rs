@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::diagnostics::FileId;
-pub use crate::syntax::ast::{CmpOp, Quantifier, Span};
+pub use crate::syntax::ast::{CmpOp, Quantifier, Sense, Span};
 
 /// Index of a component in [`Program::components`].
 pub type CompId = usize;
@@ -56,6 +56,42 @@ pub struct Program {
     pub uses: Vec<(Loc, String)>,
     /// The file given on the command line.
     pub root_file: FileId,
+    /// `minimize`/`maximize` declarations of the root file, in declaration
+    /// order (= priority order, first is most important).
+    pub objectives: Vec<Objective>,
+    /// `prefer` clauses of the root file, in declaration order.
+    pub preferences: Vec<Preference>,
+    /// Where the preferences rank among the objectives: the number of
+    /// objectives declared before the first `prefer` (all preferences
+    /// together are one level: minimise the total weight broken).
+    pub prefer_rank: usize,
+}
+
+/// `minimize TERM` / `maximize TERM` in force.
+#[derive(Debug, Clone)]
+pub struct Objective {
+    pub sense: Sense,
+    /// An integer term.
+    pub term: Term,
+    /// The whole declaration.
+    pub loc: Loc,
+}
+
+/// One soft clause of a `prefer` declaration. Leading `forall`s make it
+/// one soft clause per binding (each binding that breaks it costs `weight`).
+#[derive(Debug, Clone)]
+pub struct Preference {
+    pub weight: i64,
+    pub formula: Formula,
+    /// The clause as written.
+    pub loc: Loc,
+}
+
+impl Program {
+    /// Whether solving optimises anything.
+    pub fn optimises(&self) -> bool {
+        !self.objectives.is_empty() || !self.preferences.is_empty()
+    }
 }
 
 /// An attribute value: a string, integer or boolean.

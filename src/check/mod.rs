@@ -17,6 +17,7 @@ mod expr;
 pub mod index;
 pub mod ir;
 pub mod load;
+mod objectives;
 
 use std::collections::HashMap;
 
@@ -278,6 +279,8 @@ struct Checker<'a> {
     error_tally: std::cell::Cell<(usize, usize)>,
     /// Names resolved so far, for editors.
     index: index::Index,
+    /// Checking an objective or a preference (an unknown name is E0473).
+    soft: bool,
 }
 
 impl<'a> Checker<'a> {
@@ -309,6 +312,7 @@ impl<'a> Checker<'a> {
             false_in_pattern: Default::default(),
             host_attr_locs: HashMap::new(),
             index: index::Index::default(),
+            soft: false,
         }
     }
 
@@ -340,7 +344,11 @@ impl<'a> Checker<'a> {
                             self.sets.push(CsRef { file: pf.id, decl: cs, doc: d.doc.as_deref(), broken: false });
                         }
                     }
-                    DeclKind::Import { .. } | DeclKind::Use(_) | DeclKind::Upgrade { .. } => {}
+                    DeclKind::Import { .. }
+                    | DeclKind::Use(_)
+                    | DeclKind::Upgrade { .. }
+                    | DeclKind::Objective(_)
+                    | DeclKind::Prefer(_) => {}
                 }
             }
         }
@@ -389,6 +397,8 @@ impl<'a> Checker<'a> {
                         self.prog.clauses.extend(clauses);
                         self.in_force = false;
                     }
+                    DeclKind::Objective(o) => self.objective(pf.id, o, d.span, is_root),
+                    DeclKind::Prefer(p) => self.preference(pf.id, p, d.span, is_root),
                     _ => {}
                 }
             }

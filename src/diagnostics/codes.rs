@@ -85,6 +85,11 @@ codes! {
     BadDirection = "E0405", Error, "unknown port direction";
     UnknownUpgradeAttribute = "E0406", Error, "unknown attribute in an upgrade";
     MissingChanges = "E0407", Error, "upgrade without `changes`";
+    // ---- objectives and preferences ----
+    ObjectiveNotInteger = "E0471", Error, "objective is not an integer term";
+    BadWeight = "E0472", Error, "preference weight is not a positive integer";
+    UnboundInSoft = "E0473", Error, "unbound name in an objective or preference";
+    SoftInConstraintset = "E0474", Error, "objective or preference inside a constraintset";
     // ---- patterns and `use` ----
     ArgumentCount = "E0501", Error, "wrong number of arguments";
     ArgumentKind = "E0502", Error, "argument of the wrong kind";
@@ -127,6 +132,8 @@ codes! {
     UnusedComponent = "W0003", Warning, "component no constraint mentions";
     TriviallyTrue = "W0004", Warning, "clause is always true";
     TriviallyFalse = "W0005", Warning, "clause is always false";
+    ConstantObjective = "W0011", Warning, "objective is the same in every configuration";
+    PreferenceBroken = "W0801", Warning, "a preference is broken";
 }
 
 impl std::fmt::Display for Code {

@@ -26,6 +26,7 @@ pub mod brute;
 mod ctx;
 mod explain;
 mod input;
+pub mod objective;
 mod print;
 mod structural;
 mod world;
@@ -312,8 +313,22 @@ pub fn is_solution(program: &Program, world: &World) -> bool {
 /// channel, and every instance together with its channels, whose removal
 /// leaves every clause and structural rule satisfied. Channels first, then
 /// instances, each in world order. A parsimonious solution has none.
+///
+/// With objectives or preferences (issue 19), a removal must also make no
+/// level worse: a part that an objective or a kept preference needs is not
+/// superfluous.
 pub fn superfluous(program: &Program, world: &World) -> Vec<Part> {
     let channels = (0..world.channels.len()).map(Part::Channel);
     let instances = (0..world.instances.len()).map(Part::Instance);
-    channels.chain(instances).filter(|&p| is_solution(program, &world.without(p))).collect()
+    let before = if program.optimises() { objective::levels(program, world) } else { None };
+    channels
+        .chain(instances)
+        .filter(|&p| {
+            let w = world.without(p);
+            is_solution(program, &w)
+                && before.as_ref().is_none_or(|b| {
+                    objective::levels(program, &w).is_some_and(|a| a.iter().zip(b).all(|(x, y)| x <= y))
+                })
+        })
+        .collect()
 }

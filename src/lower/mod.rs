@@ -26,6 +26,7 @@
 //! Nodes are hash-consed and simplified as they are built.
 
 pub mod bounds;
+pub mod objective;
 pub mod state;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -203,6 +204,8 @@ pub struct Ground {
     pub fixed_slots: Vec<Option<bool>>,
     /// Channels fixed present by [`Extra::fixed_hosts`].
     pub fixed_chans: std::collections::HashSet<ChanId>,
+    /// Objectives and preferences, grounded (issue 19).
+    pub objectives: objective::Objectives,
     slots_on: FxHashMap<(CompId, HostId), Vec<SlotId>>,
     chan_index: FxHashMap<(End, End), ChanId>,
     between: FxHashMap<(SlotId, SlotId), Vec<ChanId>>,
@@ -230,6 +233,7 @@ impl Ground {
             host_lits: false,
             fixed_slots: vec![],
             fixed_chans: std::collections::HashSet::new(),
+            objectives: Default::default(),
             slots_on: FxHashMap::default(),
             chan_index: FxHashMap::default(),
             between: FxHashMap::default(),
@@ -403,6 +407,7 @@ pub fn lower_with(
         let n = g.formula(program, &clause.formula, &mut env)?;
         g.clauses.push(n);
     }
+    g.objectives = objective::ground(program, &mut g, &mut env)?;
     Ok(g)
 }
 
@@ -929,6 +934,13 @@ fn scan_program(p: &Program) -> Scan {
     let mut s = Scan::default();
     for c in &p.clauses {
         scan_formula(p, &c.formula, true, false, &mut s);
+    }
+    // Objectives and preferences may want channels either way (issue 19).
+    for o in &p.objectives {
+        scan_term(p, &o.term, 1, true, true, &mut s);
+    }
+    for pref in &p.preferences {
+        scan_formula(p, &pref.formula, true, true, &mut s);
     }
     s
 }

@@ -288,6 +288,22 @@ impl<'g> GroundState<'g> {
         keep_slots: &std::collections::BTreeSet<SlotId>,
         keep_chans: &std::collections::BTreeSet<ChanId>,
     ) -> usize {
+        self.make_parsimonious_keeping(keep_slots, keep_chans, &|_| true)
+    }
+
+    /// The value of a ground node under the current assignment.
+    pub fn holds(&self, n: NodeId) -> bool {
+        self.val[n as usize]
+    }
+
+    /// [`GroundState::make_parsimonious_except`], keeping only removals
+    /// after which `ok` also holds (no objective gets worse: issue 19).
+    pub fn make_parsimonious_keeping(
+        &mut self,
+        keep_slots: &std::collections::BTreeSet<SlotId>,
+        keep_chans: &std::collections::BTreeSet<ChanId>,
+        ok: &dyn Fn(&GroundState) -> bool,
+    ) -> usize {
         let mut passes = 0;
         loop {
             passes += 1;
@@ -302,7 +318,7 @@ impl<'g> GroundState<'g> {
                 }
                 let snap = self.reach_snapshot();
                 self.set_chan(c, false);
-                if self.all_clauses_hold() {
+                if self.all_clauses_hold() && ok(self) {
                     changed = true;
                 } else {
                     self.set_chan_inner(c, true, Some(&snap));
@@ -317,7 +333,7 @@ impl<'g> GroundState<'g> {
                 }
                 let snap = self.reach_snapshot();
                 let removed = self.set_slot(s, false);
-                if self.all_clauses_hold() {
+                if self.all_clauses_hold() && ok(self) {
                     changed = true;
                 } else {
                     self.set_slot(s, true);

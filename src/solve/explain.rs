@@ -183,7 +183,7 @@ fn verdict(p: &Program, available: &[usize], deadline: Instant, parsimony: bool)
     if left.is_zero() {
         return Ok(Verdict::Unknown);
     }
-    let opts = Options { timeout: Some(left), parsimony, count: 1, ..Default::default() };
+    let opts = Options { timeout: Some(left), parsimony, count: 1, optimise: false, ..Default::default() };
     let t = Instant::now();
     let out = solve_in_context(p, available, &opts, &mut Quiet)?.0;
     if std::env::var_os("DELADAS_DEBUG").is_some() {

@@ -34,6 +34,7 @@
 pub mod checked;
 mod error;
 pub mod explain;
+pub mod optimize;
 pub mod output;
 pub mod resolve;
 
@@ -62,11 +63,14 @@ pub struct Options {
     /// How many distinct configurations to return at most.
     pub count: usize,
     pub limits: Limits,
+    /// Optimise the goal's objectives and preferences (issue 19); off for
+    /// analyses that only need some configuration (`explain`'s repairs).
+    pub optimise: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { timeout: None, parsimony: true, count: 1, limits: Limits::default() }
+        Options { timeout: None, parsimony: true, count: 1, limits: Limits::default(), optimise: true }
     }
 }
 
@@ -120,6 +124,8 @@ pub struct Stats {
     pub local_fallback: bool,
     /// Whether counting alone refuted the goal (no grounding needed).
     pub by_counting: bool,
+    /// With objectives or preferences: what was optimised, and how far (issue 19).
+    pub optimum: Option<optimize::Report>,
 }
 
 /// Goals whose hosts² × components exceed this try a local channel scope first.
@@ -672,6 +678,8 @@ impl<'g> Session<'g> {
 
     fn compute_polarity(&mut self) {
         let mut stack: Vec<(NodeId, u8)> = self.g.clauses.iter().map(|&c| (c, 1u8)).collect();
+        // Objectives are bounded both ways: their nodes must be exact.
+        stack.extend(optimize::objective_nodes(self.g).map(|n| (n, 3u8)));
         while let Some((n, pol)) = stack.pop() {
             let old = self.polarity[n as usize];
             if old | pol == old {
@@ -1190,6 +1198,9 @@ impl<'g> Session<'g> {
         stats: &mut Stats,
         progress: &mut (dyn Progress + Send + Sync),
     ) -> Outcome {
+        if opts.optimise && !self.g.objectives.is_empty() {
+            return optimize::run(self, opts, deadline, stats, progress);
+        }
         let mut found = vec![];
         let mut signatures: Vec<Signature> = vec![];
         let mut repeats = 0;

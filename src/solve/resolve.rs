@@ -755,6 +755,15 @@ impl<'a> Resolver<'a> {
                 // (3) New instances, keeping (1) and (2): fewest present
                 // slots outside the pins.
                 base.push(keep2);
+                // The goal's objectives (issue 19) rank after the kept
+                // bindings and channels, before the fewest new instances.
+                let best2 = if self.g.objectives.is_empty() {
+                    best2
+                } else {
+                    let (best, fixes) = super::optimize::descend(&mut self.s, &base, best2, &scenario.down, deadline);
+                    base.extend(fixes);
+                    best
+                };
                 let pin_set: BTreeSet<usize> = pin_items.iter().copied().collect();
                 let others: Vec<usize> = (0..self.g.slots.len()).filter(|s| !pin_set.contains(s)).collect();
                 let lb = counting_min_total(self.program, up.len(), &per_comp, l1.value)
@@ -784,7 +793,9 @@ impl<'a> Resolver<'a> {
             solution.chans.iter().copied().filter(|&c| chan_set.contains(&(c as usize))).collect();
         let t = Instant::now();
         crate::budget::set_phase("minimising");
-        state.make_parsimonious_except(&kept_slots, &kept_chans);
+        let limits = super::optimize::level_values(self.g, &state);
+        let ok = |st: &GroundState| super::optimize::no_worse(self.g, &limits, st);
+        state.make_parsimonious_keeping(&kept_slots, &kept_chans, &ok);
         crate::budget::check().map_err(SolveError::Stopped)?;
         if std::env::var_os("DELADAS_DEBUG").is_some() {
             eprintln!("resolve: parsimony in {:?}", t.elapsed());

@@ -57,6 +57,45 @@ pub enum DeclKind {
     /// `upgrade Router(code = "…", changes = {rin, rout})`: a new version of a
     /// component, for guarded upgrades.
     Upgrade { component: Ident, attrs: AttrList },
+    /// `minimize TERM` / `maximize TERM`: an objective (issue 19).
+    Objective(ObjectiveDecl),
+    /// `prefer [WEIGHT] CLAUSE`: a soft clause (issue 19).
+    Prefer(PreferDecl),
+}
+
+/// Whether an objective is minimised or maximised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sense {
+    Minimize,
+    Maximize,
+}
+
+impl Sense {
+    pub fn word(self) -> &'static str {
+        match self {
+            Sense::Minimize => "minimize",
+            Sense::Maximize => "maximize",
+        }
+    }
+}
+
+/// `minimize TERM` or `maximize TERM`.
+#[derive(Debug, Clone)]
+pub struct ObjectiveDecl {
+    pub sense: Sense,
+    /// The `minimize`/`maximize` keyword.
+    pub keyword: Span,
+    pub term: Expr,
+}
+
+/// `prefer [WEIGHT] CLAUSE`: a soft clause.
+#[derive(Debug, Clone)]
+pub struct PreferDecl {
+    /// The `prefer` keyword.
+    pub keyword: Span,
+    /// The weight as written (checked to be a positive integer literal); 1 without.
+    pub weight: Option<Expr>,
+    pub clause: Expr,
 }
 
 /// A parenthesised `key = value, …` list with the span of its parentheses.

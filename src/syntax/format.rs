@@ -132,6 +132,9 @@ fn gap(a: &Tok, b: &Tok, group: bool) -> Gap {
         (_, Colon) => Gap::AsWritten,
         (Comma | Colon, _) => Gap::One,
         (Ident(_), LBracket) => Gap::None,
+        // `prefer [3] forall …`
+        (Prefer, LBracket) => Gap::One,
+        (RBracket, b) if is_word(b) => Gap::One,
         (Eq | Ne | Lt | Le | Gt | Ge | Plus | Star, _) | (_, Eq | Ne | Lt | Le | Gt | Ge | Plus | Star) => Gap::One,
         (Minus, _) | (_, Minus) | (_, LParen | LBracket) | (LBrace, _) | (_, RBrace) => Gap::AsWritten,
         (a, b) if is_word(a) && is_word(b) => Gap::One,

@@ -39,6 +39,9 @@ pub const KEYWORDS: &[&str] = &[
     "input",
     "output",
     "external",
+    "minimize",
+    "maximize",
+    "prefer",
 ];
 
 use super::ast::Span;
@@ -130,6 +133,12 @@ pub enum Tok {
     Output,
     #[token("external")]
     External,
+    #[token("minimize")]
+    Minimize,
+    #[token("maximize")]
+    Maximize,
+    #[token("prefer")]
+    Prefer,
 
     #[token("(")]
     LParen,
@@ -216,6 +225,9 @@ impl Tok {
             Input => "input",
             Output => "output",
             External => "external",
+            Minimize => "minimize",
+            Maximize => "maximize",
+            Prefer => "prefer",
             _ => return None,
         })
     }

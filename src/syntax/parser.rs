@@ -195,11 +195,25 @@ fn split(toks: &[(Tok, Span)], src: &str, at_line_starts: bool) -> Vec<(usize, u
     for (i, (t, span)) in toks.iter().enumerate() {
         if i > start {
             let prev = &toks[i - 1].0;
+            // `minimize`/`maximize`/`prefer` take terms and clauses, which go
+            // on after a closing bracket (`card(…) + card(…)`).
+            let open_ended = matches!(toks[start].0, Tok::Minimize | Tok::Maximize | Tok::Prefer);
             let boundary = if !is_decl_keyword(t) {
                 // After the closing bracket that ends a declaration, anything
                 // but `=` (as in `constraintset p(…) = …`) starts another
                 // piece: `component C(…) junk` reports `junk` on its own.
-                !at_line_starts && depth == 0 && matches!(prev, Tok::RParen | Tok::RBrace) && !matches!(t, Tok::Eq)
+                !open_ended
+                    && !at_line_starts
+                    && depth == 0
+                    && matches!(prev, Tok::RParen | Tok::RBrace)
+                    && !matches!(t, Tok::Eq)
+            } else if open_ended
+                && ((matches!(t, Tok::Use) && matches!(prev, Tok::Prefer | Tok::RBracket))
+                    || (matches!(t, Tok::Host) && matches!(prev, Tok::Forall | Tok::Exists)))
+            {
+                // `prefer use p(…)`, `prefer [2] use p(…)`: a clause;
+                // `prefer forall host h in deployment (…)`: a quantifier.
+                false
             } else if at_line_starts {
                 // `= host(` and `= constraintset {` continue a declaration.
                 starts_line(src, span.start as usize)
@@ -226,7 +240,18 @@ fn split(toks: &[(Tok, Span)], src: &str, at_line_starts: bool) -> Vec<(usize, u
 }
 
 fn is_decl_keyword(t: &Tok) -> bool {
-    matches!(t, Tok::Component | Tok::Host | Tok::Constraintset | Tok::Import | Tok::Use | Tok::Upgrade)
+    matches!(
+        t,
+        Tok::Component
+            | Tok::Host
+            | Tok::Constraintset
+            | Tok::Import
+            | Tok::Use
+            | Tok::Upgrade
+            | Tok::Minimize
+            | Tok::Maximize
+            | Tok::Prefer
+    )
 }
 
 fn starts_line(src: &str, offset: usize) -> bool {
@@ -435,6 +460,80 @@ fn unary_minus_clause(piece: &[(Tok, Span)], idx: usize, src: &str, file: FileId
     )
 }
 
+// ---- objectives and preferences (issue 19) ----
+
+/// `minimize`/`maximize`/`prefer` where they cannot be (inside a
+/// constraintset's body: E0474), and a line after an objective or preference
+/// that does not start a declaration (a misspelt one, `minimise …`).
+fn soft_decl_diagnostic(
+    piece: &[(Tok, Span)],
+    idx: usize,
+    found: Option<&Tok>,
+    found_span: Span,
+    src: &str,
+    file: FileId,
+) -> Option<Diagnostic> {
+    let t = found?;
+    if idx > 0 && matches!(t, Tok::Minimize | Tok::Maximize | Tok::Prefer) {
+        let k = t.keyword().unwrap_or("minimize");
+        let inside = piece[..idx].iter().any(|(t, _)| matches!(t, Tok::LBrace))
+            && matches!(piece.first(), Some((Tok::Constraintset, _)));
+        if inside {
+            return Some(
+                Diagnostic::new(Code::SoftInConstraintset, format!("`{k}` inside a constraintset"))
+                    .primary(file, found_span, "not a clause")
+                    .help(format!("`{k}` is a declaration of its own: write it at the top level of the goal file, after the constraintset's `}}`"))
+                    .note("constraintsets hold rules that must hold; objectives and preferences rank the configurations that satisfy them"),
+            );
+        }
+    }
+    let open_ended = matches!(piece.first(), Some((Tok::Minimize | Tok::Maximize | Tok::Prefer, _)));
+    if open_ended && idx > 1 && starts_line(src, found_span.start as usize) {
+        if let Tok::Ident(_) = t {
+            let mut d = other_language_word(Some(t), found_span, file).unwrap_or_else(|| {
+                Diagnostic::new(Code::Syntax, format!("expected a declaration, found {}", t.describe())).primary(
+                    file,
+                    found_span,
+                    "not the start of a declaration",
+                )
+            });
+            d = d.note(format!(
+                "`{}` takes one {}; a new line must start a new declaration",
+                piece[0].0.keyword().unwrap_or("prefer"),
+                if matches!(piece[0].0, Tok::Prefer) { "clause (group several in parentheses)" } else { "term" }
+            ));
+            return Some(d);
+        }
+    }
+    None
+}
+
+/// A word of other optimisation languages where a declaration starts:
+/// `minimise`, MiniZinc's `solve minimize`, `objective`, `soft`, … (E0001
+/// with a hint naming the Deladas way).
+fn other_language_word(found: Option<&Tok>, span: Span, file: FileId) -> Option<Diagnostic> {
+    let Some(Tok::Ident(name)) = found else { return None };
+    let help = match name.as_str() {
+        "minimise" | "minimum" | "min" => "to minimise a term, write `minimize TERM`",
+        "maximise" | "maximum" | "max" => "to maximise a term, write `maximize TERM`",
+        "solve" => {
+            "Deladas has no `solve` item: write `minimize TERM` or `maximize TERM` (MiniZinc's `solve minimize`)"
+        }
+        "objective" | "optimize" | "optimise" | "goal" => "an objective is written `minimize TERM` or `maximize TERM`",
+        "soft" | "should" | "preferred" | "preference" | "weight" => {
+            "a soft constraint is written `prefer CLAUSE`, or `prefer [WEIGHT] CLAUSE`"
+        }
+        _ => return None,
+    };
+    Some(
+        Diagnostic::new(Code::Syntax, format!("expected a declaration, found name `{name}`"))
+            .primary(file, span, "not the start of a declaration")
+            .help(help),
+    )
+}
+
+// ---- end objectives and preferences ----
+
 fn syntax_diagnostic(err: PErr, piece: &[(Tok, Span)], src: &str, file: FileId) -> Diagnostic {
     let next_decl_hint = |found: &Tok| -> Option<&'static str> {
         if is_decl_keyword(found) {
@@ -475,6 +574,9 @@ fn syntax_diagnostic(err: PErr, piece: &[(Tok, Span)], src: &str, file: FileId) 
     // Index of the offending token within the piece (len at end).
     let idx =
         if at_end { piece.len() } else { piece.iter().position(|(_, s)| *s == found_span).unwrap_or(piece.len()) };
+    if let Some(d) = soft_decl_diagnostic(piece, idx, found_tok.as_ref(), found_span, src, file) {
+        return d;
+    }
     let where_ = if at_end { "after this" } else { "unexpected here" };
     if let Some(d) = unary_minus_clause(piece, idx, src, file) {
         return d;
@@ -523,12 +625,16 @@ fn syntax_diagnostic(err: PErr, piece: &[(Tok, Span)], src: &str, file: FileId) 
     }
     let summary = summarize_expected(&expected);
     if idx == 0 {
+        if let Some(d) = other_language_word(found_tok.as_ref(), found_span, file) {
+            return d;
+        }
         // A piece that does not start with a declaration keyword.
         let mut d = Diagnostic::new(Code::Syntax, format!("expected a declaration, found {found_desc}"))
             .primary(file, found_span, "not the start of a declaration")
             .note("declarations start with `component`, `host`, `constraintset`, `import`, `use` or `upgrade`");
         if let Some(Tok::Ident(name)) = &found_tok {
-            let kws = ["component", "host", "constraintset", "import", "use", "upgrade"];
+            let kws =
+                ["component", "host", "constraintset", "import", "use", "upgrade", "minimize", "maximize", "prefer"];
             if let Some(k) = crate::diagnostics::did_you_mean(name, kws) {
                 d = d.did_you_mean(k);
             }

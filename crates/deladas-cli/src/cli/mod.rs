@@ -15,6 +15,7 @@ pub(crate) mod explain;
 mod export;
 mod fmt;
 mod lsp;
+mod optimum;
 mod resolve;
 mod roles;
 mod simulate;
@@ -703,7 +704,7 @@ fn cmd_solve(
     let mut progress = TermProgress::new();
     let result = deladas::solve::solve(program, &available, &opts, &mut progress);
     progress.finish();
-    let (outcome, _stats) = match result {
+    let (outcome, stats) = match result {
         Ok(x) => x,
         Err(e) => {
             emit(&[e.to_diagnostic(program.root_file)], &sources, DiagFormat::Text);
@@ -711,12 +712,21 @@ fn cmd_solve(
         }
     };
     match outcome {
-        deladas::solve::Outcome::Sat { deployments: solutions, .. } => {
+        deladas::solve::Outcome::Sat { deployments: solutions, ground, solutions: sols } => {
             let info = deladas::solve::output::GoalInfo::of(file, sources.text(program.root_file));
             let many = solutions.len() > 1 || count > 1;
+            let optimum = stats.optimum.as_ref();
             for (i, d) in solutions.iter().enumerate() {
                 let d = d.clone().with_goal(&info);
-                let text = render_deployment(&d, format, picture);
+                let mut text = render_deployment(&d, format, picture);
+                if let (OutFormat::Json, Some(r), Some(sol)) = (format, optimum, sols.get(i)) {
+                    // The optimisation beside the DDD (issue 19).
+                    if let Ok(serde_json::Value::Object(mut m)) = serde_json::from_str::<serde_json::Value>(&text) {
+                        m.insert("optimisation".into(), optimum::json(&sources, program, &ground, sol, r, i));
+                        text = serde_json::to_string_pretty(&serde_json::Value::Object(m)).unwrap_or(text);
+                        text.push('\n');
+                    }
+                }
                 let path = output.map(|o| {
                     if many {
                         std::path::PathBuf::from(format!("{}.{}.{}", o.display(), i + 1, format.extension()))
@@ -727,6 +737,12 @@ fn cmd_solve(
                 if let Err(code) = write_out(path.as_deref(), &text) {
                     return code;
                 }
+            }
+            if let (Some(r), Some(first)) = (optimum, sols.first()) {
+                for n in optimum::notes(&sources, program, r) {
+                    eprintln!("{n}");
+                }
+                emit(&optimum::broken(program, &ground, first, r), &sources, DiagFormat::Text);
             }
             if solutions.len() < count {
                 eprintln!("note: found {} of the {count} configurations asked for; there are no more", solutions.len());

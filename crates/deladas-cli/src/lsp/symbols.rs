@@ -107,6 +107,22 @@ pub fn document_symbols(a: &Analysis) -> Vec<DocumentSymbol> {
             DeclKind::Import { path, path_span } => {
                 out.push(sym(format!("import {path:?}"), None, LspSymbolKind::FILE, d.span, *path_span, vec![]))
             }
+            DeclKind::Objective(o) => out.push(sym(
+                o.sense.word().to_string(),
+                Some("objective".into()),
+                LspSymbolKind::EVENT,
+                d.span,
+                o.keyword,
+                vec![],
+            )),
+            DeclKind::Prefer(p) => out.push(sym(
+                "prefer".to_string(),
+                Some("preference".into()),
+                LspSymbolKind::EVENT,
+                d.span,
+                p.keyword,
+                vec![],
+            )),
         }
     }
     out
