@@ -41,6 +41,11 @@ pub const KEYWORDS: &[&str] = &[
     "external",
 ];
 
+/// Names that are functions when a `(` follows (`abs(t)`, `min(a, b)`,
+/// `max(zone z in deployment : …)`), and plain names otherwise, so a
+/// pattern parameter called `min` keeps working (docs/language-decisions.md).
+pub const FUNCTIONS: &[&str] = &["abs", "min", "max"];
+
 use super::ast::Span;
 
 /// Why a piece of input is not a token.
@@ -130,6 +135,12 @@ pub enum Tok {
     Output,
     #[token("external")]
     External,
+    // Workload terms (docs/language-decisions.md, "Workload terms"): never
+    // produced by logos; `lex` turns the name into one of these when a `(`
+    // follows (see `FUNCTIONS`).
+    Abs,
+    Min,
+    Max,
 
     #[token("(")]
     LParen,
@@ -216,6 +227,9 @@ impl Tok {
             Input => "input",
             Output => "output",
             External => "external",
+            Abs => "abs",
+            Min => "min",
+            Max => "max",
             _ => return None,
         })
     }
@@ -418,6 +432,20 @@ pub fn lex(src: &str) -> Lexed {
                 out.docs.push((text.trim_end().to_string(), span));
             }
             Ok(Tok::LineComment(false)) | Ok(Tok::BlockComment) => {}
+            Ok(Tok::LParen) => {
+                // `abs (`, `min(`, `max(`: a function, not a name.
+                if let Some((last, _)) = out.tokens.last_mut() {
+                    if let Tok::Ident(name) = last {
+                        match name.as_str() {
+                            "abs" => *last = Tok::Abs,
+                            "min" => *last = Tok::Min,
+                            "max" => *last = Tok::Max,
+                            _ => {}
+                        }
+                    }
+                }
+                out.tokens.push((Tok::LParen, span));
+            }
             Ok(tok) => out.tokens.push((tok, span)),
             Err(LexErrorKind::InvalidEscape(why, rel)) => {
                 // The string's extent is certain: keep it as a token (escape
