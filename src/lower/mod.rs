@@ -1143,7 +1143,7 @@ fn candidate_pairs(p: &Program, scan: &Scan, scope: ChannelScope, left_out: &mut
 fn estimate_work(p: &Program, g: &Ground) -> u128 {
     fn dom(p: &Program, g: &Ground, var: VarId, d: &Domain) -> u128 {
         match (p.vars[var].sort, d) {
-            (Sort::Group(_), _) => g.hosts.len().max(1) as u128,
+            (Sort::Group(k), _) => workload::distinct_values(p, g, k).max(1) as u128,
             (Sort::Instance(c), Domain::Group { .. }) => g.slots_by_comp[c].len().max(1) as u128,
             (Sort::Host, _) => g.hosts.len().max(1) as u128,
             (Sort::Instance(c), Domain::Deployment) => g.slots_by_comp[c].len().max(1) as u128,

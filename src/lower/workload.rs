@@ -32,6 +32,9 @@ pub(super) enum Choice {
     Elem,
     /// An aggregate with nothing in its domain: 0.
     Zero,
+    /// A threshold: the occurrence stands for this value (see
+    /// [`Ground::cmp_by_cases`], "thresholds").
+    Const(i64),
 }
 
 /// An occurrence still to decide: its address (identity in the program),
@@ -127,6 +130,7 @@ impl Ground {
             },
             (TermKind::Aggregate { body, .. }, Choice::Elem) => self.lin(p, body, env),
             (TermKind::Aggregate { .. }, Choice::Zero) => Ok(Lin::default()),
+            (_, Choice::Const(m)) => Ok(Lin { terms: vec![], constant: m }),
             _ => Err(undecided()),
         }
     }
@@ -135,6 +139,7 @@ impl Ground {
     /// comparison has sign `sign`.
     fn open<'t>(&self, t: &'t Term, sign: i64) -> Option<Open<'t>> {
         match &t.kind {
+            _ if matches!(self.choice(t), Some(Choice::Const(_))) => None,
             TermKind::Abs(a) => match self.choice(t) {
                 Some(Choice::Sign(neg)) => self.open(a, if neg { -sign } else { sign }),
                 _ => Some(Open { term: t, is_max: true, sign }),
@@ -194,6 +199,40 @@ impl Ground {
         // holds (a disjunction of conjunctions).
         let all = occ.is_max ^ (occ.sign < 0) ^ !upper;
         let addr = occ.term as *const Term as usize;
+        // Thresholds: when every case must hold and another occurrence
+        // remains (`max(…) - min(…) <= k`), the cases of the two would be
+        // multiplied into constraints mixing both sides, which solvers
+        // handle badly. Instead: for some value m in the occurrence's range,
+        // the occurrence is at most m (at least m, for a minimum; a
+        // conjunction of plain cardinality constraints) and the comparison
+        // holds with m in its place. Exact, because the comparison is
+        // monotone in the occurrence.
+        if all && self.choices.iter().all(|(a, _)| *a != addr) {
+            self.choices.push((addr, Choice::Const(0)));
+            let another = self.open(a, 1).or_else(|| self.open(b, -1)).is_some();
+            self.choices.pop();
+            if another {
+                if let Some((lo, hi)) = self.range(p, occ.term, env)? {
+                    if hi - lo <= MAX_THRESHOLDS {
+                        let mut alts = vec![];
+                        for m in lo..=hi {
+                            // `max <= m` / `min >= m`: every case, as a
+                            // comparison of the occurrence with m.
+                            let bound = self.bound(p, occ.term, occ.is_max, m, env, loc)?;
+                            if self.is_const(bound) == Some(false) {
+                                continue;
+                            }
+                            self.choices.push((addr, Choice::Const(m)));
+                            let rest = self.cmp_by_cases(p, op, a, b, env, loc);
+                            self.choices.pop();
+                            let rest = rest?;
+                            alts.push(self.and(vec![bound, rest])?);
+                        }
+                        return self.or(alts);
+                    }
+                }
+            }
+        }
         let mut parts = vec![];
         let mut case = |g: &mut Ground, guard: NodeId, c: Choice, env: &mut Vec<Option<Val>>| {
             if g.is_const(guard) == Some(false) {
@@ -247,6 +286,108 @@ impl Ground {
     }
 }
 
+/// The widest range of thresholds tried for one occurrence.
+const MAX_THRESHOLDS: i64 = 512;
+
+impl Ground {
+    /// Bounds of the values an `abs`/`min`/`max` occurrence can take (0
+    /// included for an aggregate's empty case): the least lower bound and
+    /// the greatest upper bound of its cases' linear forms.
+    fn range(&mut self, p: &Program, t: &Term, env: &mut Vec<Option<Val>>) -> Result<Option<(i64, i64)>, LowerError> {
+        let addr = t as *const Term as usize;
+        let mut lo = i64::MAX;
+        let mut hi = i64::MIN;
+        let mut see = |l: &Lin| -> Option<()> {
+            let mut a = l.constant;
+            let mut b = l.constant;
+            for (_, c) in &l.terms {
+                if *c < 0 {
+                    a = a.checked_add(*c)?;
+                } else {
+                    b = b.checked_add(*c)?;
+                }
+            }
+            lo = lo.min(a);
+            hi = hi.max(b);
+            Some(())
+        };
+        let mut cases: Vec<Choice> = vec![];
+        match &t.kind {
+            TermKind::Abs(_) => cases.extend([Choice::Sign(false), Choice::Sign(true)]),
+            TermKind::Extreme { args, .. } => cases.extend((0..args.len()).map(Choice::Index)),
+            TermKind::Aggregate { binder, .. } => {
+                let elems = self.domain(p, binder.var, &binder.domain, env)?;
+                let saved = env[binder.var];
+                for e in elems {
+                    env[binder.var] = Some(e);
+                    self.choices.push((addr, Choice::Elem));
+                    let l = self.lin_open(p, t, env);
+                    self.choices.pop();
+                    match l? {
+                        Some(l) => {
+                            if see(&l).is_none() {
+                                env[binder.var] = saved;
+                                return Ok(None);
+                            }
+                        }
+                        None => {
+                            env[binder.var] = saved;
+                            return Ok(None);
+                        }
+                    }
+                }
+                env[binder.var] = saved;
+                see(&Lin::default());
+            }
+            _ => return Ok(None),
+        }
+        for c in cases {
+            self.choices.push((addr, c));
+            let l = self.lin_open(p, t, env);
+            self.choices.pop();
+            match l? {
+                Some(l) if see(&l).is_some() => {}
+                _ => return Ok(None),
+            }
+        }
+        Ok((lo <= hi).then_some((lo, hi)))
+    }
+
+    /// `lin` of a term whose cases are chosen down to its leaves; `None`
+    /// when an occurrence inside it is still open (no range then).
+    fn lin_open(&mut self, p: &Program, t: &Term, env: &mut Vec<Option<Val>>) -> Result<Option<Lin>, LowerError> {
+        let inner = match (&t.kind, self.choice(t)) {
+            (TermKind::Abs(a), _) => a.as_ref(),
+            (TermKind::Extreme { args, .. }, Some(Choice::Index(i))) => match args.get(i) {
+                Some(a) => a,
+                None => return Ok(None),
+            },
+            (TermKind::Aggregate { body, .. }, _) => body.as_ref(),
+            _ => return Ok(None),
+        };
+        if self.open(inner, 1).is_some() {
+            return Ok(None);
+        }
+        self.lin_extreme(p, t, env).map(Some)
+    }
+
+    /// `occurrence <= m` for a maximum, `occurrence >= m` for a minimum:
+    /// every case compared with m (a conjunction).
+    fn bound(
+        &mut self,
+        p: &Program,
+        t: &Term,
+        is_max: bool,
+        m: i64,
+        env: &mut Vec<Option<Val>>,
+        loc: Loc,
+    ) -> Result<NodeId, LowerError> {
+        let op = if is_max { CmpOp::Le } else { CmpOp::Ge };
+        let k = Term { kind: TermKind::Int(m), ty: Type::Int, loc };
+        self.cmp_by_cases(p, op, t, &k, env, loc)
+    }
+}
+
 /// A rough size of the cases of the occurrences in a term (for the work
 /// estimate): the product of their numbers of cases.
 pub(super) fn cases(t: &Term, dom: &dyn Fn(VarId, &Domain) -> u128) -> u128 {
@@ -263,4 +404,18 @@ pub(super) fn cases(t: &Term, dom: &dyn Fn(VarId, &Domain) -> u128) -> u128 {
         TermKind::Mul(a, b) => cases(a, dom).saturating_mul(cases(b, dom)),
         _ => 1,
     }
+}
+
+/// How many values group `k`'s attribute takes on the grounding's hosts.
+pub(super) fn distinct_values(p: &Program, g: &Ground, k: usize) -> usize {
+    let Some(attr) = p.groups.get(k) else { return 0 };
+    let mut seen: Vec<&Value> = vec![];
+    for &h in &g.hosts {
+        if let Some(v) = p.hosts[h].attr(attr) {
+            if !seen.contains(&v) {
+                seen.push(v);
+            }
+        }
+    }
+    seen.len()
 }
