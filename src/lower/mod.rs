@@ -353,7 +353,7 @@ pub fn lower_with(
     let work = if matches!(scope, ChannelScope::Local(_)) { 0 } else { estimate_work(program, &g) };
     if chan_estimate + work > limits.max_nodes as u128 {
         return Err(LowerError::TooLarge {
-            what: "ground terms (channel variables and expanded quantifiers)".into(),
+            what: workload::what_grows(program, &g, chan_estimate, work),
             estimate: chan_estimate + work,
             limit: limits.max_nodes as u128,
         });
@@ -1141,6 +1141,11 @@ fn candidate_pairs(p: &Program, scan: &Scan, scope: ChannelScope, left_out: &mut
 /// A rough count of the ground terms the clauses expand into (product of
 /// domain sizes along each quantifier nesting), to refuse huge goals early.
 fn estimate_work(p: &Program, g: &Ground) -> u128 {
+    p.clauses.iter().map(|c| estimate_clause(p, g, &c.formula)).fold(0u128, |a, b| a.saturating_add(b))
+}
+
+/// [`estimate_work`] of one clause.
+fn estimate_clause(p: &Program, g: &Ground, clause: &Formula) -> u128 {
     fn dom(p: &Program, g: &Ground, var: VarId, d: &Domain) -> u128 {
         match (p.vars[var].sort, d) {
             (Sort::Group(k), _) => workload::distinct_values(p, g, k).max(1) as u128,
@@ -1183,5 +1188,5 @@ fn estimate_work(p: &Program, g: &Ground) -> u128 {
             _ => 1,
         }
     }
-    p.clauses.iter().map(|c| f(p, g, &c.formula)).fold(0u128, |a, b| a.saturating_add(b))
+    f(p, g, clause)
 }

@@ -419,3 +419,19 @@ pub(super) fn distinct_values(p: &Program, g: &Ground, k: usize) -> usize {
     }
     seen.len()
 }
+
+/// What E0803 counts: the ground terms, split into channel variables and
+/// expanded quantifiers, and the clause that expands the most.
+pub(super) fn what_grows(p: &Program, g: &Ground, chans: u128, work: u128) -> String {
+    let mut s = format!("ground terms ({chans} channel variables, {work} from expanding quantifiers and counts");
+    let biggest = p.clauses.iter().map(|c| (super::estimate_clause(p, g, &c.formula), c)).max_by_key(|(n, _)| *n);
+    if let Some((n, c)) = biggest.filter(|(n, _)| *n > 0 && work > 0) {
+        s.push_str(&format!(
+            ", {n} of them from one clause of constraintset `{}` over {} hosts",
+            c.origin.constraintset,
+            g.hosts.len()
+        ));
+    }
+    s.push(')');
+    s
+}
