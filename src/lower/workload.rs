@@ -202,11 +202,10 @@ impl Ground {
         // Thresholds: when every case must hold and another occurrence
         // remains (`max(…) - min(…) <= k`), the cases of the two would be
         // multiplied into constraints mixing both sides, which solvers
-        // handle badly. Instead: for some value m in the occurrence's range,
-        // the occurrence is at most m (at least m, for a minimum; a
-        // conjunction of plain cardinality constraints) and the comparison
-        // holds with m in its place. Exact, because the comparison is
-        // monotone in the occurrence.
+        // handle badly. Instead, for every value m in the occurrence's
+        // range: the occurrence is below m (above m, for a minimum) or the
+        // comparison holds with m in its place. Exact, because the
+        // comparison is monotone in the occurrence (take m = its value).
         if all && self.choices.iter().all(|(a, _)| *a != addr) {
             self.choices.push((addr, Choice::Const(0)));
             let another = self.open(a, 1).or_else(|| self.open(b, -1)).is_some();
@@ -214,21 +213,25 @@ impl Ground {
             if another {
                 if let Some((lo, hi)) = self.range(p, occ.term, env)? {
                     if hi - lo <= MAX_THRESHOLDS {
-                        let mut alts = vec![];
+                        // A ladder: for every m, the occurrence is on the
+                        // near side of m (a conjunction of cardinality
+                        // constraints) or the comparison holds with m in its
+                        // place. Clauses over shared threshold atoms, which
+                        // propagate both ways.
+                        let mut parts = vec![];
                         for m in lo..=hi {
-                            // `max <= m` / `min >= m`: every case, as a
-                            // comparison of the occurrence with m.
-                            let bound = self.bound(p, occ.term, occ.is_max, m, env, loc)?;
-                            if self.is_const(bound) == Some(false) {
+                            let near = if occ.is_max { m - 1 } else { m + 1 };
+                            let bound = self.bound(p, occ.term, occ.is_max, near, env, loc)?;
+                            if self.is_const(bound) == Some(true) {
                                 continue;
                             }
                             self.choices.push((addr, Choice::Const(m)));
                             let rest = self.cmp_by_cases(p, op, a, b, env, loc);
                             self.choices.pop();
                             let rest = rest?;
-                            alts.push(self.and(vec![bound, rest])?);
+                            parts.push(self.or(vec![bound, rest])?);
                         }
-                        return self.or(alts);
+                        return self.and(parts);
                     }
                 }
             }
