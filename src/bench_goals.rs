@@ -104,3 +104,37 @@ pub fn p2p_canonical_ddd(n: usize) -> Result<String, String> {
         Err(diags) => Err(diags.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; ")),
     }
 }
+
+/// Topology spread (issue 19): `hosts` hosts in `zones` zones (host ranges,
+/// one per zone), half as many `Web` instances as hosts and a tenth as many
+/// `Db` instances, at most one instance per host, and both spread over the
+/// zones with a skew of at most 1 (Kubernetes `maxSkew: 1`), written with
+/// `max`/`min` over the zones so the grounding is linear in the hosts.
+pub fn zone_spread(hosts: usize, zones: usize) -> String {
+    let zones = zones.max(1);
+    let mut s = String::new();
+    s.push_str("// Topology spread over zones (issue 19), generated.\n");
+    s.push_str("component Web(code = \"web.tgz\", ports = {})\n");
+    s.push_str("component Db(code = \"db.tgz\", ports = {})\n");
+    for z in 0..zones {
+        let n = hosts / zones + usize::from(z < hosts % zones);
+        if n > 0 {
+            s.push_str(&format!("host z{z}h[{n}] = host(zone = \"z{z}\", cpu = {})\n", 4 + 4 * (z % 2)));
+        }
+    }
+    let webs = hosts / 2;
+    let dbs = (hosts / 10).max(1);
+    s.push_str(&format!(
+        "constraintset spread = constraintset {{
+    card(instancesof Web in deployment) = {webs}
+    card(instancesof Db in deployment) = {dbs}
+    forall host h in deployment ( card(instancesof Web in h) + card(instancesof Db in h) <= 1 )
+    max(zone z in deployment : card(instancesof Web in zone z))
+        - min(zone z in deployment : card(instancesof Web in zone z)) <= 1
+    max(zone z in deployment : card(instancesof Db in zone z))
+        - min(zone z in deployment : card(instancesof Db in zone z)) <= 1
+}}
+"
+    ));
+    s
+}

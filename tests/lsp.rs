@@ -673,7 +673,12 @@ fn every_feature_answers_on_half_typed_text() {
     c.open(uri, "");
     c.diagnostics(uri, |_| true);
     let mut version = 1;
-    for source in [p2p(), stdlib] {
+    // The workload constructs of issue 19 too: grouping, `min`/`max`,
+    // an inventory import (unresolved here) and a host range.
+    let workload =
+        std::fs::read_to_string(common::manifest().join("tests/ui/pass/workload.deladas")).expect("workload");
+    let k8s = std::fs::read_to_string(common::manifest().join("examples/k8s-spread.deladas")).expect("k8s");
+    for source in [p2p(), stdlib, workload, k8s] {
         let cuts: Vec<usize> = (0..source.len()).step_by(37).filter(|&i| source.is_char_boundary(i)).collect();
         for cut in cuts {
             let text = &source[..cut];
@@ -1139,5 +1144,33 @@ fn repairs_of_a_conflict_are_code_actions() {
             common::deladas(&["solve", &f.display().to_string(), "-o", &dir.join("out.ddd.xml").display().to_string()]);
         assert_eq!(common::code(&o), 0, "{}: {fixed}\n{}", a["title"], common::show(&o));
     }
+    assert_eq!(c.shutdown(), 0);
+}
+
+/// Hover on a variable over a host attribute's values, and the outline of
+/// inventory imports and host ranges (issue 19).
+#[test]
+fn workload_constructs_hover_and_outline() {
+    let dir = scratch("workload");
+    let path = dir.join("w.deladas");
+    std::fs::write(dir.join("inv.csv"), "name,zone\nn1,a\nn2,b\n").expect("inventory");
+    let text = "import hosts from \"inv.csv\"\nhost spare[2] = host(zone = \"c\")\n\
+                component Web(code = \"w\", ports = {})\n\
+                constraintset s = constraintset {\n    forall zone z in deployment ( card(instancesof Web in zone z) <= 1 )\n    \
+                max(host h in deployment : card(instancesof Web in h)) >= 1\n}\n";
+    std::fs::write(&path, text).expect("goal");
+    let uri = uri_of(&path);
+    let mut c = Client::initialized();
+    c.open(&uri, text);
+    c.diagnostics(&uri, |d| d.is_empty());
+    let hover = c.call(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": pos_of(text, "z in deployment", 0, 0)}),
+    );
+    let shown = hover.to_string();
+    assert!(shown.contains("zone z") && shown.contains("host attribute"), "{shown}");
+    let syms = c.call("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}}));
+    let names: Vec<&str> = syms.as_array().expect("symbols").iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names, ["import hosts from \"inv.csv\"", "spare[2]", "Web", "s"]);
     assert_eq!(c.shutdown(), 0);
 }

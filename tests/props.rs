@@ -1006,7 +1006,7 @@ impl Usage {
     fn comp_of(p: &Program, v: usize) -> Option<usize> {
         match p.vars[v].sort {
             ir::Sort::Instance(c) => Some(c),
-            ir::Sort::Host => None,
+            ir::Sort::Host | ir::Sort::Group(_) => None,
         }
     }
 

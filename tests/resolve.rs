@@ -339,7 +339,7 @@ fn whatif_reports_each_host() {
     assert_eq!(code(&o), 0, "{}", show(&o));
     let o = deladas(&["whatif", "examples/webfarm.deladas", "--from", &s(&old), "--pairs"]);
     assert_eq!(code(&o), 1, "{}", show(&o));
-    assert!(stdout(&o).contains("lb1 + lb2            FATAL"), "{}", show(&o));
+    assert!(stdout(&o).contains("lb1 + lb2            FATAL: no configuration without them"), "{}", show(&o));
     let fatal_single: Vec<String> = stdout(&o)
         .lines()
         .filter(|l| l.contains("FATAL") && !l.contains('+'))

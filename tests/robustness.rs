@@ -74,6 +74,20 @@ fn var(p: &Program, v: VarId) {
     if let Sort::Instance(c) = p.vars[v].sort {
         assert!(c < p.components.len(), "component {c} out of range");
     }
+    if let Sort::Group(g) = p.vars[v].sort {
+        assert!(g < p.groups.len(), "group {g} out of range");
+    }
+}
+
+fn domain(p: &Program, d: &Domain) {
+    match d {
+        Domain::Deployment => {}
+        Domain::OnHost(t) => term(p, t),
+        Domain::Group { attr, value } => {
+            assert!(p.host_attr_types.contains_key(attr), "group by `{attr}`, not a host attribute");
+            term(p, value);
+        }
+    }
 }
 
 fn formula(p: &Program, f: &Formula) {
@@ -102,9 +116,7 @@ fn formula(p: &Program, f: &Formula) {
         }
         FormulaKind::Quant { var: v, domain, body, .. } => {
             var(p, *v);
-            if let Domain::OnHost(t) = domain {
-                term(p, t);
-            }
+            self::domain(p, domain);
             formula(p, body);
         }
         FormulaKind::Error => panic!("an error formula in a program without errors"),
@@ -128,7 +140,15 @@ fn term(p: &Program, t: &Term) {
             term(p, a);
             term(p, b);
         }
-        TermKind::Neg(a) => term(p, a),
+        TermKind::Neg(a) | TermKind::Abs(a) => term(p, a),
+        TermKind::Extreme { args, .. } => {
+            assert!(args.len() >= 2, "`min`/`max` of fewer than two terms");
+            args.iter().for_each(|a| term(p, a));
+        }
+        TermKind::Aggregate { binder: b, body, .. } => {
+            binder(p, b);
+            term(p, body);
+        }
         TermKind::Param(_) => panic!("a pattern parameter left in a program"),
         TermKind::Error => panic!("an error term in a program without errors"),
     }
@@ -136,9 +156,7 @@ fn term(p: &Program, t: &Term) {
 
 fn binder(p: &Program, b: &Binder) {
     var(p, b.var);
-    if let Domain::OnHost(t) = &b.domain {
-        term(p, t);
-    }
+    domain(p, &b.domain);
     if let Some(c) = &b.cond {
         formula(p, c);
     }

@@ -74,6 +74,7 @@ impl Checker<'_> {
                     (_, Some(p)) => VarSort::ComponentParam(p.clone()),
                     (Sort::Host, None) => VarSort::Host,
                     (Sort::Instance(c), None) => VarSort::Component(c),
+                    (Sort::Group(g), None) => VarSort::Group(self.prog.groups.get(g).cloned().unwrap_or_default()),
                 };
                 self.index.add(loc, SymbolKind::Variable, &n.name, loc);
                 self.index.vars.push(VarDef { loc, name: n.name.clone(), sort: vsort });
@@ -144,6 +145,9 @@ impl Checker<'_> {
                         Some((Sort::Instance(c), None))
                     }
                     Some((Global::Broken, _)) => None,
+                    _ if self.prog.host_attr_types.contains_key(&n.name) => {
+                        Some((Sort::Group(self.group(&n.name)), None))
+                    }
                     _ => {
                         self.unknown_component(n);
                         None
@@ -154,8 +158,28 @@ impl Checker<'_> {
     }
 
     fn domain(&mut self, d: &ast::Domain, sort: Sort, sort_span: ast::Span) -> Domain {
+        if let Sort::Group(g) = sort {
+            if !matches!(d, ast::Domain::Deployment(_)) {
+                let attr = self.prog.groups.get(g).cloned().unwrap_or_default();
+                let span = match d {
+                    ast::Domain::Host(e) => e.span,
+                    ast::Domain::Group { attr, value } => attr.span.to(value.span),
+                    ast::Domain::Deployment(s) => *s,
+                };
+                self.report(
+                    Diagnostic::new(Code::GroupMisuse, format!("the values of `{attr}` range over `deployment` only"))
+                        .primary(self.file, span, "expected `deployment`")
+                        .secondary(self.file, sort_span, format!("a binder over the values of host attribute `{attr}`"))
+                        .note(format!(
+                            "`{attr} z in deployment` ranges over every value `{attr}` takes on an available host"
+                        )),
+                );
+            }
+            return Domain::Deployment;
+        }
         match d {
             ast::Domain::Deployment(_) => Domain::Deployment,
+            ast::Domain::Group { attr, value } => self.group_domain(attr, value),
             ast::Domain::Host(e) => {
                 if sort == Sort::Host {
                     self.report(
@@ -625,6 +649,8 @@ impl Checker<'_> {
         }
         if let Some(s) = did_you_mean(&n.name, cands.iter().map(String::as_str)) {
             d = d.did_you_mean(s);
+        } else if let Some(hint) = foreign_feature(&n.name) {
+            d = d.help(hint);
         }
         self.report(d);
     }
@@ -686,11 +712,21 @@ impl Checker<'_> {
                 mk(TermKind::Mul(Box::new(ta), Box::new(tb)), Type::Int)
             }
             ExprKind::Card(arg) => self.card(arg, loc),
+            ExprKind::Abs(_) | ExprKind::Extreme { .. } | ExprKind::Aggregate { .. } => self.workload_term(e, loc),
             ExprKind::Sum(b, t) => {
                 let Some(binder) = self.binder(b) else { return self.err_term(e.span) };
                 let body = self.term(t);
                 self.pop_scope(false);
                 if !self.expect_type(&body, Type::Int, "an integer term to sum") {
+                    return self.err_term(e.span);
+                }
+                if body.has_extreme() {
+                    self.report(
+                        Diagnostic::new(Code::ExtremeInSum, "`abs`, `min` and `max` cannot be summed")
+                            .primary(body.loc.file, body.loc.span, "a sum of `abs`, `min` or `max` terms")
+                            .note("each `abs`, `min` or `max` is decided by cases in the comparison it stands in; a sum of them would need a case per combination")
+                            .help("bound each one instead: `forall … ( max(…) <= k )`, or sum the parts and compare with `min`/`max` outside the sum"),
+                    );
                     return self.err_term(e.span);
                 }
                 mk(TermKind::Sum(Box::new(binder), Box::new(body)), Type::Int)
@@ -732,6 +768,7 @@ impl Checker<'_> {
             let ty = match self.prog.vars[v].sort {
                 Sort::Host => Type::Host,
                 Sort::Instance(c) => Type::Instance(c),
+                Sort::Group(g) => self.group_type(g),
             };
             return Term { kind: TermKind::Var(v), ty, loc };
         }
@@ -1068,4 +1105,157 @@ pub fn static_truth(f: &Formula) -> Option<bool> {
         }
         _ => None,
     }
+}
+
+// ---- workloads (issue 19): abs, min, max, aggregates, grouping ----
+
+impl Checker<'_> {
+    /// The [`Sort::Group`] index of host attribute `attr`, added on first use.
+    pub(super) fn group(&mut self, attr: &str) -> usize {
+        if let Some(g) = self.prog.groups.iter().position(|a| a == attr) {
+            return g;
+        }
+        self.prog.groups.push(attr.to_string());
+        self.prog.groups.len() - 1
+    }
+
+    /// The type of the values of group `g` (its host attribute's type).
+    pub(super) fn group_type(&self, g: usize) -> Type {
+        self.prog.groups.get(g).and_then(|a| self.prog.host_attr_types.get(a)).copied().unwrap_or(Type::Unknown)
+    }
+
+    /// `in zone z`: hosts whose attribute `zone` equals `z`.
+    pub(super) fn group_domain(&mut self, attr: &ast::Ident, value: &ast::Expr) -> Domain {
+        let v = self.term(value);
+        let Some(ty) = self.prog.host_attr_types.get(&attr.name).copied() else {
+            let names: Vec<&str> = self.prog.host_attr_types.keys().map(String::as_str).collect();
+            let mut d = Diagnostic::new(
+                Code::GroupMisuse,
+                format!(
+                    "`in {} …` groups by a host attribute, and no host has an attribute `{}`",
+                    attr.name, attr.name
+                ),
+            )
+            .primary(self.file, attr.span, "not a host attribute");
+            if let Some(s) = did_you_mean(&attr.name, names.iter().copied()) {
+                d = d.did_you_mean(s);
+            } else if names.is_empty() {
+                d = d.note("no host declares any attribute");
+            } else {
+                d = d.note(format!("host attributes: {}", names.join(", ")));
+            }
+            self.report(d.note("`in ATTR v` means: on the hosts whose attribute ATTR equals v"));
+            return Domain::Deployment;
+        };
+        if v.ty != ty && v.ty != Type::Unknown {
+            self.report(
+                Diagnostic::new(
+                    Code::SortMismatch,
+                    format!(
+                        "cannot compare {} with the values of `{}`, which are {}",
+                        self.type_name(v.ty),
+                        attr.name,
+                        decls_type_word(ty)
+                    ),
+                )
+                .primary(v.loc.file, v.loc.span, format!("this is {}", self.type_name(v.ty)))
+                .secondary(self.file, attr.span, format!("host attribute `{}`", attr.name)),
+            );
+        }
+        Domain::Group { attr: attr.name.clone(), value: v }
+    }
+
+    /// `abs(t)`, `min(a, b, …)`, `max(a, b, …)` and `min`/`max` over a binder.
+    fn workload_term(&mut self, e: &ast::Expr, loc: Loc) -> Term {
+        let mk = |kind| Term { kind, ty: Type::Int, loc };
+        match &e.kind {
+            ExprKind::Abs(a) => {
+                let t = self.term(a);
+                if !self.arith_operand(&t) {
+                    return self.err_term(e.span);
+                }
+                mk(TermKind::Abs(Box::new(t)))
+            }
+            ExprKind::Extreme { max, args } => {
+                let mut ok = true;
+                let mut out = vec![];
+                for a in args {
+                    let t = self.term(a);
+                    ok &= self.arith_operand(&t);
+                    out.push(t);
+                }
+                let f = if *max { "max" } else { "min" };
+                if args.len() < 2 {
+                    self.report(
+                        Diagnostic::new(Code::ExtremeArity, format!("`{f}(…)` needs at least two terms, or a binder"))
+                            .primary(self.file, e.span, format!("`{f}` of one term"))
+                            .note(format!("`{f}(t)` would just be `t`"))
+                            .help(format!(
+                                "to take the {} over a domain, bind a variable: `{f}(host h in deployment : …)`",
+                                if *max { "greatest value" } else { "least value" }
+                            )),
+                    );
+                    return self.err_term(e.span);
+                }
+                if !ok {
+                    return self.err_term(e.span);
+                }
+                mk(TermKind::Extreme { max: *max, args: out })
+            }
+            ExprKind::Aggregate { max, binder, body } => {
+                let Some(b) = self.binder(binder) else { return self.err_term(e.span) };
+                let t = self.term(body);
+                self.pop_scope(false);
+                if !self.expect_type(
+                    &t,
+                    Type::Int,
+                    &format!("an integer term to take the {} of", if *max { "max" } else { "min" }),
+                ) {
+                    return self.err_term(e.span);
+                }
+                mk(TermKind::Aggregate { max: *max, binder: Box::new(b), body: Box::new(t) })
+            }
+            _ => self.err_term(e.span),
+        }
+    }
+}
+
+/// A type in one word: "integer", "string", "boolean".
+fn decls_type_word(t: Type) -> &'static str {
+    match t {
+        Type::Int => "integers",
+        Type::Str => "strings",
+        Type::Bool => "booleans",
+        _ => "values",
+    }
+}
+
+/// A hint for a name that is a feature of other languages (SQL, MiniZinc,
+/// OPL, Kubernetes), not of Deladas.
+pub(super) fn foreign_feature(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "count" | "size" | "len" | "length" | "cardinality" | "num" => {
+            "Deladas counts with `card(…)`: `card(instancesof T in deployment)`, `card(T x in D where …)`"
+        }
+        "avg" | "average" | "mean" => {
+            "Deladas has no average; compare sums instead: `sum(T x in D : x.a) <= k * card(T y in D)`"
+        }
+        "abs" | "min" | "max" => "call it with parentheses: `abs(t)`, `min(a, b)`, `max(host h in deployment : t)`",
+        "minimize" | "maximize" | "minimise" | "maximise" | "optimize" | "optimise" | "objective" => {
+            "objectives are not part of this version of Deladas; bound the term instead (`… <= k`) and lower `k` until the goal is unsatisfiable"
+        }
+        "prefer" | "soft" | "should" | "preferred" => {
+            "preferences are not part of this version of Deladas; every clause is a hard rule"
+        }
+        "sqrt" | "pow" | "mod" | "div" | "log" | "exp" => "Deladas terms are linear: `+`, `-`, and `*` by a constant",
+        "all" | "every" | "each" | "any" | "some" => "quantify with `forall T x in D ( … )` or `exists T x in D ( … )`",
+        "if" | "then" | "when" => "write a condition with `implies`: `A implies B`",
+        "distinct" | "alldifferent" | "all_different" | "alldiff" => {
+            "say it pairwise: `forall T a, b in deployment ( a != b implies hostof(a) != hostof(b) )`, or bound a count per host"
+        }
+        "zone" | "zones" | "rack" | "racks" | "region" => {
+            "group by a host attribute: give hosts an attribute (`zone = \"a\"`) and write `forall zone z in deployment ( … card(instancesof T in zone z) … )`"
+        }
+        _ => return None,
+    })
 }

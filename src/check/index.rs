@@ -60,6 +60,8 @@ pub enum VarSort {
     Component(CompId),
     /// Instances of a pattern's component parameter (named).
     ComponentParam(String),
+    /// The values of a host attribute (`forall zone z in deployment`).
+    Group(String),
     /// The sort could not be resolved (an error was reported).
     Unknown,
 }

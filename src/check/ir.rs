@@ -65,6 +65,9 @@ pub struct Program {
     /// objectives declared before the first `prefer` (all preferences
     /// together are one level: minimise the total weight broken).
     pub prefer_rank: usize,
+    /// Host attributes used as sorts (`forall zone z in deployment`): the
+    /// attribute of each [`Sort::Group`].
+    pub groups: Vec<String>,
 }
 
 /// `minimize TERM` / `maximize TERM` in force.
@@ -224,6 +227,9 @@ pub struct Upgrade {
 pub enum Sort {
     Host,
     Instance(CompId),
+    /// The values host attribute [`Program::groups`]`[g]` takes on the
+    /// available hosts (`forall zone z in deployment`).
+    Group(usize),
 }
 
 /// A bound variable.
@@ -310,6 +316,9 @@ pub enum Domain {
     Deployment,
     /// Instances placed on the host this term denotes.
     OnHost(Term),
+    /// `in zone z`: the available hosts whose attribute `attr` equals the
+    /// value of the term, or the instances placed on them.
+    Group { attr: String, value: Term },
 }
 
 /// `T y in D where F`: a variable, its domain, and an optional condition.
@@ -350,6 +359,20 @@ pub enum TermKind {
     /// A product; at least one side is constant.
     Mul(Box<Term>, Box<Term>),
     Neg(Box<Term>),
+    /// `abs(t)`.
+    Abs(Box<Term>),
+    /// `min(a, b, …)` (`max` false) or `max(a, b, …)`: at least two terms.
+    Extreme {
+        max: bool,
+        args: Vec<Term>,
+    },
+    /// `min(T y in D [where F] : t)` or `max(…)`: the least or greatest value
+    /// of `t` over the binder; 0 when nothing is in it.
+    Aggregate {
+        max: bool,
+        binder: Box<Binder>,
+        body: Box<Term>,
+    },
     /// An `int` parameter while a pattern is checked generically (its value
     /// is not known yet). Never in a [`Program`].
     Param(String),
@@ -377,6 +400,8 @@ impl Term {
             TermKind::Neg(t) => t.is_constant(),
             TermKind::Add(v) => v.iter().all(|(_, t)| t.is_constant()),
             TermKind::Mul(a, b) => a.is_constant() && b.is_constant(),
+            TermKind::Abs(t) => t.is_constant(),
+            TermKind::Extreme { args, .. } => args.iter().all(Term::is_constant),
             _ => false,
         }
     }
@@ -403,6 +428,22 @@ impl Term {
                 (Value::Int(x), Value::Int(y)) => Some(Value::Int(x.checked_mul(y)?)),
                 _ => None,
             },
+            TermKind::Abs(t) => match t.constant()? {
+                Value::Int(n) => Some(Value::Int(n.checked_abs()?)),
+                _ => None,
+            },
+            TermKind::Extreme { max, args } => {
+                let mut best: Option<i64> = None;
+                for a in args {
+                    let Value::Int(n) = a.constant()? else { return None };
+                    best = Some(match best {
+                        None => n,
+                        Some(b) if *max => b.max(n),
+                        Some(b) => b.min(n),
+                    });
+                }
+                best.map(Value::Int)
+            }
             _ => None,
         }
     }
@@ -420,5 +461,19 @@ impl Program {
     /// or a clause that is a `use`).
     pub fn use_name(&self, at: Loc) -> Option<&str> {
         self.uses.iter().find(|(l, _)| l.file == at.file && l.span.start == at.span.start).map(|(_, n)| n.as_str())
+    }
+}
+
+impl Term {
+    /// Whether `abs`, `min` or `max` occurs in the term outside the bodies
+    /// and conditions of `card(…)`/`sum(…)` (those are checked where they are).
+    pub fn has_extreme(&self) -> bool {
+        match &self.kind {
+            TermKind::Abs(_) | TermKind::Extreme { .. } | TermKind::Aggregate { .. } => true,
+            TermKind::Neg(t) => t.has_extreme(),
+            TermKind::Add(v) => v.iter().any(|(_, t)| t.has_extreme()),
+            TermKind::Mul(a, b) => a.has_extreme() || b.has_extreme(),
+            _ => false,
+        }
     }
 }

@@ -172,6 +172,8 @@ pub struct Loaded {
     /// Every import that resolved: the importing file, the span of the
     /// path string, and the file it loaded (for editor navigation).
     pub imports: Vec<(FileId, Span, FileId)>,
+    /// Host inventories read for `import hosts from "…"` (`check::inventory`).
+    pub inventories: Vec<super::inventory::Inventory>,
 }
 
 /// Loads a goal file from disk.
@@ -305,7 +307,107 @@ impl Loader<'_> {
         for (spec, span) in imports {
             self.import(id, dir.as_deref(), &spec, span);
         }
+        let inventories: Vec<(String, Span, crate::syntax::ast::Ident, crate::syntax::ast::Ident)> = self
+            .out
+            .files
+            .iter()
+            .find(|f| f.id == id)
+            .map(|pf| {
+                pf.ast
+                    .decls
+                    .iter()
+                    .filter_map(|d| match &d.kind {
+                        DeclKind::ImportHosts { what, from, path, path_span } => {
+                            Some((path.clone(), *path_span, what.clone(), from.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (spec, span, what, from) in inventories {
+            self.inventory(id, dir.as_deref(), &spec, span, &what, &from);
+        }
         self.stack.pop();
+    }
+
+    /// `import hosts from "inventory.csv"`: reads and parses the inventory
+    /// (relative to the importing file, through the bounded reader).
+    fn inventory(
+        &mut self,
+        from: FileId,
+        dir: Option<&Path>,
+        spec: &str,
+        span: Span,
+        what: &crate::syntax::ast::Ident,
+        word: &crate::syntax::ast::Ident,
+    ) {
+        use super::inventory::{parse_csv, parse_json, Inventory};
+        for (w, want) in [(what, "hosts"), (word, "from")] {
+            if w.name != want {
+                self.out.diags.push(
+                    Diagnostic::new(Code::BadInventory, format!("expected `{want}`, found `{}`", w.name))
+                        .primary(from, w.span, format!("expected `{want}`"))
+                        .note("an inventory is imported with `import hosts from \"inventory.csv\"` (or `.json`)"),
+                );
+                return;
+            }
+        }
+        let Some(dir) = dir else {
+            self.out.diags.push(
+                Diagnostic::new(Code::BadInventory, "the standard library imports no inventories")
+                    .primary(from, span, "here"),
+            );
+            return;
+        };
+        let path = dir.join(spec);
+        let kind = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        if !matches!(kind.as_deref(), Some("csv" | "json")) {
+            self.out.diags.push(
+                Diagnostic::new(Code::BadInventory, format!("`{spec}` is neither a `.csv` nor a `.json` inventory"))
+                    .primary(from, span, "the file name decides the format")
+                    .help("name the inventory `….csv` (a header row of attribute names, then one host per line) or `….json` (an array of objects)"),
+            );
+            return;
+        }
+        let bytes = match self.fs.read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                let (code, why) = match InputError::of_io(&e) {
+                    Some(refused) => (refused.code(), refused.to_string()),
+                    None => (Code::Unreadable, io_reason(&e)),
+                };
+                self.out.diags.push(
+                    Diagnostic::new(code, format!("cannot read the inventory `{}`: {why}", tidy(&path).display()))
+                        .primary(from, span, "this inventory")
+                        .note("an inventory path is relative to the file that imports it"),
+                );
+                return;
+            }
+        };
+        let name = tidy(&path).display().to_string();
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let id = self.out.sources.add(name.clone(), String::from_utf8_lossy(e.as_bytes()).into_owned());
+                self.out.diags.push(
+                    Diagnostic::new(Code::NotUtf8, format!("`{name}` is not valid UTF-8"))
+                        .primary(id, Span::new(at, at + 3), format!("invalid byte at offset {at}"))
+                        .secondary(from, span, "imported here"),
+                );
+                return;
+            }
+        };
+        let id = self.out.sources.add(name, text);
+        let (hosts, diags) = if kind.as_deref() == Some("csv") {
+            parse_csv(self.out.sources.text(id), id)
+        } else {
+            parse_json(self.out.sources.text(id), id)
+        };
+        self.out.diags.extend(diags);
+        self.out.imports.push((from, span, id));
+        self.out.inventories.push(Inventory { from, at: span, file: id, hosts });
     }
 
     fn import(&mut self, from: FileId, dir: Option<&Path>, spec: &str, span: Span) {

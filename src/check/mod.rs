@@ -15,6 +15,7 @@
 mod decls;
 mod expr;
 pub mod index;
+pub mod inventory;
 pub mod ir;
 pub mod load;
 mod objectives;
@@ -349,6 +350,10 @@ impl<'a> Checker<'a> {
                     | DeclKind::Upgrade { .. }
                     | DeclKind::Objective(_)
                     | DeclKind::Prefer(_) => {}
+                    DeclKind::ImportHosts { path_span, .. } => self.inventory_hosts(loaded, pf.id, *path_span),
+                    DeclKind::HostRange { name, count, count_span, attrs } => {
+                        self.host_range(pf.id, name, *count, *count_span, attrs)
+                    }
                 }
             }
         }
@@ -895,8 +900,15 @@ impl<'a> Checker<'a> {
                 n.span,
                 "not a declared component",
             );
+            let attrs: Vec<&str> = self.prog.host_attr_types.keys().map(String::as_str).collect();
             if let Some(s) = crate::diagnostics::did_you_mean(&n.name, cands.iter().copied()) {
                 d = d.did_you_mean(s);
+            } else if let Some(s) = crate::diagnostics::did_you_mean(&n.name, attrs.iter().copied()) {
+                d = d.help(format!(
+                    "did you mean the host attribute `{s}`? `{s} z in deployment` ranges over the values it takes"
+                ));
+            } else if let Some(hint) = expr::foreign_feature(&n.name) {
+                d = d.help(hint);
             }
             d
         };
@@ -931,5 +943,65 @@ fn kind_phrase(kind: &str) -> &'static str {
         "int" => "an integer",
         "attribute" => "an attribute name",
         _ => "an argument",
+    }
+}
+
+// ---- workloads (issue 19): hosts from inventories and ranges ----
+
+impl Checker<'_> {
+    /// Declares the hosts of the inventory imported at `at` in `file`.
+    fn inventory_hosts(&mut self, loaded: &Loaded, file: FileId, at: ast::Span) {
+        let Some(inv) = loaded.inventories.iter().find(|i| i.from == file && i.at == at) else { return };
+        for h in &inv.hosts {
+            let ident = ast::Ident { name: h.name.clone(), span: h.name_span };
+            let id = self.prog.hosts.len();
+            if self.declare(&ident, inv.file, Global::Host(id)) {
+                let mut host = Host { name: h.name.clone(), loc: Loc::new(inv.file, h.name_span), attrs: vec![] };
+                for (k, v, span) in &h.attrs {
+                    host.attrs.push((k.clone(), v.clone()));
+                    self.host_attr_locs.insert((h.name.clone(), k.clone()), Loc::new(inv.file, *span));
+                }
+                self.prog.hosts.push(host);
+            }
+        }
+    }
+
+    /// `host web[20] = host(…)`: hosts `web1` … `web20`.
+    fn host_range(
+        &mut self,
+        file: FileId,
+        name: &ast::Ident,
+        count: i64,
+        count_span: ast::Span,
+        attrs: &ast::AttrList,
+    ) {
+        if count < 1 || count as usize > inventory::MAX_HOSTS {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::BadHostRange,
+                    format!("a host range declares 1 to {} hosts", inventory::MAX_HOSTS),
+                )
+                .primary(file, count_span, format!("{count} hosts"))
+                .note(format!(
+                    "`host {}[3] = host(…)` declares `{}1`, `{}2` and `{}3`",
+                    name.name, name.name, name.name, name.name
+                )),
+            );
+            return;
+        }
+        let first = self.host(file, name, attrs);
+        for i in 1..=count {
+            let n = format!("{}{i}", name.name);
+            let ident = ast::Ident { name: n.clone(), span: name.span };
+            let id = self.prog.hosts.len();
+            if self.declare(&ident, file, Global::Host(id)) {
+                let mut host = first.clone();
+                host.name = n.clone();
+                for e in &attrs.entries {
+                    self.host_attr_locs.insert((n.clone(), e.key.name.clone()), Loc::new(file, e.value.span));
+                }
+                self.prog.hosts.push(host);
+            }
+        }
     }
 }

@@ -77,6 +77,12 @@ codes! {
     WrongSort = "E0308", Error, "operand of the wrong sort";
     ExpectedPort = "E0309", Error, "expected a port";
     FormulaTermMismatch = "E0310", Error, "formula where a term is expected, or the reverse";
+    // ---- workloads: `abs`/`min`/`max`, grouping, inventories (issue 19) ----
+    ExtremeArity = "E0320", Error, "`min` or `max` of fewer than two terms";
+    ExtremeInSum = "E0321", Error, "`abs`, `min` or `max` inside `sum(…)`";
+    GroupMisuse = "E0322", Error, "misused grouping by a host attribute";
+    BadInventory = "E0330", Error, "malformed host inventory";
+    BadHostRange = "E0331", Error, "bad host range";
     // ---- declarations ----
     MissingCode = "E0401", Error, "component without `code`";
     MissingPorts = "E0402", Error, "component without `ports`";

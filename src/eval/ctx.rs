@@ -62,26 +62,37 @@ pub(crate) struct Incident {
 }
 
 /// The values a quantifier or binder ranges over.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Dom<'c> {
+#[derive(Debug, Clone)]
+pub(crate) enum Dom<'c, 'a> {
     Insts(&'c [usize]),
     Hosts(&'c [HostId]),
+    /// Computed domains: the hosts or instances of one group (`in zone z`),
+    /// and the values of a host attribute (`zone z in deployment`).
+    OwnedInsts(Vec<usize>),
+    OwnedHosts(Vec<HostId>),
+    Values(Vec<Val<'a>>),
 }
 
-impl<'c> Dom<'c> {
+impl<'a> Dom<'_, 'a> {
     pub fn len(&self) -> usize {
         match self {
             Dom::Insts(v) => v.len(),
             Dom::Hosts(v) => v.len(),
+            Dom::OwnedInsts(v) => v.len(),
+            Dom::OwnedHosts(v) => v.len(),
+            Dom::Values(v) => v.len(),
         }
     }
-    pub fn get<'a>(&self, i: usize) -> Val<'a> {
+    pub fn get(&self, i: usize) -> Val<'a> {
         match self {
             Dom::Insts(v) => Val::Inst(v[i]),
             Dom::Hosts(v) => Val::Host(v[i]),
+            Dom::OwnedInsts(v) => Val::Inst(v[i]),
+            Dom::OwnedHosts(v) => Val::Host(v[i]),
+            Dom::Values(v) => v[i],
         }
     }
-    pub fn iter<'a>(&self) -> impl Iterator<Item = Val<'a>> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = Val<'a>> + '_ {
         (0..self.len()).map(|i| self.get(i))
     }
 }
@@ -210,8 +221,31 @@ impl<'a> Ctx<'a> {
     }
 
     /// What variable `var` ranges over in `domain`.
-    pub fn domain(&self, var: VarId, domain: &'a Domain, env: &mut Env<'a>) -> Res<Dom<'_>> {
+    pub fn domain(&self, var: VarId, domain: &'a Domain, env: &mut Env<'a>) -> Res<Dom<'_, 'a>> {
         match (self.var_sort(var)?, domain) {
+            (Sort::Group(g), Domain::Deployment) => {
+                let attr = self.prog.groups.get(g).ok_or_else(|| EvalError(format!("group #{g} is not declared")))?;
+                let mut vals: Vec<Val<'a>> = vec![];
+                for &h in &self.world.hosts {
+                    if let Some(v) = self.host_attr(h, attr) {
+                        if !vals.contains(&v) {
+                            vals.push(v);
+                        }
+                    }
+                }
+                Ok(Dom::Values(vals))
+            }
+            (Sort::Group(_), _) => err("the values of a host attribute range over `deployment` only"),
+            (Sort::Host, Domain::Group { attr, value }) => {
+                let v = self.term(value, env)?;
+                Ok(Dom::OwnedHosts(self.group_hosts(attr, v)))
+            }
+            (Sort::Instance(c), Domain::Group { attr, value }) => {
+                let v = self.term(value, env)?;
+                let insts =
+                    self.group_hosts(attr, v).into_iter().flat_map(|h| self.on_host(c, h).iter().copied()).collect();
+                Ok(Dom::OwnedInsts(insts))
+            }
             (Sort::Host, Domain::Deployment) => Ok(Dom::Hosts(&self.world.hosts)),
             (Sort::Host, Domain::OnHost(_)) => err("hosts range over `deployment` only"),
             (Sort::Instance(c), Domain::Deployment) => match self.by_comp.get(c) {
@@ -398,6 +432,37 @@ impl<'a> Ctx<'a> {
                 x.checked_mul(y).map(Val::Int).ok_or_else(overflow)
             }
             TermKind::Neg(a) => self.int(a, env)?.checked_neg().map(Val::Int).ok_or_else(overflow),
+            TermKind::Abs(a) => self.int(a, env)?.checked_abs().map(Val::Int).ok_or_else(overflow),
+            TermKind::Extreme { max, args } => {
+                let mut best: Option<i64> = None;
+                for a in args {
+                    let n = self.int(a, env)?;
+                    best = Some(match best {
+                        None => n,
+                        Some(b) if *max => b.max(n),
+                        Some(b) => b.min(n),
+                    });
+                }
+                best.map(Val::Int).ok_or_else(|| EvalError("`min`/`max` of no terms".into()))
+            }
+            TermKind::Aggregate { max, binder: b, body } => {
+                // The least or greatest value over the binder; 0 when empty.
+                let mut best: Option<i64> = None;
+                let saved = env.get(b.var).copied().flatten();
+                for x in self.members(b.var, &b.domain, b.cond.as_ref(), env)? {
+                    env[b.var] = Some(x);
+                    let n = self.int(body, env)?;
+                    best = Some(match best {
+                        None => n,
+                        Some(v) if *max => v.max(n),
+                        Some(v) => v.min(n),
+                    });
+                }
+                if let Some(slot) = env.get_mut(b.var) {
+                    *slot = saved;
+                }
+                Ok(Val::Int(best.unwrap_or(0)))
+            }
             TermKind::Param(p) => err(format!("unexpanded parameter `{p}`")),
             TermKind::Error => err("the goal contains a term that failed to check"),
         }
@@ -408,6 +473,21 @@ impl<'a> Ctx<'a> {
             Val::Int(n) => Ok(n),
             _ => err("arithmetic on a value that is not an integer"),
         }
+    }
+
+    /// The value of attribute `attr` on host `h`, if it has one.
+    fn host_attr(&self, h: HostId, attr: &str) -> Option<Val<'a>> {
+        let host: &'a crate::check::ir::Host = self.prog.hosts.get(h)?;
+        Some(match host.attr(attr)? {
+            Value::Int(n) => Val::Int(*n),
+            Value::Str(s) => Val::Str(s),
+            Value::Bool(b) => Val::Bool(*b),
+        })
+    }
+
+    /// The available hosts whose attribute `attr` equals `v`, in host order.
+    fn group_hosts(&self, attr: &str, v: Val<'a>) -> Vec<HostId> {
+        self.world.hosts.iter().copied().filter(|&h| self.host_attr(h, attr) == Some(v)).collect()
     }
 
     /// How a value reads in messages: an instance id, a host name, a literal.

@@ -54,9 +54,18 @@ impl<'c, 'a> Explainer<'c, 'a> {
     /// `in the deployment`, `on host h3`, `among the available hosts`.
     fn domain_phrase(&self, var: VarId, domain: &'a Domain, env: &mut Env<'a>) -> Res<String> {
         Ok(match (self.ctx.var_sort(var)?, domain) {
+            (Sort::Host, Domain::Group { attr, value }) => {
+                format!("among the available hosts with {attr} = {}", self.show(self.ctx.term(value, env)?))
+            }
             (Sort::Host, _) => "among the available hosts".into(),
+            (Sort::Group(g), _) => {
+                format!("among the values of {} on the available hosts", self.pr.sort_name(Sort::Group(g)))
+            }
             (_, Domain::Deployment) => "in the deployment".into(),
             (_, Domain::OnHost(t)) => format!("on host {}", self.show(self.ctx.term(t, env)?)),
+            (_, Domain::Group { attr, value }) => {
+                format!("on the hosts with {attr} = {}", self.show(self.ctx.term(value, env)?))
+            }
         })
     }
 
@@ -71,6 +80,14 @@ impl<'c, 'a> Explainer<'c, 'a> {
             (Sort::Instance(c), Domain::Deployment) => format!("the deployment has {}", count_of(n, self.pr.comp(c))),
             (Sort::Instance(c), Domain::OnHost(t)) => {
                 format!("host {} runs {}", self.show(self.ctx.term(t, env)?), count_of(n, self.pr.comp(c)))
+            }
+            (Sort::Instance(c), Domain::Group { attr, value }) => format!(
+                "the hosts with {attr} = {} run {}",
+                self.show(self.ctx.term(value, env)?),
+                count_of(n, self.pr.comp(c))
+            ),
+            (Sort::Group(g), _) => {
+                format!("{} takes {n} values on the available hosts", self.pr.sort_name(Sort::Group(g)))
             }
         })
     }

@@ -22,6 +22,7 @@ impl<'a> Printer<'a> {
         match s {
             Sort::Host => "host".into(),
             Sort::Instance(c) => self.comp(c).into(),
+            Sort::Group(g) => self.prog.groups.get(g).cloned().unwrap_or_else(|| "?".into()),
         }
     }
 
@@ -47,6 +48,7 @@ impl<'a> Printer<'a> {
         match d {
             Domain::Deployment => "in deployment".into(),
             Domain::OnHost(t) => format!("in {}", self.term(t)),
+            Domain::Group { attr, value } => format!("in {attr} {}", self.term(value)),
         }
     }
 
@@ -129,6 +131,15 @@ impl<'a> Printer<'a> {
             }
             TermKind::Mul(a, b) => format!("{} * {}", self.arith_operand(a), self.arith_operand(b)),
             TermKind::Neg(a) => format!("-{}", self.arith_operand(a)),
+            TermKind::Abs(a) => format!("abs({})", self.term(a)),
+            TermKind::Extreme { max, args } => format!(
+                "{}({})",
+                if *max { "max" } else { "min" },
+                args.iter().map(|a| self.term(a)).collect::<Vec<_>>().join(", ")
+            ),
+            TermKind::Aggregate { max, binder, body } => {
+                format!("{}({} : {})", if *max { "max" } else { "min" }, self.binder(binder), self.term(body))
+            }
             TermKind::Param(p) => p.clone(),
             TermKind::Error => "<error>".into(),
         }

@@ -207,7 +207,7 @@ fn lin(t: &Term, scope: &dyn Fn(&Domain, VarId, &Program) -> bool, p: &Program) 
         TermKind::Int(n) => Some(Lin { constant: *n, ..Lin::default() }),
         TermKind::Count(b) if b.cond.is_none() && scope(&b.domain, b.var, p) => match p.vars[b.var].sort {
             Sort::Instance(c) => Some(Lin { terms: vec![(c, 1)], ..Lin::default() }),
-            Sort::Host => None,
+            Sort::Host | Sort::Group(_) => None,
         },
         // `sum(T x in D : k)` with `k` the same for every instance (a
         // literal or a folded component attribute): k·#T.

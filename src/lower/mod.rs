@@ -28,6 +28,7 @@
 pub mod bounds;
 pub mod objective;
 pub mod state;
+mod workload;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -212,6 +213,11 @@ pub struct Ground {
     /// Hash-consing: a fast non-cryptographic hash (the keys are our own).
     index: FxHashMap<Node, NodeId>,
     limits: Limits,
+    /// Group values met so far (`zone z in deployment`): attribute, value,
+    /// and the hosts that have it ([`workload`]).
+    values: Vec<(String, Value, Vec<HostId>)>,
+    /// The cases of `abs`/`min`/`max` occurrences being lowered ([`workload`]).
+    choices: Vec<(usize, workload::Choice)>,
 }
 
 impl Ground {
@@ -239,6 +245,8 @@ impl Ground {
             between: FxHashMap::default(),
             index: FxHashMap::default(),
             limits: Limits::default(),
+            values: vec![],
+            choices: vec![],
         }
     }
 
@@ -349,7 +357,7 @@ pub fn lower_with(
     let work = if matches!(scope, ChannelScope::Local(_)) { 0 } else { estimate_work(program, &g) };
     if chan_estimate + work > limits.max_nodes as u128 {
         return Err(LowerError::TooLarge {
-            what: "ground terms (channel variables and expanded quantifiers)".into(),
+            what: workload::what_grows(program, &g, chan_estimate, work),
             estimate: chan_estimate + work,
             limit: limits.max_nodes as u128,
         });
@@ -424,6 +432,8 @@ fn norm(a: End, b: End) -> (End, End) {
 enum Val {
     Slot(SlotId),
     Host(HostId),
+    /// A group value (`zone z in deployment`), by index in `Ground::values`.
+    Value(u32),
 }
 
 /// A ground value of a non-integer term.
@@ -683,6 +693,14 @@ impl Ground {
         env: &mut Vec<Option<Val>>,
     ) -> Result<Vec<Val>, LowerError> {
         match (program.vars[var].sort, d) {
+            (Sort::Group(g), _) => self.group_values(program, g),
+            (Sort::Host, Domain::Group { attr, value }) => {
+                Ok(self.group_hosts(program, attr, value, env)?.into_iter().map(Val::Host).collect())
+            }
+            (Sort::Instance(c), Domain::Group { attr, value }) => {
+                let hosts = self.group_hosts(program, attr, value, env)?;
+                Ok(hosts.into_iter().flat_map(|h| self.slots_on(c, h).iter().map(|&s| Val::Slot(s))).collect())
+            }
             (Sort::Host, _) => Ok(self.hosts.iter().map(|&h| Val::Host(h)).collect()),
             (Sort::Instance(c), Domain::Deployment) => {
                 Ok(self.slots_by_comp[c].iter().map(|&s| Val::Slot(s)).collect())
@@ -711,6 +729,7 @@ impl Ground {
             },
             Val::Host(h) if self.host_lits => self.intern(Node::HostUp(h)),
             Val::Host(_) => self.konst(true),
+            Val::Value(i) => self.value_guard(i),
         }
     }
 
@@ -738,7 +757,9 @@ impl Ground {
                 self.implies(a, b)
             }
             FormulaKind::Cmp(op, a, b) => {
-                if a.ty == Type::Int {
+                if a.ty == Type::Int && (a.has_extreme() || b.has_extreme() || !self.choices.is_empty()) {
+                    self.cmp_by_cases(p, *op, a, b, env, f.loc)
+                } else if a.ty == Type::Int {
                     let la = self.lin(p, a, env)?;
                     let lb = self.lin(p, b, env)?.scale(-1).ok_or(LowerError::Overflow(f.loc))?;
                     let l = la.add(lb).ok_or(LowerError::Overflow(f.loc))?;
@@ -801,6 +822,11 @@ impl Ground {
         }
     }
 
+    /// A group value (`zone z in deployment`) in words: `zone = "eu"`.
+    pub fn group_value_text(&self, v: u32) -> String {
+        self.values.get(v as usize).map(|(attr, val, _)| format!("{attr} {val}")).unwrap_or_default()
+    }
+
     fn value(&mut self, p: &Program, t: &Term, env: &mut Vec<Option<Val>>) -> Result<GVal, LowerError> {
         Ok(match &t.kind {
             TermKind::Str(s) => GVal::Value(Value::Str(s.clone())),
@@ -809,6 +835,7 @@ impl Ground {
             TermKind::Var(v) => match env.get(*v).copied().flatten() {
                 Some(Val::Slot(s)) => GVal::Slot(s),
                 Some(Val::Host(h)) => GVal::Host(h),
+                Some(Val::Value(i)) => GVal::Value(self.group_value(i)?),
                 None => return Err(LowerError::Internal(format!("unbound variable {v}"))),
             },
             TermKind::Host(h) => GVal::Host(*h),
@@ -888,6 +915,14 @@ impl Ground {
                 }
                 env[b.var] = None;
                 acc
+            }
+            TermKind::Abs(_) | TermKind::Extreme { .. } | TermKind::Aggregate { .. } => self.lin_extreme(p, t, env)?,
+            // An integer group value (`rack r in deployment`, racks numbered).
+            TermKind::Var(v) if matches!(env.get(*v).copied().flatten(), Some(Val::Value(_))) => {
+                match self.value(p, t, env)? {
+                    GVal::Value(Value::Int(n)) => Lin { terms: vec![], constant: n },
+                    _ => return Err(LowerError::Internal("non-integer group value in arithmetic".into())),
+                }
             }
             TermKind::Var(_) | TermKind::Host(_) | TermKind::HostOf(_) | TermKind::Str(_) | TermKind::Bool(_) => {
                 return Err(LowerError::Internal("non-integer term in arithmetic".into()))
@@ -1123,8 +1158,15 @@ fn candidate_pairs(p: &Program, scan: &Scan, scope: ChannelScope, left_out: &mut
 /// A rough count of the ground terms the clauses expand into (product of
 /// domain sizes along each quantifier nesting), to refuse huge goals early.
 fn estimate_work(p: &Program, g: &Ground) -> u128 {
+    p.clauses.iter().map(|c| estimate_clause(p, g, &c.formula)).fold(0u128, |a, b| a.saturating_add(b))
+}
+
+/// [`estimate_work`] of one clause.
+fn estimate_clause(p: &Program, g: &Ground, clause: &Formula) -> u128 {
     fn dom(p: &Program, g: &Ground, var: VarId, d: &Domain) -> u128 {
         match (p.vars[var].sort, d) {
+            (Sort::Group(k), _) => workload::distinct_values(p, g, k).max(1) as u128,
+            (Sort::Instance(c), Domain::Group { .. }) => g.slots_by_comp[c].len().max(1) as u128,
             (Sort::Host, _) => g.hosts.len().max(1) as u128,
             (Sort::Instance(c), Domain::Deployment) => g.slots_by_comp[c].len().max(1) as u128,
             (Sort::Instance(c), Domain::OnHost(_)) => {
@@ -1139,7 +1181,11 @@ fn estimate_work(p: &Program, g: &Ground) -> u128 {
             FormulaKind::And(v) | FormulaKind::Or(v) => v.iter().map(|y| f(p, g, y)).sum::<u128>() + 1,
             FormulaKind::Implies(a, b) => f(p, g, a) + f(p, g, b) + 1,
             FormulaKind::Quant { var, domain, body, .. } => dom(p, g, *var, domain).saturating_mul(f(p, g, body)),
-            FormulaKind::Cmp(_, a, b) => t(p, g, a) + t(p, g, b) + 1,
+            FormulaKind::Cmp(_, a, b) => {
+                let d = |v: VarId, d: &Domain| dom(p, g, v, d);
+                let cases = workload::cases(a, &d).saturating_mul(workload::cases(b, &d));
+                (t(p, g, a) + t(p, g, b) + 1).saturating_mul(cases)
+            }
             _ => 1,
         }
     }
@@ -1151,9 +1197,13 @@ fn estimate_work(p: &Program, g: &Ground) -> u128 {
             }
             TermKind::Add(v) => v.iter().map(|(_, y)| t(p, g, y)).sum::<u128>() + 1,
             TermKind::Mul(a, b) => t(p, g, a) + t(p, g, b),
-            TermKind::Neg(a) => t(p, g, a),
+            TermKind::Neg(a) | TermKind::Abs(a) => t(p, g, a),
+            TermKind::Extreme { args, .. } => args.iter().map(|y| t(p, g, y)).sum::<u128>() + 1,
+            TermKind::Aggregate { binder: b, body, .. } => {
+                dom(p, g, b.var, &b.domain).saturating_mul(b.cond.as_ref().map_or(1, |c| f(p, g, c)) + t(p, g, body))
+            }
             _ => 1,
         }
     }
-    p.clauses.iter().map(|c| f(p, g, &c.formula)).fold(0u128, |a, b| a.saturating_add(b))
+    f(p, g, clause)
 }

@@ -48,6 +48,8 @@ impl Level {
 pub enum Bound {
     Slot(SlotId),
     Host(HostId),
+    /// A group value (`zone z in deployment`), by index in the ground form.
+    Value(u32),
 }
 
 /// One ground soft clause.
@@ -174,6 +176,7 @@ fn peel(
                     match e {
                         Val::Slot(s) => Bound::Slot(s),
                         Val::Host(h) => Bound::Host(h),
+                        Val::Value(v) => Bound::Value(v),
                     },
                 ));
                 peel(p, g, env, pref_index, pref, body, gs, binding, out)?;

@@ -149,6 +149,7 @@ pub fn describe_binding(program: &Program, g: &Ground, sol: &Solution, binding: 
                 }
                 Bound::Slot(s) => instance_name(program, g, sol, *s),
                 Bound::Host(h) => program.hosts[*h].name.clone(),
+                Bound::Value(v) => g.group_value_text(*v),
             };
             format!("{name} = {val}")
         })

@@ -61,6 +61,11 @@ pub enum DeclKind {
     Objective(ObjectiveDecl),
     /// `prefer [WEIGHT] CLAUSE`: a soft clause (issue 19).
     Prefer(PreferDecl),
+    /// `import hosts from "inventory.csv"` (or `.json`): hosts from an
+    /// inventory file. `what` and `from` are the two words as written.
+    ImportHosts { what: Ident, from: Ident, path: String, path_span: Span },
+    /// `host web[20] = host(…)`: hosts `web1` … `web20` with these attributes.
+    HostRange { name: Ident, count: i64, count_span: Span, attrs: AttrList },
 }
 
 /// Whether an objective is minimised or maximised.
@@ -257,6 +262,12 @@ impl SortName {
 pub enum Domain {
     Deployment(Span),
     Host(Box<Expr>),
+    /// `in zone z`: hosts whose attribute `attr` has the value of the term
+    /// (or the instances on them).
+    Group {
+        attr: Ident,
+        value: Box<Expr>,
+    },
 }
 
 /// `T y in D [where F]` inside `card(…)` and `sum(…)`.
@@ -319,6 +330,19 @@ pub enum ExprKind {
     Card(Box<CardArg>),
     Sum(Box<Binder>, Box<Expr>),
     Use(UseStmt),
+    /// `abs(t)`
+    Abs(Box<Expr>),
+    /// `min(a, b, …)` / `max(a, b, …)`
+    Extreme {
+        max: bool,
+        args: Vec<Expr>,
+    },
+    /// `min(T y in D [where F] : t)` / `max(…)`
+    Aggregate {
+        max: bool,
+        binder: Box<Binder>,
+        body: Box<Expr>,
+    },
 }
 
 impl Expr {
@@ -328,7 +352,7 @@ impl Expr {
         fn dom(d: &Domain) -> Option<&Expr> {
             match d {
                 Domain::Deployment(_) => None,
-                Domain::Host(e) => Some(e),
+                Domain::Host(e) | Domain::Group { value: e, .. } => Some(e),
             }
         }
         fn binder(b: &Binder) -> Vec<&Expr> {
@@ -340,7 +364,13 @@ impl Expr {
         }
         match &self.kind {
             Int(_) | Str(_) | Bool(_) | Name(_) | Use(_) => vec![],
-            Field(e, _) | HostOf(e) | Neg(e) | Not(e) => vec![e],
+            Field(e, _) | HostOf(e) | Neg(e) | Not(e) | Abs(e) => vec![e],
+            Extreme { args, .. } => args.iter().collect(),
+            Aggregate { binder: b, body, .. } => {
+                let mut v = binder(b);
+                v.push(body);
+                v
+            }
             Add(v) => v.iter().map(|(_, e)| e).collect(),
             Mul(a, b)
             | Cmp(a, _, b)

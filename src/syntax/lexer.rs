@@ -44,6 +44,11 @@ pub const KEYWORDS: &[&str] = &[
     "prefer",
 ];
 
+/// Names that are functions when a `(` follows (`abs(t)`, `min(a, b)`,
+/// `max(zone z in deployment : …)`), and plain names otherwise, so a
+/// pattern parameter called `min` keeps working (docs/language-decisions.md).
+pub const FUNCTIONS: &[&str] = &["abs", "min", "max"];
+
 use super::ast::Span;
 
 /// Why a piece of input is not a token.
@@ -139,6 +144,12 @@ pub enum Tok {
     Maximize,
     #[token("prefer")]
     Prefer,
+    // Workload terms (docs/language-decisions.md, "Workload terms"): never
+    // produced by logos; `lex` turns the name into one of these when a `(`
+    // follows (see `FUNCTIONS`).
+    Abs,
+    Min,
+    Max,
 
     #[token("(")]
     LParen,
@@ -228,6 +239,9 @@ impl Tok {
             Minimize => "minimize",
             Maximize => "maximize",
             Prefer => "prefer",
+            Abs => "abs",
+            Min => "min",
+            Max => "max",
             _ => return None,
         })
     }
@@ -430,6 +444,20 @@ pub fn lex(src: &str) -> Lexed {
                 out.docs.push((text.trim_end().to_string(), span));
             }
             Ok(Tok::LineComment(false)) | Ok(Tok::BlockComment) => {}
+            Ok(Tok::LParen) => {
+                // `abs (`, `min(`, `max(`: a function, not a name.
+                if let Some((last, _)) = out.tokens.last_mut() {
+                    if let Tok::Ident(name) = last {
+                        match name.as_str() {
+                            "abs" => *last = Tok::Abs,
+                            "min" => *last = Tok::Min,
+                            "max" => *last = Tok::Max,
+                            _ => {}
+                        }
+                    }
+                }
+                out.tokens.push((Tok::LParen, span));
+            }
             Ok(tok) => out.tokens.push((tok, span)),
             Err(LexErrorKind::InvalidEscape(why, rel)) => {
                 // The string's extent is certain: keep it as a token (escape

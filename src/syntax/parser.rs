@@ -373,6 +373,9 @@ fn bracket_context(piece: &[(Tok, Span)], i: usize) -> String {
         (Tok::LParen, Some(Tok::Card), _) => "`card(…)`".into(),
         (Tok::LParen, Some(Tok::Sum), _) => "`sum(…)`".into(),
         (Tok::LParen, Some(Tok::Hostof), _) => "`hostof(…)`".into(),
+        (Tok::LParen, Some(Tok::Abs), _) => "`abs(…)`".into(),
+        (Tok::LParen, Some(Tok::Min), _) => "`min(…)`".into(),
+        (Tok::LParen, Some(Tok::Max), _) => "`max(…)`".into(),
         (Tok::LParen, Some(Tok::Reachable), _) => "`reachable(…)`".into(),
         (Tok::LParen, Some(Tok::Deployment), _) => "quantifier's body".into(),
         (Tok::LParen, Some(Tok::Ident(_)), Some(Tok::In)) => "quantifier's body".into(),
@@ -571,6 +574,18 @@ fn syntax_diagnostic(err: PErr, piece: &[(Tok, Span)], src: &str, file: FileId) 
             );
         }
     };
+    // Workload declarations (`import hosts from "…"`, `host web[N] = …`)
+    // are reported as the plain forms were: `import patterns` lacks quotes,
+    // `host h1(…)` lacks `= host`.
+    let (found_span, found_desc, mut expected, at_end, found_tok) = match piece {
+        [(Tok::Import, _), (t @ Tok::Ident(_), s), rest @ ..] if !matches!(rest.first(), Some((Tok::Ident(_), _))) => {
+            (*s, t.describe(), vec!["\"string\"".to_string()], false, Some(t.clone()))
+        }
+        _ => (found_span, found_desc, expected, at_end, found_tok),
+    };
+    if matches!(piece, [(Tok::Host, _), (Tok::Ident(_), _), ..]) && expected.iter().any(|e| e == "\"=\"") {
+        expected.retain(|e| e != "\"[\"");
+    }
     // Index of the offending token within the piece (len at end).
     let idx =
         if at_end { piece.len() } else { piece.iter().position(|(_, s)| *s == found_span).unwrap_or(piece.len()) };

@@ -245,7 +245,8 @@ pub(super) fn cmd_whatif(file: &Path, from: &Path, pairs: bool, format: DiagForm
                         _ => Diagnostic::new(Code::Unsatisfiable, "goal is unsatisfiable"),
                     };
                     let what = if case.len() == 1 { "single point of failure" } else { "fatal pair" };
-                    diags.push(d.note(format!("{what}: the goal cannot be met if {} fails", name(case))));
+                    let verb = if case.len() == 1 { "fails" } else { "fail" };
+                    diags.push(d.note(format!("{what}: the goal cannot be met if {} {verb}", name(case))));
                 }
             }
         }
@@ -266,7 +267,11 @@ pub(super) fn cmd_whatif(file: &Path, from: &Path, pairs: bool, format: DiagForm
                         surviving,
                         if kept.optimal() { "" } else { " (not proven best: out of time)" }
                     ),
-                    Survival::Fatal => format!("  {:<20} FATAL: no configuration without it", name(case)),
+                    Survival::Fatal => format!(
+                        "  {:<20} FATAL: no configuration without {}",
+                        name(case),
+                        if case.len() == 1 { "it" } else { "them" }
+                    ),
                     Survival::Unknown(r) => format!("  {:<20} unknown ({r})", name(case)),
                 };
                 out.push_str(&line);

@@ -108,6 +108,7 @@ fn variables_in_scope(a: &Analysis, offset: usize) -> Vec<CompletionItem> {
                     format!("instance of {}", a.checked.program.components.get(*c).map_or("?", |c| c.name.as_str()))
                 }
                 VarSort::ComponentParam(p) => format!("instance of {p}"),
+                VarSort::Group(a) => format!("a value of host attribute {a}"),
                 VarSort::Unknown => "variable".to_string(),
             };
             out.push(item(&v.name, CompletionItemKind::VARIABLE, detail));
@@ -257,7 +258,7 @@ fn base_from_index(a: &Analysis, at: usize, name: &str) -> Option<Base> {
                     .clone();
                 Some(Base::ComponentParam { pattern, param: p.clone() })
             }
-            VarSort::Unknown => None,
+            VarSort::Group(_) | VarSort::Unknown => None,
         },
         SymbolKind::Host => Some(Base::Host(a.checked.program.hosts.iter().position(|h| h.loc == o.def))),
         _ => None,

@@ -141,6 +141,7 @@ pub fn hover(a: &Analysis, offset: usize) -> Option<Hover> {
                     (n.to_string(), format!("an instance of component `{n}`"))
                 }
                 VarSort::ComponentParam(p) => (p.clone(), format!("an instance of component parameter `{p}`")),
+                VarSort::Group(a) => (a.clone(), format!("a value host attribute `{a}` takes")),
                 VarSort::Unknown => ("?".to_string(), "of an unknown sort".to_string()),
             };
             parts.push(code_block(&format!("{sort} {}", v.name)));

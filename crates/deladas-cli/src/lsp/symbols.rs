@@ -123,6 +123,22 @@ pub fn document_symbols(a: &Analysis) -> Vec<DocumentSymbol> {
                 p.keyword,
                 vec![],
             )),
+            DeclKind::ImportHosts { path, path_span, .. } => out.push(sym(
+                format!("import hosts from {path:?}"),
+                None,
+                LspSymbolKind::FILE,
+                d.span,
+                *path_span,
+                vec![],
+            )),
+            DeclKind::HostRange { name, count, .. } => out.push(sym(
+                format!("{}[{count}]", name.name),
+                Some("hosts".into()),
+                LspSymbolKind::CONSTANT,
+                d.span,
+                name.span,
+                vec![],
+            )),
         }
     }
     out

@@ -1,0 +1,440 @@
+//! Lowering the workload terms (issue 19): `abs`, `min`, `max` and their
+//! aggregates, and grouping by a host attribute's value.
+//!
+//! The ground form has no integer variables, only pseudo-Boolean
+//! constraints, so an `abs`/`min`/`max` is decided **by cases inside the
+//! comparison it stands in**. `max(a₁, …, aₙ) + r ≤ k` holds exactly when
+//! every `aᵢ + r ≤ k` does (a conjunction), `max(…) + r ≥ k` when some does
+//! (a disjunction); `min` is the mirror image, a negative coefficient swaps
+//! the two, `=` is `≤` and `≥`, `!=` its negation, and `abs(t)` is
+//! `max(t, -t)`. An aggregate over a binder is the same with one case per
+//! element, each guarded by the element being present (and its `where`), and
+//! one more case, "nothing present", in which the aggregate is 0. Each case
+//! is a [`Choice`] recorded for that occurrence while the comparison is
+//! lowered again; `lin` reads the choice. The size is the product of the
+//! numbers of cases of the occurrences in one comparison: `max(zone z …) -
+//! min(zone z …) <= 1` over 10 zones is 100 pseudo-Boolean constraints.
+//!
+//! A group (`zone z in deployment`) ranges over the values the attribute
+//! takes on the grounding's hosts, in host order; with host literals a value
+//! is present when one of its hosts is up.
+
+use super::*;
+
+/// Which case of an `abs`/`min`/`max` occurrence is being lowered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Choice {
+    /// `abs(t)` as `t` (false) or `-t` (true).
+    Sign(bool),
+    /// `min`/`max` of a list: this argument.
+    Index(usize),
+    /// An aggregate: the element now bound to its variable.
+    Elem,
+    /// An aggregate with nothing in its domain: 0.
+    Zero,
+    /// A threshold: the occurrence stands for this value (see
+    /// [`Ground::cmp_by_cases`], "thresholds").
+    Const(i64),
+}
+
+/// An occurrence still to decide: its address (identity in the program),
+/// whether it is a maximum, and the sign of its coefficient.
+struct Open<'t> {
+    term: &'t Term,
+    is_max: bool,
+    sign: i64,
+}
+
+impl Ground {
+    /// The index of a group value (attribute, value), interned with the
+    /// grounding's hosts that have it.
+    fn value_id(&mut self, attr: &str, v: &Value, hosts: Vec<HostId>) -> u32 {
+        match self.values.iter().position(|(a, x, _)| a == attr && x == v) {
+            Some(i) => i as u32,
+            None => {
+                self.values.push((attr.to_string(), v.clone(), hosts));
+                (self.values.len() - 1) as u32
+            }
+        }
+    }
+
+    /// A group value by index.
+    pub(super) fn group_value(&self, i: u32) -> Result<Value, LowerError> {
+        self.values
+            .get(i as usize)
+            .map(|x| x.1.clone())
+            .ok_or_else(|| LowerError::Internal(format!("group value #{i}")))
+    }
+
+    /// The values group `g`'s attribute takes on the grounding's hosts.
+    pub(super) fn group_values(&mut self, p: &Program, g: usize) -> Result<Vec<Val>, LowerError> {
+        let attr = p.groups.get(g).ok_or_else(|| LowerError::Internal(format!("group #{g}")))?.clone();
+        let mut seen: Vec<(Value, Vec<HostId>)> = vec![];
+        for &h in &self.hosts {
+            if let Some(v) = p.hosts[h].attr(&attr) {
+                match seen.iter_mut().find(|(x, _)| x == v) {
+                    Some((_, hs)) => hs.push(h),
+                    None => seen.push((v.clone(), vec![h])),
+                }
+            }
+        }
+        Ok(seen.into_iter().map(|(v, hs)| Val::Value(self.value_id(&attr, &v, hs))).collect())
+    }
+
+    /// The grounding's hosts whose attribute `attr` equals the value of `t`.
+    pub(super) fn group_hosts(
+        &mut self,
+        p: &Program,
+        attr: &str,
+        t: &Term,
+        env: &mut Vec<Option<Val>>,
+    ) -> Result<Vec<HostId>, LowerError> {
+        let v = match self.value(p, t, env)? {
+            GVal::Value(v) => v,
+            other => return Err(LowerError::Internal(format!("group value is not a value: {other:?}"))),
+        };
+        Ok(self.hosts.iter().copied().filter(|&h| p.hosts[h].attr(attr) == Some(&v)).collect())
+    }
+
+    /// A group value is present when one of its hosts is (with host literals).
+    pub(super) fn value_guard(&mut self, i: u32) -> Result<NodeId, LowerError> {
+        if !self.host_lits {
+            return self.konst(true);
+        }
+        let hosts = self.values.get(i as usize).map(|x| x.2.clone()).unwrap_or_default();
+        let lits = hosts.into_iter().map(|h| self.intern(Node::HostUp(h))).collect::<Result<Vec<_>, _>>()?;
+        self.or(lits)
+    }
+
+    fn choice(&self, t: &Term) -> Option<Choice> {
+        let addr = t as *const Term as usize;
+        self.choices.iter().rev().find(|(a, _)| *a == addr).map(|(_, c)| *c)
+    }
+
+    /// `lin` of an `abs`/`min`/`max` occurrence: its chosen case.
+    pub(super) fn lin_extreme(&mut self, p: &Program, t: &Term, env: &mut Vec<Option<Val>>) -> Result<Lin, LowerError> {
+        let undecided = || LowerError::Internal("an `abs`/`min`/`max` outside a comparison".into());
+        let c = self.choice(t).ok_or_else(undecided)?;
+        match (&t.kind, c) {
+            (TermKind::Abs(a), Choice::Sign(neg)) => {
+                let l = self.lin(p, a, env)?;
+                if neg {
+                    l.scale(-1).ok_or(LowerError::Overflow(t.loc))
+                } else {
+                    Ok(l)
+                }
+            }
+            (TermKind::Extreme { args, .. }, Choice::Index(i)) => match args.get(i) {
+                Some(a) => self.lin(p, a, env),
+                None => Err(undecided()),
+            },
+            (TermKind::Aggregate { body, .. }, Choice::Elem) => self.lin(p, body, env),
+            (TermKind::Aggregate { .. }, Choice::Zero) => Ok(Lin::default()),
+            (_, Choice::Const(m)) => Ok(Lin { terms: vec![], constant: m }),
+            _ => Err(undecided()),
+        }
+    }
+
+    /// The first undecided occurrence in `t`, whose coefficient in the
+    /// comparison has sign `sign`.
+    fn open<'t>(&self, t: &'t Term, sign: i64) -> Option<Open<'t>> {
+        match &t.kind {
+            _ if matches!(self.choice(t), Some(Choice::Const(_))) => None,
+            TermKind::Abs(a) => match self.choice(t) {
+                Some(Choice::Sign(neg)) => self.open(a, if neg { -sign } else { sign }),
+                _ => Some(Open { term: t, is_max: true, sign }),
+            },
+            TermKind::Extreme { max, args } => match self.choice(t) {
+                Some(Choice::Index(i)) => args.get(i).and_then(|a| self.open(a, sign)),
+                _ => Some(Open { term: t, is_max: *max, sign }),
+            },
+            TermKind::Aggregate { max, body, .. } => match self.choice(t) {
+                Some(Choice::Elem) => self.open(body, sign),
+                Some(_) => None,
+                None => Some(Open { term: t, is_max: *max, sign }),
+            },
+            TermKind::Neg(a) => self.open(a, -sign),
+            TermKind::Add(v) => v.iter().find_map(|(neg, x)| self.open(x, if *neg { -sign } else { sign })),
+            TermKind::Mul(a, b) => {
+                let k = |x: &Term| match x.constant() {
+                    Some(Value::Int(k)) if k < 0 => -1,
+                    _ => 1,
+                };
+                self.open(a, sign * k(b)).or_else(|| self.open(b, sign * k(a)))
+            }
+            _ => None,
+        }
+    }
+
+    /// `a op b` where `abs`/`min`/`max` occur: by cases (module docs).
+    pub(super) fn cmp_by_cases(
+        &mut self,
+        p: &Program,
+        op: CmpOp,
+        a: &Term,
+        b: &Term,
+        env: &mut Vec<Option<Val>>,
+        loc: Loc,
+    ) -> Result<NodeId, LowerError> {
+        match op {
+            CmpOp::Eq => {
+                let le = self.cmp_by_cases(p, CmpOp::Le, a, b, env, loc)?;
+                let ge = self.cmp_by_cases(p, CmpOp::Ge, a, b, env, loc)?;
+                return self.and(vec![le, ge]);
+            }
+            CmpOp::Ne => {
+                let eq = self.cmp_by_cases(p, CmpOp::Eq, a, b, env, loc)?;
+                return self.not(eq);
+            }
+            _ => {}
+        }
+        let Some(occ) = self.open(a, 1).or_else(|| self.open(b, -1)) else {
+            let la = self.lin(p, a, env)?;
+            let lb = self.lin(p, b, env)?.scale(-1).ok_or(LowerError::Overflow(loc))?;
+            let l = la.add(lb).ok_or(LowerError::Overflow(loc))?;
+            return self.pb(l, op, loc);
+        };
+        let upper = matches!(op, CmpOp::Le | CmpOp::Lt);
+        // Every case must hold (a conjunction of implications) or some case
+        // holds (a disjunction of conjunctions).
+        let all = occ.is_max ^ (occ.sign < 0) ^ !upper;
+        let addr = occ.term as *const Term as usize;
+        // Thresholds: when every case must hold and another occurrence
+        // remains (`max(…) - min(…) <= k`), the cases of the two would be
+        // multiplied into constraints mixing both sides, which solvers
+        // handle badly. Instead, for every value m in the occurrence's
+        // range: the occurrence is below m (above m, for a minimum) or the
+        // comparison holds with m in its place. Exact, because the
+        // comparison is monotone in the occurrence (take m = its value).
+        if all && self.choices.iter().all(|(a, _)| *a != addr) {
+            self.choices.push((addr, Choice::Const(0)));
+            let another = self.open(a, 1).or_else(|| self.open(b, -1)).is_some();
+            self.choices.pop();
+            if another {
+                if let Some((lo, hi)) = self.range(p, occ.term, env)? {
+                    if hi - lo <= MAX_THRESHOLDS {
+                        // A ladder: for every m, the occurrence is on the
+                        // near side of m (a conjunction of cardinality
+                        // constraints) or the comparison holds with m in its
+                        // place. Clauses over shared threshold atoms, which
+                        // propagate both ways.
+                        let mut parts = vec![];
+                        for m in lo..=hi {
+                            let near = if occ.is_max { m - 1 } else { m + 1 };
+                            let bound = self.bound(p, occ.term, occ.is_max, near, env, loc)?;
+                            if self.is_const(bound) == Some(true) {
+                                continue;
+                            }
+                            self.choices.push((addr, Choice::Const(m)));
+                            let rest = self.cmp_by_cases(p, op, a, b, env, loc);
+                            self.choices.pop();
+                            let rest = rest?;
+                            parts.push(self.or(vec![bound, rest])?);
+                        }
+                        return self.and(parts);
+                    }
+                }
+            }
+        }
+        let mut parts = vec![];
+        let mut case = |g: &mut Ground, guard: NodeId, c: Choice, env: &mut Vec<Option<Val>>| {
+            if g.is_const(guard) == Some(false) {
+                return Ok::<(), LowerError>(());
+            }
+            g.choices.push((addr, c));
+            let r = g.cmp_by_cases(p, op, a, b, env, loc);
+            g.choices.pop();
+            let r = r?;
+            parts.push(if all { g.implies(guard, r)? } else { g.and(vec![guard, r])? });
+            Ok(())
+        };
+        match &occ.term.kind {
+            TermKind::Abs(_) => {
+                let t = self.konst(true)?;
+                case(self, t, Choice::Sign(false), env)?;
+                case(self, t, Choice::Sign(true), env)?;
+            }
+            TermKind::Extreme { args, .. } => {
+                let t = self.konst(true)?;
+                for i in 0..args.len() {
+                    case(self, t, Choice::Index(i), env)?;
+                }
+            }
+            TermKind::Aggregate { binder, .. } => {
+                let elems = self.domain(p, binder.var, &binder.domain, env)?;
+                let saved = env[binder.var];
+                let mut guards = vec![];
+                for e in elems {
+                    env[binder.var] = Some(e);
+                    let mut g = self.guard(e)?;
+                    if let Some(c) = &binder.cond {
+                        let c = self.formula(p, c, env)?;
+                        g = self.and(vec![g, c])?;
+                    }
+                    guards.push(g);
+                    case(self, g, Choice::Elem, env)?;
+                }
+                env[binder.var] = saved;
+                let negs = guards.into_iter().map(|g| self.not(g)).collect::<Result<Vec<_>, _>>()?;
+                let none = self.and(negs)?;
+                case(self, none, Choice::Zero, env)?;
+            }
+            _ => return Err(LowerError::Internal("not an `abs`/`min`/`max`".into())),
+        }
+        if all {
+            self.and(parts)
+        } else {
+            self.or(parts)
+        }
+    }
+}
+
+/// The widest range of thresholds tried for one occurrence.
+const MAX_THRESHOLDS: i64 = 512;
+
+impl Ground {
+    /// Bounds of the values an `abs`/`min`/`max` occurrence can take (0
+    /// included for an aggregate's empty case): the least lower bound and
+    /// the greatest upper bound of its cases' linear forms.
+    fn range(&mut self, p: &Program, t: &Term, env: &mut Vec<Option<Val>>) -> Result<Option<(i64, i64)>, LowerError> {
+        let addr = t as *const Term as usize;
+        let mut lo = i64::MAX;
+        let mut hi = i64::MIN;
+        let mut see = |l: &Lin| -> Option<()> {
+            let mut a = l.constant;
+            let mut b = l.constant;
+            for (_, c) in &l.terms {
+                if *c < 0 {
+                    a = a.checked_add(*c)?;
+                } else {
+                    b = b.checked_add(*c)?;
+                }
+            }
+            lo = lo.min(a);
+            hi = hi.max(b);
+            Some(())
+        };
+        let mut cases: Vec<Choice> = vec![];
+        match &t.kind {
+            TermKind::Abs(_) => cases.extend([Choice::Sign(false), Choice::Sign(true)]),
+            TermKind::Extreme { args, .. } => cases.extend((0..args.len()).map(Choice::Index)),
+            TermKind::Aggregate { binder, .. } => {
+                let elems = self.domain(p, binder.var, &binder.domain, env)?;
+                let saved = env[binder.var];
+                for e in elems {
+                    env[binder.var] = Some(e);
+                    self.choices.push((addr, Choice::Elem));
+                    let l = self.lin_open(p, t, env);
+                    self.choices.pop();
+                    match l? {
+                        Some(l) => {
+                            if see(&l).is_none() {
+                                env[binder.var] = saved;
+                                return Ok(None);
+                            }
+                        }
+                        None => {
+                            env[binder.var] = saved;
+                            return Ok(None);
+                        }
+                    }
+                }
+                env[binder.var] = saved;
+                see(&Lin::default());
+            }
+            _ => return Ok(None),
+        }
+        for c in cases {
+            self.choices.push((addr, c));
+            let l = self.lin_open(p, t, env);
+            self.choices.pop();
+            match l? {
+                Some(l) if see(&l).is_some() => {}
+                _ => return Ok(None),
+            }
+        }
+        Ok((lo <= hi).then_some((lo, hi)))
+    }
+
+    /// `lin` of a term whose cases are chosen down to its leaves; `None`
+    /// when an occurrence inside it is still open (no range then).
+    fn lin_open(&mut self, p: &Program, t: &Term, env: &mut Vec<Option<Val>>) -> Result<Option<Lin>, LowerError> {
+        let inner = match (&t.kind, self.choice(t)) {
+            (TermKind::Abs(a), _) => a.as_ref(),
+            (TermKind::Extreme { args, .. }, Some(Choice::Index(i))) => match args.get(i) {
+                Some(a) => a,
+                None => return Ok(None),
+            },
+            (TermKind::Aggregate { body, .. }, _) => body.as_ref(),
+            _ => return Ok(None),
+        };
+        if self.open(inner, 1).is_some() {
+            return Ok(None);
+        }
+        self.lin_extreme(p, t, env).map(Some)
+    }
+
+    /// `occurrence <= m` for a maximum, `occurrence >= m` for a minimum:
+    /// every case compared with m (a conjunction).
+    fn bound(
+        &mut self,
+        p: &Program,
+        t: &Term,
+        is_max: bool,
+        m: i64,
+        env: &mut Vec<Option<Val>>,
+        loc: Loc,
+    ) -> Result<NodeId, LowerError> {
+        let op = if is_max { CmpOp::Le } else { CmpOp::Ge };
+        let k = Term { kind: TermKind::Int(m), ty: Type::Int, loc };
+        self.cmp_by_cases(p, op, t, &k, env, loc)
+    }
+}
+
+/// A rough size of the cases of the occurrences in a term (for the work
+/// estimate): the product of their numbers of cases.
+pub(super) fn cases(t: &Term, dom: &dyn Fn(VarId, &Domain) -> u128) -> u128 {
+    match &t.kind {
+        TermKind::Abs(a) => 2u128.saturating_mul(cases(a, dom)),
+        TermKind::Extreme { args, .. } => {
+            args.iter().map(|a| cases(a, dom)).fold(0u128, |x, y| x.saturating_add(y)).max(1)
+        }
+        TermKind::Aggregate { binder, body, .. } => {
+            dom(binder.var, &binder.domain).saturating_add(1).saturating_mul(cases(body, dom))
+        }
+        TermKind::Neg(a) => cases(a, dom),
+        TermKind::Add(v) => v.iter().map(|(_, x)| cases(x, dom)).fold(1u128, |x, y| x.saturating_mul(y)),
+        TermKind::Mul(a, b) => cases(a, dom).saturating_mul(cases(b, dom)),
+        _ => 1,
+    }
+}
+
+/// How many values group `k`'s attribute takes on the grounding's hosts.
+pub(super) fn distinct_values(p: &Program, g: &Ground, k: usize) -> usize {
+    let Some(attr) = p.groups.get(k) else { return 0 };
+    let mut seen: Vec<&Value> = vec![];
+    for &h in &g.hosts {
+        if let Some(v) = p.hosts[h].attr(attr) {
+            if !seen.contains(&v) {
+                seen.push(v);
+            }
+        }
+    }
+    seen.len()
+}
+
+/// What E0803 counts: the ground terms, split into channel variables and
+/// expanded quantifiers, and the clause that expands the most.
+pub(super) fn what_grows(p: &Program, g: &Ground, chans: u128, work: u128) -> String {
+    let mut s = format!("ground terms ({chans} channel variables, {work} from expanding quantifiers and counts");
+    let biggest = p.clauses.iter().map(|c| (super::estimate_clause(p, g, &c.formula), c)).max_by_key(|(n, _)| *n);
+    if let Some((n, c)) = biggest.filter(|(n, _)| *n > 0 && work > 0) {
+        s.push_str(&format!(
+            ", {n} of them from one clause of constraintset `{}` over {} hosts",
+            c.origin.constraintset,
+            g.hosts.len()
+        ));
+    }
+    s.push(')');
+    s
+}
