@@ -12,7 +12,7 @@
 use crate::check::ir::{Direction, Loc, Program};
 use crate::diagnostics::{Code, Diagnostic, Sources};
 use crate::lower::bounds::{Reason, Resource};
-use crate::solve::explain::{pieces_of, Conflict, Observation, Piece, Repair, REPAIR_TOTAL, REPAIR_VARIANT};
+use crate::solve::explain::{pieces_of, Conflict, Observation, Piece, Repair, REPAIR_TOTAL_WORK, REPAIR_VARIANT_WORK};
 
 /// Renders a conflict as one "goal is unsatisfiable" diagnostic, with repair hints.
 pub fn explanation(
@@ -446,7 +446,7 @@ impl Report<'_> {
             d = d.note("the goal has more than this conflict: dropping any one clause of it leaves another");
         }
         if !repairs.is_empty() && !repairs_complete {
-            d = d.note(format!("some repairs could not be decided within the time bound ({})", repair_bound()));
+            d = d.note(format!("some repairs could not be decided within the work bound ({})", repair_bound()));
         }
         d
     }
@@ -527,7 +527,7 @@ impl Report<'_> {
             d = d.note(if repairs_complete {
                 "no repair found: no set of up to 3 clauses dropped, no resource raised, and no number of added hosts makes it satisfiable".to_string()
             } else {
-                format!("no repair found within the time bound ({})", repair_bound())
+                format!("no repair found within the work bound ({})", repair_bound())
             });
         }
         d
@@ -535,7 +535,12 @@ impl Report<'_> {
 }
 
 fn repair_bound() -> String {
-    format!("{} s per variant, {} s in all", REPAIR_VARIANT.as_secs(), REPAIR_TOTAL.as_secs())
+    // Work, not time: the same goal gets the same repairs on any machine.
+    format!(
+        "{} million solver steps per variant, {} million in all",
+        REPAIR_VARIANT_WORK / 1_000_000,
+        REPAIR_TOTAL_WORK / 1_000_000
+    )
 }
 
 /// What [`explain`] found.

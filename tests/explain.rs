@@ -29,7 +29,8 @@
 //!
 //! One test per case file (libtest-mimic, `harness = false`): `case::NAME`
 //! (`cargo test --test explain -- case::NAME` runs one). Cases hold a lock
-//! while they run, since explanations have time bounds.
+//! while they run, so that the outer time limit is not reached by contention
+//! (the search itself is bounded by work; `snapshot_holds_while_both_cores_are_busy`).
 
 mod common;
 use common::*;
@@ -57,9 +58,9 @@ fn root() -> &'static Path {
     Path::new(env!("DELADAS_ROOT"))
 }
 
-/// Held by the tests that run many solver calls: explanations have time
-/// bounds (2 s per repair variant), so the snapshot tests must not compete
-/// with the property test for the CPU.
+/// Held by the tests that run many solver calls: an explanation's search is
+/// bounded by work, but the run keeps its outer time limit (20 s by default),
+/// so the snapshot tests do not compete with the property test for the CPU.
 fn heavy() -> std::sync::MutexGuard<'static, ()> {
     static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
     HEAVY.lock().unwrap_or_else(|e| e.into_inner())
@@ -1355,6 +1356,55 @@ constraintset g = constraintset {
     assert!(matches!(out, Outcome::Unsat { .. }), "expected unsatisfiable within 5 s, got {out:?}");
 }
 
+/// The promise that the same goal gives the same explanation on a fast or a
+/// slow machine: the slowest shipped case (`pigeonhole`, whose repair search
+/// re-solves 20-host variants) is explained while two busy threads (one per
+/// core of the CI machine) compete for the CPU, and the output is the
+/// snapshot's. The repair search and the minimisation are bounded by work
+/// (Z3's resource count), not by the clock, so only the outer `--timeout`
+/// (given generously here) could change the answer.
+fn snapshot_holds_while_both_cores_are_busy() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let _heavy = heavy();
+    let name = "pigeonhole";
+    let file = format!("tests/explain/{name}.deladas");
+    let snap = std::fs::read_to_string(root().join(format!("tests/snapshots/explain__{name}.snap"))).unwrap();
+    let want = snap.split_once("----- STDERR\n").map(|(_, e)| e.to_string()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                // Bounded: the test stops it, and it stops itself after 5 minutes.
+                let t = Instant::now();
+                let mut x = 0u64;
+                while !stop.load(Ordering::Relaxed) && t.elapsed() < Duration::from_secs(300) {
+                    for i in 0..100_000u64 {
+                        x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
+                    }
+                    std::hint::black_box(x);
+                }
+            })
+        })
+        .collect();
+    let t = Instant::now();
+    // A generous outer time limit: reaching it is the one outcome that may
+    // depend on speed (and it gives up as a whole, E0802).
+    let o = deladas(&["explain", &file, "--timeout", "300"]);
+    let dt = t.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for b in busy {
+        b.join().unwrap();
+    }
+    assert_eq!(code(&o), 1, "{name} under load: expected exit 1 in {dt:.1?}\n{}", show(&o));
+    let got = stderr(&o);
+    assert!(
+        got.trim_end() == want.trim_end(),
+        "{name} under load ({dt:.1?}): the explanation differs from the snapshot\n--- got\n{got}\n--- want\n{want}"
+    );
+}
+
 fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let mut trials = vec![];
@@ -1390,6 +1440,7 @@ fn main() {
         ("a_part_of_a_clause_is_labelled_with_its_clause", a_part_of_a_clause_is_labelled_with_its_clause, None),
         ("two_conflicts_need_a_correction_set_of_two", two_conflicts_need_a_correction_set_of_two, None),
         ("the_solver_refutes_a_tiny_connectivity_goal", the_solver_refutes_a_tiny_connectivity_goal, None),
+        ("snapshot_holds_while_both_cores_are_busy", snapshot_holds_while_both_cores_are_busy, None),
     ];
     for &(name, f, ignored) in whole {
         let t = libtest_mimic::Trial::test(name, move || {

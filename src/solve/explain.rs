@@ -31,7 +31,7 @@
 //! number of slots (`maxinstances < maxperhost`) has no assumption literal;
 //! it is a candidate of every set and tested by lifting like the others.
 //!
-//! **Repairs** are found by re-solving modified goals within a time bound:
+//! **Repairs** are found by re-solving modified goals within a work bound:
 //! each conflicting clause dropped alone, and if none suffices, the
 //! smallest sets of clauses (up to three) whose removal makes the goal
 //! satisfiable — every such set holds a clause of the conflict, and with it
@@ -44,10 +44,20 @@
 //! satisfiable (that is a repair); the configuration found then breaks the
 //! dropped clause, and the independent evaluator (`crate::eval`) says how,
 //! with grounded instances ("for Client c = Client@h1: …").
+//!
+//! **Determinism.** Every bound of the search is a bound on work (Z3's
+//! resource count, see `super::work`), not on time: the same goal gives the
+//! same explanation on a fast or a slow (or loaded) machine. Each check of
+//! the minimisation has [`MINIMISE_WORK`], each repair variant
+//! [`REPAIR_VARIANT_WORK`], the repair search [`REPAIR_TOTAL_WORK`] in all.
+//! The time limit of the run (`--timeout`) stays the outer limit: when it is
+//! reached, the whole explanation gives up ([`Explained::Unknown`], naming
+//! the limit) rather than showing what a faster machine would have completed.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
+use super::work;
 use super::{counting_precheck, solve_in_context, Options, Outcome, Quiet, Solution, SolveError};
 use crate::check::ir::{
     Clause, CmpOp, CompId, Direction, Domain, Formula, FormulaKind, Host, HostId, Loc, PortId, Program, Quantifier,
@@ -143,26 +153,53 @@ pub enum Explained {
     Unsatisfiable {
         conflict: Conflict,
         repairs: Vec<Repair>,
-        /// Whether the repair search ended within its time bound.
+        /// Whether the repair search ended within its work bound.
         repairs_complete: bool,
     },
     Unknown(String),
 }
 
-/// Time for one repair variant, at most.
-pub const REPAIR_VARIANT: Duration = Duration::from_secs(2);
-/// Time for the whole repair search, at most.
-pub const REPAIR_TOTAL: Duration = Duration::from_secs(6);
+// The work bounds, in Z3 resource units (its `rlimit`). Z3 does roughly
+// 1–4 million of them per second of CPU on the goals of tests/explain, so
+// a variant's bound is a few seconds on an idle machine (the 2 s the
+// search had when it was bounded by time); the largest variant of a shipped
+// case uses under 1 million (`DELADAS_DEBUG=1 deladas explain` prints the
+// work of each).
+
+/// Work for one repair variant, at most.
+pub const REPAIR_VARIANT_WORK: u64 = 10_000_000;
+/// Work for the whole repair search, at most.
+pub const REPAIR_TOTAL_WORK: u64 = 30_000_000;
+/// Work for one check of the minimisation (and of the counting argument),
+/// at most.
+pub const MINIMISE_WORK: u64 = 10_000_000;
+/// Work for the whole minimisation, at most.
+pub const MINIMISE_TOTAL_WORK: u64 = 100_000_000;
+/// Work for deciding the goal itself: no bound in effect (each check at
+/// most 2³² units, far beyond any `--timeout`).
+const GOAL_WORK: u64 = u64::MAX;
 /// Illustrations shown at most.
 pub const MAX_ILLUSTRATIONS: usize = 2;
 /// Steps of one illustration shown at most.
 const MAX_WITNESS_STEPS: usize = 3;
 
-/// Explains a goal over the given available hosts, spending at most `budget`
-/// (the repair search at most [`REPAIR_TOTAL`] of it).
+/// Explains a goal over the given available hosts within `budget` of time:
+/// the search is bounded by work (see the module docs), the time limit ends
+/// the whole run with [`Explained::Unknown`].
 pub fn explain(program: &Program, available: &[usize], budget: Duration) -> Result<Explained, SolveError> {
     let limits = std::sync::Arc::new(crate::budget::Budget::new(Some(budget)));
-    super::in_fresh_context(limits, || explain_in_context(program, available, budget))
+    super::in_fresh_context(limits, || {
+        let r = explain_in_context(program, available)?;
+        // A limit reached anywhere (even in a check whose "unknown" was
+        // taken as undecided) makes the result depend on speed: give up.
+        if let Some(b) = crate::budget::current() {
+            b.poll();
+        }
+        match crate::budget::hit() {
+            Some(hit) => Ok(Explained::Unknown(hit.to_string())),
+            None => Ok(r),
+        }
+    })
 }
 
 /// A configuration of a variant of the goal.
@@ -171,36 +208,48 @@ struct Model {
     solution: Solution,
 }
 
-/// Satisfiability of a variant of the goal, within a deadline.
+/// Satisfiability of a variant of the goal, within a work bound.
 enum Verdict {
     Sat(Option<Box<Model>>),
     Unsat(Vec<usize>, Vec<Resource>),
     Unknown,
 }
 
-fn verdict(p: &Program, available: &[usize], deadline: Instant, parsimony: bool) -> Result<Verdict, SolveError> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Ok(Verdict::Unknown);
+/// Satisfiability of a variant of the goal within `work` units of solver
+/// work; also returns the work used.
+fn verdict(p: &Program, available: &[usize], work: u64, parsimony: bool) -> Result<(Verdict, u64), SolveError> {
+    if work == 0 {
+        return Ok((Verdict::Unknown, 0));
     }
-    let opts = Options { timeout: Some(left), parsimony, count: 1, optimise: false, ..Default::default() };
+    // No time limit of its own: the run's (`crate::budget`) is the outer one.
+    let opts = Options { timeout: None, parsimony, count: 1, optimise: false, ..Default::default() };
     let t = Instant::now();
-    let out = solve_in_context(p, available, &opts, &mut Quiet)?.0;
+    let (out, used) = work::bounded(work, || solve_in_context(p, available, &opts, &mut Quiet));
+    let out = out?.0;
     if std::env::var_os("DELADAS_DEBUG").is_some() {
         let what = match &out {
             Outcome::Sat { .. } => "sat".to_string(),
             Outcome::Unsat { core, .. } => format!("unsat {core:?}"),
             _ => "unknown".into(),
         };
-        eprintln!("explain: {} clauses, {} hosts: {what} in {:?}", p.clauses.len(), available.len(), t.elapsed());
+        eprintln!(
+            "explain: {} clauses, {} hosts: {what} in {:?}, work {used} of {work}",
+            p.clauses.len(),
+            available.len(),
+            t.elapsed()
+        );
     }
-    Ok(match out {
+    Ok((verdict_of(out), used))
+}
+
+fn verdict_of(out: Outcome) -> Verdict {
+    match out {
         Outcome::Sat { ground, solutions, .. } => {
             Verdict::Sat(solutions.into_iter().next().map(|solution| Box::new(Model { ground: *ground, solution })))
         }
         Outcome::Unsat { core, resources, .. } => Verdict::Unsat(core, resources),
         Outcome::Unknown(_) | Outcome::Internal(_) | Outcome::Rejected(_) => Verdict::Unknown,
-    })
+    }
 }
 
 /// Lifts every port capacity and `maxinstances` not in `keep`.
@@ -349,16 +398,17 @@ struct Search<'p> {
     /// The program without clauses, cloned for each variant.
     base: Program,
     available: &'p [usize],
-    deadline: Instant,
+    /// Work left for the minimisation (see [`MINIMISE_TOTAL_WORK`]).
+    left: u64,
     /// Every piece tracked so far; members of a conflict index it.
     units: Vec<Piece>,
 }
 
 impl<'p> Search<'p> {
-    fn new(program: &'p Program, available: &'p [usize], deadline: Instant) -> Self {
+    fn new(program: &'p Program, available: &'p [usize]) -> Self {
         let base = Program { clauses: vec![], ..program.clone() };
         let units = (0..program.clauses.len()).map(|i| whole_piece(program, i)).collect();
-        Search { program, base, available, deadline, units }
+        Search { program, base, available, left: MINIMISE_TOTAL_WORK, units }
     }
 
     /// The goal made of these pieces; with `keep`, every limit not in it lifted.
@@ -377,8 +427,10 @@ impl<'p> Search<'p> {
         q
     }
 
-    fn verdict(&self, q: &Program) -> Result<Verdict, SolveError> {
-        verdict(q, self.available, self.deadline, false)
+    fn verdict(&mut self, q: &Program) -> Result<Verdict, SolveError> {
+        let (v, used) = verdict(q, self.available, MINIMISE_WORK.min(self.left), false)?;
+        self.left = self.left.saturating_sub(used);
+        Ok(v)
     }
 
     /// The deletion pass of the module docs, from an unsatisfiable core of
@@ -436,8 +488,9 @@ impl<'p> Search<'p> {
                 continue;
             }
             // Every member is needed: split the clauses that have parts (not
-            // when time is up: whole clauses shown needed beat parts untested).
-            if Instant::now() >= self.deadline {
+            // when the work is used up: whole clauses shown needed beat parts
+            // untested).
+            if self.left == 0 {
                 break;
             }
             let mut next = vec![];
@@ -465,8 +518,7 @@ impl<'p> Search<'p> {
     }
 }
 
-fn explain_in_context(program: &Program, available: &[usize], budget: Duration) -> Result<Explained, SolveError> {
-    let deadline = Instant::now() + budget;
+fn explain_in_context(program: &Program, available: &[usize]) -> Result<Explained, SolveError> {
     crate::budget::set_phase("explaining");
     // A clause (or part of one) false whatever the configuration explains itself.
     for i in 0..program.clauses.len() {
@@ -489,12 +541,15 @@ fn explain_in_context(program: &Program, available: &[usize], budget: Duration) 
                 observations: vec![],
                 hosts_needed: None,
             };
-            let mut r = Repairs::new(program, available, deadline);
+            let mut r = Repairs::new(program, available);
             let repairs = r.search(&conflict)?;
             return Ok(Explained::Unsatisfiable { conflict, repairs, repairs_complete: r.complete });
         }
     }
-    let (core, res) = match verdict(program, available, deadline, false)? {
+    // The goal itself: decided within the run's time limit, in effect (giving
+    // up here is the run's "unknown"); the bound only makes every check of it
+    // bounded by work rather than by the clock (the counting precheck's).
+    let (core, res) = match verdict(program, available, GOAL_WORK, false)?.0 {
         Verdict::Sat(_) => return Ok(Explained::Satisfiable),
         Verdict::Unknown => {
             let why = crate::budget::hit().map_or_else(|| "the solver gave up".to_string(), |h| h.to_string());
@@ -502,14 +557,14 @@ fn explain_in_context(program: &Program, available: &[usize], budget: Duration) 
         }
         Verdict::Unsat(c, r) => (c, r),
     };
-    let mut search = Search::new(program, available, deadline);
+    let mut search = Search::new(program, available);
     let (mut members, mut res, minimal) = search.minimise(core, res)?;
     members.sort_by_key(|&u| (search.units[u].clause, search.units[u].loc.span.start, u));
     members.dedup();
     // The counting argument for the final set, if counting refutes it.
     let q = search.build(&members, Some(&res));
     let mut facts = vec![];
-    if let Some((_, counting_res, f)) = counting_precheck(&q, available) {
+    if let Some((_, counting_res, f)) = counting(&q, available) {
         facts = f;
         // The solver's core need not be minimal: a placement bound is named
         // only if counting fails without it.
@@ -519,7 +574,7 @@ fn explain_in_context(program: &Program, available: &[usize], budget: Duration) 
             let Resource::Placement(c) = r else { continue };
             let mut q2 = lifted.clone();
             q2.components[c].maxperhost = u32::MAX / 2;
-            if counting_precheck(&q2, available).is_some() {
+            if counting(&q2, available).is_some() {
                 lifted = q2;
                 any_lifted = true;
             } else if !res.contains(&r) {
@@ -527,7 +582,7 @@ fn explain_in_context(program: &Program, available: &[usize], budget: Duration) 
             }
         }
         if any_lifted {
-            if let Some((_, _, f)) = counting_precheck(&lifted, available) {
+            if let Some((_, _, f)) = counting(&lifted, available) {
                 facts = f;
             }
         }
@@ -559,11 +614,16 @@ fn explain_in_context(program: &Program, available: &[usize], budget: Duration) 
         observations,
         hosts_needed: None,
     };
-    let mut r = Repairs::new(program, available, deadline);
+    let mut r = Repairs::new(program, available);
     let repairs = r.search(&conflict)?;
     conflict.illustrations = illustrate(program, &conflict, &r.models);
     conflict.hosts_needed = r.hosts_needed;
     Ok(Explained::Unsatisfiable { conflict, repairs, repairs_complete: r.complete })
+}
+
+/// The counting argument of `super::counting_precheck`, within a work bound.
+fn counting(q: &Program, available: &[usize]) -> Option<(Vec<usize>, Vec<Resource>, Vec<CountFact>)> {
+    work::bounded(MINIMISE_WORK, || counting_precheck(q, available)).0
 }
 
 /// Components whose number of slots may take part in a conflict the search
@@ -790,7 +850,8 @@ fn illustrate(program: &Program, conflict: &Conflict, models: &[(usize, Program,
 struct Repairs<'p> {
     program: &'p Program,
     available: &'p [usize],
-    deadline: Instant,
+    /// Work left for the repair search (see [`REPAIR_TOTAL_WORK`]).
+    left: u64,
     complete: bool,
     /// Configurations of the goal with one clause dropped: (clause, goal, model).
     models: Vec<(usize, Program, Box<Model>)>,
@@ -806,14 +867,13 @@ const MAX_RAISE: u32 = 16;
 const MAX_HOST_KINDS: usize = 4;
 
 impl<'p> Repairs<'p> {
-    fn new(program: &'p Program, available: &'p [usize], deadline: Instant) -> Self {
-        let deadline = deadline.min(Instant::now() + REPAIR_TOTAL);
-        Repairs { program, available, deadline, complete: true, models: vec![], hosts_needed: None }
+    fn new(program: &'p Program, available: &'p [usize]) -> Self {
+        Repairs { program, available, left: REPAIR_TOTAL_WORK, complete: true, models: vec![], hosts_needed: None }
     }
 
     fn variant(&mut self, q: &Program, hosts: &[usize], parsimony: bool) -> Result<Verdict, SolveError> {
-        let d = self.deadline.min(Instant::now() + REPAIR_VARIANT);
-        let v = verdict(q, hosts, d, parsimony)?;
+        let (v, used) = verdict(q, hosts, REPAIR_VARIANT_WORK.min(self.left), parsimony)?;
+        self.left = self.left.saturating_sub(used);
         if matches!(v, Verdict::Unknown) {
             self.complete = false;
         }
@@ -880,7 +940,7 @@ impl<'p> Repairs<'p> {
                     if !tried.insert(d.clone()) {
                         continue;
                     }
-                    if Instant::now() >= self.deadline {
+                    if self.left == 0 {
                         self.complete = false;
                         return Ok(found);
                     }
@@ -1023,7 +1083,7 @@ impl<'p> Repairs<'p> {
             if let Some(n) = self.least(cap, &make)? {
                 best = Some((n, like));
             }
-            if Instant::now() >= self.deadline {
+            if self.left == 0 {
                 break;
             }
         }

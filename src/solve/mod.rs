@@ -37,6 +37,7 @@ pub mod explain;
 pub mod optimize;
 pub mod output;
 pub mod resolve;
+mod work;
 
 pub use checked::CheckedDeployment;
 
@@ -289,12 +290,15 @@ fn counting_precheck(program: &Program, available: &[usize]) -> Option<(Vec<usiz
             solver.assert(Bool::and(&guards).implies(&fact));
         }
     }
-    let mut p = Params::new();
-    p.set_u32("timeout", 2000);
-    solver.set_params(&p);
+    // Within a work bound (explain), that bound replaces the clock.
+    if !work::metered() {
+        let mut p = Params::new();
+        p.set_u32("timeout", 2000);
+        solver.set_params(&p);
+    }
     let mut assumptions = lits.clone();
     assumptions.extend(res_lits.iter().cloned());
-    match solver.check_assumptions(&assumptions) {
+    match work::check(&solver, &assumptions) {
         SatResult::Unsat => {
             let (core, res) = parse_core(&solver.get_unsat_core(), &resources);
             // The facts the argument can have used: those within the core.
@@ -427,7 +431,7 @@ fn solve_scoped(
         let local = matches!(scope, ChannelScope::Local(_));
         // Beyond LOCAL_UNCAPPED hosts the exact scope is too large to ground
         // anyway (hosts² channels): the local attempt keeps all the time.
-        let attempt_deadline = if local && available.len() <= LOCAL_UNCAPPED {
+        let attempt_deadline = if local && available.len() <= LOCAL_UNCAPPED && !work::metered() {
             let cap = Instant::now() + Duration::from_secs(30);
             Some(deadline.map_or(cap, |d| d.min(cap)))
         } else {
@@ -1114,7 +1118,7 @@ impl<'g> Session<'g> {
         a.extend(extra.iter().cloned());
         let mut rounds = 0;
         loop {
-            let r = self.solver.check_assumptions(&a);
+            let r = work::check(&self.solver, &a);
             if r != SatResult::Sat || self.lazy.is_empty() {
                 return r;
             }
