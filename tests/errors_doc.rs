@@ -29,7 +29,8 @@ const NOT_RUNNABLE: &[(&str, &str)] = &[
     ("E0901", "an internal error: no input triggers it on purpose"),
 ];
 
-/// Whether `check` reports this code (E00xx to E06xx and the warnings, but
+/// Whether `check` reports this code (E00xx to E06xx and the warnings but
+/// W08xx, which `solve` reports; and
 /// not E061x and E062x, which `roles` and `simulate` report).
 fn front_end(code: Code) -> bool {
     let s = code.as_str();
