@@ -83,12 +83,12 @@ pub fn etcd_missing() -> Option<String> {
         return Some("the etcd tests make network namespaces and need root (CI runs as root)".into());
     }
     for tool in ["etcd", "etcdctl"] {
-        let found = std::env::var("PATH")
-            .unwrap_or_default()
-            .split(':')
-            .any(|d| std::path::Path::new(d).join(tool).is_file());
+        let found =
+            std::env::var("PATH").unwrap_or_default().split(':').any(|d| std::path::Path::new(d).join(tool).is_file());
         if !found {
-            return Some(format!("`{tool}` is not installed (Debian: etcd-server, etcd-client; .ci/run installs them)"));
+            return Some(format!(
+                "`{tool}` is not installed (Debian: etcd-server, etcd-client; .ci/run installs them)"
+            ));
         }
     }
     None
@@ -161,8 +161,7 @@ impl Cluster {
     }
 
     fn etcd_args(&self, i: usize) -> Vec<String> {
-        let cluster: Vec<String> =
-            (1..=ETCD_MEMBERS).map(|j| format!("n{j}=http://10.210.0.1:{}", 2400 + j)).collect();
+        let cluster: Vec<String> = (1..=ETCD_MEMBERS).map(|j| format!("n{j}=http://10.210.0.1:{}", 2400 + j)).collect();
         let peer = format!("http://10.210.0.1:{}", 2400 + i);
         let client = format!("http://10.210.0.1:{}", 2300 + i);
         [
@@ -599,7 +598,8 @@ impl Drop for Cluster {
             }
         }
         let mut spaces: Vec<String> = (1..=HOSTS).map(|i| self.ns(i)).collect();
-        spaces.extend((1..=4).map(|k| self.mns(k)).filter(|ns| std::path::Path::new("/var/run/netns").join(ns).exists()));
+        spaces
+            .extend((1..=4).map(|k| self.mns(k)).filter(|ns| std::path::Path::new("/var/run/netns").join(ns).exists()));
         spaces.push(self.br());
         for ns in &spaces {
             kill_all_in(ns);

@@ -106,7 +106,13 @@ impl Lease {
 }
 
 /// Starts keeping the host's lease (a thread of its own).
-pub fn start(url: &str, host: &str, address: &str, ttl: Duration, stop: &'static std::sync::atomic::AtomicBool) -> Result<Lease, String> {
+pub fn start(
+    url: &str,
+    host: &str,
+    address: &str,
+    ttl: Duration,
+    stop: &'static std::sync::atomic::AtomicBool,
+) -> Result<Lease, String> {
     let (endpoints, prefix) = parse_url(url)?;
     let http: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_millis(500)))

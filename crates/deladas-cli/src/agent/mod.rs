@@ -205,12 +205,13 @@ fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 
 impl Agent {
     /// Whether to fence: with etcd, when the host's lease has not been
-    /// renewed for the fence period (the managers fail a host only when its
-    /// lease has been gone for their grace period); else when the manager has
-    /// not answered for it.
+    /// renewed for its TTL plus the fence period (the lease cannot expire
+    /// before the TTL, and the managers fail a host only when its key has
+    /// been gone for their grace period, twice the fence period); else when
+    /// the manager has not answered for the fence period.
     fn out_of_touch(&self) -> bool {
         match &self.lease {
-            Some(l) => l.since_ok() > self.fence_after,
+            Some(l) => l.since_ok() > self.fence_after + self.args.lease_ttl,
             None => self.last_ok.elapsed() > self.fence_after,
         }
     }
@@ -257,8 +258,9 @@ impl Agent {
         };
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
-        if status == 503 && self.managers.len() > 1 {
-            // A manager that does not lead: try the next one.
+        if status == 503 {
+            // A manager that does not lead: try the next one (quietly: with
+            // etcd, the agent's lease is what keeps it running meanwhile).
             self.next_manager();
             return;
         }

@@ -93,8 +93,10 @@ impl StateStore for EtcdStore {
                 ops.push(etcd::delete(&event_key(&self.prefix, *seq - super::store::MAX_EVENTS)));
             }
         }
-        let compare =
-            vec![etcd::compare_mod(&self.key("state"), self.state_rev), etcd::compare_create(&self.key("leader"), term)];
+        let compare = vec![
+            etcd::compare_mod(&self.key("state"), self.state_rev),
+            etcd::compare_create(&self.key("leader"), term),
+        ];
         let (ok, rev) = self.gw.txn(compare, ops)?;
         if !ok {
             return Err("fenced: another manager leads or wrote the state since (the transaction's comparison of the state revision and the leader's term failed)".into());
