@@ -115,7 +115,7 @@ pub fn start(
 ) -> Result<Lease, String> {
     let (endpoints, prefix) = parse_url(url)?;
     let http: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_millis(500)))
+        .timeout_global(Some(Duration::from_millis(1000)))
         .http_status_as_error(false)
         .build()
         .into();
@@ -168,7 +168,7 @@ pub fn start(
                     }
                 }
             }
-            std::thread::sleep((ttl / 5).clamp(Duration::from_millis(50), Duration::from_millis(500)));
+            std::thread::sleep((ttl / 4).clamp(Duration::from_millis(50), Duration::from_millis(1000)));
         }
         if let Some(id) = lease {
             let _ = c.call("/v3/lease/revoke", &json!({"ID": id.to_string()}));

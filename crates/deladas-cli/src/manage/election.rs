@@ -115,19 +115,22 @@ pub struct Ha {
     pub lease_ttl: Duration,
     /// The term while leading (shared with the store), else 0.
     pub term: Arc<AtomicU64>,
-    /// When the last keep-alive of the leader's lease that succeeded was sent.
-    pub lease_ok_at: Option<Instant>,
+    /// When the last keep-alive of the leader's lease that succeeded was
+    /// sent ([`LeaseClock`]; written by the keep-alive thread, no lock).
+    pub lease_ok: LeaseClock,
     /// The leader's URL, as last read.
     pub leader: Option<String>,
     /// Every host counts as heard from until then (etcd's leader moved).
     pub hold_until: Option<Instant>,
+    /// When the hosts' keys were last read.
+    pub polled: LeaseClock,
 }
 
 impl Ha {
     /// Whether this manager leads now: elected, and its lease certainly not
     /// expired (half a TTL since the last keep-alive that succeeded).
     pub fn leads(&self) -> bool {
-        self.term.load(Ordering::SeqCst) != 0 && self.lease_ok_at.is_some_and(|t| t.elapsed() < self.lease_ttl / 2)
+        self.term.load(Ordering::SeqCst) != 0 && self.lease_ok.since().is_some_and(|t| t < self.lease_ttl / 2)
     }
 
     pub fn key(&self, k: &str) -> String {
@@ -139,14 +142,62 @@ impl Ha {
     }
 }
 
+/// When something last happened, shared between threads without a lock:
+/// milliseconds since a base instant, 0 for never.
+#[derive(Clone)]
+pub struct LeaseClock {
+    base: Instant,
+    ms: Arc<AtomicU64>,
+}
+
+impl Default for LeaseClock {
+    fn default() -> LeaseClock {
+        LeaseClock { base: Instant::now(), ms: Arc::new(AtomicU64::new(0)) }
+    }
+}
+
+impl LeaseClock {
+    pub fn set(&self, t: Option<Instant>) {
+        let v = t.map(|t| t.saturating_duration_since(self.base).as_millis() as u64 + 1).unwrap_or(0);
+        self.ms.store(v, Ordering::SeqCst);
+    }
+    pub fn since(&self) -> Option<Duration> {
+        let v = self.ms.load(Ordering::SeqCst);
+        (v != 0).then(|| self.base.elapsed().saturating_sub(Duration::from_millis(v - 1)))
+    }
+}
+
 fn step_down(s: &Shared, why: &str) {
-    let mut m = lock(s);
-    if let Some(ha) = &mut m.ha {
+    let m = lock(s);
+    if let Some(ha) = &m.ha {
         if ha.term.swap(0, Ordering::SeqCst) != 0 {
             eprintln!("manager: stepping down: {why}");
         }
-        ha.lease_ok_at = None;
+        ha.lease_ok.set(None);
     }
+}
+
+/// Keeps the leader's lease alive every 100 ms, in a thread of its own (so
+/// that neither the manager's lock nor a slow liveness read delays it), as
+/// long as this manager holds `term`.
+fn keep_alive(gw: Arc<Gateway>, id: u64, term: u64, terms: Arc<AtomicU64>, clock: LeaseClock) {
+    std::thread::spawn(move || {
+        while terms.load(Ordering::SeqCst) == term && !super::STOPPING.load(Ordering::SeqCst) {
+            let sent = Instant::now();
+            match gw.keepalive(id) {
+                Ok(true) => clock.set(Some(sent)),
+                Ok(false) => {
+                    if terms.compare_exchange(term, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                        eprintln!("manager: stepping down: the leader's lease expired");
+                    }
+                    clock.set(None);
+                    return;
+                }
+                Err(_) => {}
+            }
+            std::thread::sleep(Duration::from_millis(100).saturating_sub(sent.elapsed()));
+        }
+    });
 }
 
 /// The election, liveness and etcd-status loop of a manager on etcd (a thread
@@ -159,8 +210,10 @@ pub fn run_driver(s: Shared) {
     };
     let ttl_secs = ttl.as_secs().max(1);
     let mut lease: Option<u64> = None;
-    let mut known_leader: Option<(u64, u64)> = None;
-    let mut last_status = Instant::now() - Duration::from_secs(1);
+    {
+        let (s, gw) = (s.clone(), gw.clone());
+        std::thread::spawn(move || watch_etcd_leader(s, gw));
+    }
     loop {
         std::thread::sleep(Duration::from_millis(100));
         if super::STOPPING.load(Ordering::SeqCst) {
@@ -176,20 +229,7 @@ pub fn run_driver(s: Shared) {
             gw.revoke(id);
             lease = None;
         }
-        if let Some(id) = lease {
-            let sent = Instant::now();
-            match gw.keepalive(id) {
-                Ok(true) => {
-                    if let Some(ha) = &mut lock(&s).ha {
-                        ha.lease_ok_at = Some(sent);
-                    }
-                }
-                Ok(false) => {
-                    step_down(&s, "the leader's lease expired");
-                    lease = None;
-                }
-                Err(_) => {}
-            }
+        if lease.is_some() {
             match gw.range_prefix(&hosts_prefix, None, 0) {
                 Ok(kvs) => {
                     let alive: BTreeSet<String> =
@@ -198,6 +238,9 @@ pub fn run_driver(s: Shared) {
                     let now = Instant::now();
                     for h in alive {
                         m.last_seen.insert(h, now);
+                    }
+                    if let Some(ha) = &m.ha {
+                        ha.polled.set(Some(now));
                     }
                     hold_if_needed(&mut m, now);
                 }
@@ -228,8 +271,17 @@ pub fn run_driver(s: Shared) {
                 Err(_) => {}
             }
         }
-        if last_status.elapsed() >= Duration::from_millis(300) {
-            last_status = Instant::now();
+    }
+}
+
+/// Every 300 ms, each endpoint's raft leader and term; when they change,
+/// every host is held for a grace period (a thread of its own: a member that
+/// does not answer must not delay the liveness reads).
+fn watch_etcd_leader(s: Shared, gw: Arc<Gateway>) {
+    let mut known_leader: Option<(u64, u64)> = None;
+    while !super::STOPPING.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(300));
+        {
             let views: Vec<(u64, u64)> = gw.leaders().into_iter().flatten().collect();
             let newest = views.iter().max_by_key(|(_, term)| *term).copied();
             if let Some(now_leader) = newest {
@@ -301,8 +353,9 @@ fn campaign(s: &Shared, gw: &Gateway, ttl_secs: u64, url: &str, leader_key: &str
     }
     if let Some(ha) = &mut m.ha {
         ha.term.store(term, Ordering::SeqCst);
-        ha.lease_ok_at = Some(granted);
+        ha.lease_ok.set(Some(granted));
         ha.leader = Some(url.to_string());
+        keep_alive(ha.gw.clone(), id, term, ha.term.clone(), ha.lease_ok.clone());
     }
     let resumed = m.install(d);
     let what = match resumed {

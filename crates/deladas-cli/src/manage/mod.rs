@@ -156,11 +156,11 @@ impl Mgr {
         let state = serde_json::to_value(&self.d).unwrap_or(Value::Null);
         let events = std::mem::take(&mut self.pending);
         if let Err(e) = self.store.commit(&state, &events) {
-            if let Some(ha) = &mut self.ha {
+            if let Some(ha) = &self.ha {
                 if ha.term.swap(0, Ordering::SeqCst) != 0 {
                     eprintln!("manager: stepping down: cannot write the state to etcd: {e}");
                 }
-                ha.lease_ok_at = None;
+                ha.lease_ok.set(None);
                 return;
             }
             eprintln!("manager: cannot write the store: {e}");
@@ -363,9 +363,10 @@ async fn run(args: ManageArgs) -> i32 {
                 url: format!("http://{addr}"),
                 lease_ttl: args.lease_ttl.max(Duration::from_secs(1)),
                 term: term.clone(),
-                lease_ok_at: None,
+                lease_ok: election::LeaseClock::default(),
                 leader: None,
                 hold_until: None,
+                polled: election::LeaseClock::default(),
             });
             Box::new(election::EtcdStore::new(gw, &u.prefix, term))
         }
@@ -920,6 +921,15 @@ fn tick(m: &mut Mgr) -> Work {
             return Work::Deploy(m.goal.clone(), hosts);
         }
         return Work::None;
+    }
+    // With etcd, no news is not bad news: while the hosts' keys have not
+    // been read for half a second (a loaded machine, a slow member), no
+    // silence is counted.
+    if m.ha.as_ref().is_some_and(|ha| ha.polled.since().is_none_or(|t| t > Duration::from_millis(500))) {
+        let now = Instant::now();
+        for h in m.deployed_hosts() {
+            m.last_seen.insert(h, now);
+        }
     }
     // Detection.
     let deployed = m.deployed_hosts();
