@@ -751,6 +751,14 @@ async fn enact(State(s): State<Shared>, body: Bytes) -> Result<Json<Value>, ApiE
     m.d.impossible_for = None;
     m.d.frozen = None;
     let plan = m.enact(d, "enacted through the API");
+    if !m.leads() {
+        // The write to etcd failed: this manager was deposed, nothing enacted.
+        return Err(ApiError::new(
+            503,
+            Code::StaleGeneration,
+            "this manager lost its leadership while enacting: nothing was enacted; ask the leader",
+        ));
+    }
     Ok(Json(json!({"generation": m.d.generation, "plan": plan})))
 }
 
