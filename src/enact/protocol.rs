@@ -38,6 +38,11 @@ pub struct Assignment {
     /// After this long without reaching the manager, the agent stops every
     /// instance (fencing), in milliseconds.
     pub fence_after_ms: u64,
+    /// The term of the manager that sent it (etcd's leader election; 0 with
+    /// one manager). An agent refuses assignments of a lower term than one
+    /// it has seen: a deposed leader's writes.
+    #[serde(default)]
+    pub leader_term: u64,
     /// Every instance the host should run.
     pub instances: Vec<AssignedInstance>,
 }

@@ -55,6 +55,48 @@ pub struct Cluster {
     pub manager: Option<Child>,
     pub agents: BTreeMap<usize, Child>,
     pub manager_args: Vec<String>,
+    /// With an etcd store: its members (in the bridge's namespace).
+    pub etcd: Option<Etcd>,
+    /// Managers in namespaces of their own (`PREFIXmK` at 10.210.0.(2+K)).
+    pub managers: BTreeMap<usize, Child>,
+    /// Where requests go (the leading manager).
+    pub url: String,
+}
+
+/// A 3-member etcd cluster (3.4, `--pre-vote`) in the bridge's namespace:
+/// member I listens for clients on 10.210.0.1:(2300+I), for peers on
+/// 10.210.0.1:(2400+I). Killed with the cluster.
+pub struct Etcd {
+    pub members: BTreeMap<usize, Child>,
+}
+
+pub const ETCD_MEMBERS: usize = 3;
+
+pub fn etcd_url() -> String {
+    let eps: Vec<String> = (1..=ETCD_MEMBERS).map(|i| format!("10.210.0.1:{}", 2300 + i)).collect();
+    format!("etcd://{}", eps.join(","))
+}
+
+/// Why the etcd tests cannot run here, if they cannot.
+pub fn etcd_missing() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("the etcd tests make network namespaces and need root (CI runs as root)".into());
+    }
+    for tool in ["etcd", "etcdctl"] {
+        let found =
+            std::env::var("PATH").unwrap_or_default().split(':').any(|d| std::path::Path::new(d).join(tool).is_file());
+        if !found {
+            return Some(format!(
+                "`{tool}` is not installed (Debian: etcd-server, etcd-client; .ci/run installs them)"
+            ));
+        }
+    }
+    None
+}
+
+/// The URL of manager K in its own namespace.
+pub fn manager_url(k: usize) -> String {
+    format!("http://10.210.0.{}:7420", 2 + k)
 }
 
 impl Cluster {
@@ -74,6 +116,9 @@ impl Cluster {
             manager: None,
             agents: BTreeMap::new(),
             manager_args: manager_args.iter().map(|s| s.to_string()).collect(),
+            etcd: None,
+            managers: BTreeMap::new(),
+            url: MANAGER.to_string(),
         };
         let br = c.br();
         ip(&["netns", "add", &br]);
@@ -108,6 +153,204 @@ impl Cluster {
     pub fn store(&self) -> PathBuf {
         self.dir.join("manager.redb")
     }
+    pub fn mns(&self, k: usize) -> String {
+        format!("{}m{k}", self.prefix)
+    }
+    pub fn mveth(&self, k: usize) -> String {
+        format!("{}w{k}", self.prefix)
+    }
+
+    fn etcd_args(&self, i: usize) -> Vec<String> {
+        let cluster: Vec<String> = (1..=ETCD_MEMBERS).map(|j| format!("n{j}=http://10.210.0.1:{}", 2400 + j)).collect();
+        let peer = format!("http://10.210.0.1:{}", 2400 + i);
+        let client = format!("http://10.210.0.1:{}", 2300 + i);
+        [
+            "--name",
+            &format!("n{i}"),
+            "--data-dir",
+            &self.dir.join(format!("etcd-n{i}")).display().to_string(),
+            "--pre-vote",
+            "--listen-peer-urls",
+            &peer,
+            "--initial-advertise-peer-urls",
+            &peer,
+            "--listen-client-urls",
+            &client,
+            "--advertise-client-urls",
+            &client,
+            "--initial-cluster",
+            &cluster.join(","),
+            "--initial-cluster-state",
+            "new",
+            "--initial-cluster-token",
+            &self.prefix,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// Starts (or restarts, on its data) etcd member I.
+    pub fn start_etcd_member(&mut self, i: usize) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("etcd-n{i}.log")))
+            .expect("log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.br(), "etcd"])
+            .args(self.etcd_args(i))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawns etcd");
+        self.etcd.get_or_insert_with(|| Etcd { members: BTreeMap::new() }).members.insert(i, child);
+    }
+
+    pub fn kill_etcd_member(&mut self, i: usize) {
+        if let Some(mut m) = self.etcd.as_mut().and_then(|e| e.members.remove(&i)) {
+            let _ = m.kill();
+            let _ = m.wait();
+        }
+    }
+
+    /// A call to etcd member I's JSON gateway from the bridge's namespace.
+    pub fn etcd_call(&self, i: usize, path: &str, body: &str) -> Result<Value, String> {
+        let url = format!("http://10.210.0.1:{}{path}", 2300 + i);
+        let (s, text) = self.request_url("POST", &url, Some(body), false, Duration::from_secs(2))?;
+        if s != 200 {
+            return Err(format!("{s}: {text}"));
+        }
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    }
+
+    /// The member id of etcd's leader and the raft term, as member I sees them.
+    pub fn etcd_leader(&self, i: usize) -> Option<(String, u64)> {
+        let v = self.etcd_call(i, "/v3/maintenance/status", "{}").ok()?;
+        let leader = v["leader"].as_str()?.to_string();
+        let member = v["header"]["member_id"].as_str()?.to_string();
+        let _ = member;
+        Some((leader, v["raftTerm"].as_str()?.parse().ok()?))
+    }
+
+    /// Which member (1..=3) leads etcd now.
+    pub fn etcd_leader_member(&self) -> Option<usize> {
+        let alive: Vec<usize> = self.etcd.as_ref()?.members.keys().copied().collect();
+        let (leader, _) = alive.iter().find_map(|&i| self.etcd_leader(i))?;
+        alive.into_iter().find(|&i| {
+            self.etcd_call(i, "/v3/maintenance/status", "{}")
+                .ok()
+                .is_some_and(|v| v["header"]["member_id"].as_str() == Some(leader.as_str()))
+        })
+    }
+
+    pub fn start_etcd(&mut self) {
+        for i in 1..=ETCD_MEMBERS {
+            self.start_etcd_member(i);
+        }
+        wait_for("etcd to elect a leader", Duration::from_secs(30), || self.etcd_leader(1));
+    }
+
+    /// A namespace of its own for manager K, on the bridge at 10.210.0.(2+K).
+    pub fn add_manager_ns(&self, k: usize) {
+        let (br, ns, veth) = (self.br(), self.mns(k), self.mveth(k));
+        ip(&["netns", "add", &ns]);
+        ip(&["link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
+        ip(&["link", "set", &veth, "netns", &br]);
+        ip(&["-n", &br, "link", "set", &veth, "master", "br0"]);
+        ip(&["-n", &br, "link", "set", &veth, "up"]);
+        ip(&["-n", &ns, "addr", "add", &format!("10.210.0.{}/24", 2 + k), "dev", "eth0"]);
+        ip(&["-n", &ns, "link", "set", "eth0", "up"]);
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+    }
+
+    fn manager_cmd(&self, listen: &str) -> Vec<String> {
+        let store = match &self.etcd {
+            Some(_) => etcd_url(),
+            None => self.store().display().to_string(),
+        };
+        let mut args: Vec<String> = vec![
+            "manage".into(),
+            GOAL.into(),
+            "--listen".into(),
+            listen.into(),
+            "--token-file".into(),
+            self.dir.join("token").display().to_string(),
+            "--store".into(),
+            store,
+            "--grace".into(),
+            "2".into(),
+        ];
+        args.extend(self.manager_args.iter().cloned());
+        args
+    }
+
+    /// Starts manager K (1, 2, ...) in its own namespace.
+    pub fn start_manager_k(&mut self, k: usize) {
+        let args = self.manager_cmd(&format!("10.210.0.{}:7420", 2 + k));
+        let child = self.spawn_in(&self.mns(k), &args, &format!("manager-m{k}.log"));
+        self.managers.insert(k, child);
+    }
+
+    pub fn kill_manager_k(&mut self, k: usize) {
+        if let Some(mut m) = self.managers.remove(&k) {
+            let _ = m.kill();
+            let _ = m.wait();
+        }
+    }
+
+    /// The manager (1, 2, ...) whose /health says it leads.
+    pub fn leader_k(&self) -> Option<usize> {
+        let leaders: Vec<usize> = self
+            .managers
+            .keys()
+            .copied()
+            .filter(|&k| {
+                self.request_url("GET", &format!("{}/health", manager_url(k)), None, false, Duration::from_secs(2))
+                    .ok()
+                    .and_then(|(_, t)| serde_json::from_str::<Value>(&t).ok())
+                    .is_some_and(|v| v["role"] == "leader")
+            })
+            .collect();
+        (leaders.len() == 1).then(|| leaders[0])
+    }
+
+    /// A cluster on an etcd store: 3 etcd members, one manager (in the
+    /// bridge's namespace, as `up`), agents with leases.
+    pub fn up_etcd(tag: u32, manager_args: &[&str]) -> Option<Cluster> {
+        if let Some(why) = etcd_missing() {
+            eprintln!("SKIPPED: {why}");
+            return None;
+        }
+        let mut c = Cluster::new(tag, manager_args)?;
+        c.start_etcd();
+        c.start_manager();
+        for i in 1..=HOSTS {
+            c.start_agent(i);
+        }
+        Some(c)
+    }
+
+    /// A cluster on an etcd store with `n` managers, each in its own namespace.
+    pub fn up_managers(tag: u32, n: usize, manager_args: &[&str]) -> Option<Cluster> {
+        if let Some(why) = etcd_missing() {
+            eprintln!("SKIPPED: {why}");
+            return None;
+        }
+        let mut c = Cluster::new(tag, manager_args)?;
+        c.start_etcd();
+        for k in 1..=n {
+            c.add_manager_ns(k);
+            c.start_manager_k(k);
+        }
+        for i in 1..=HOSTS {
+            c.start_agent(i);
+        }
+        let k = wait_for("a manager to lead", Duration::from_secs(30), || c.leader_k());
+        c.url = manager_url(k);
+        Some(c)
+    }
 
     pub fn spawn_in(&self, ns: &str, args: &[String], log: &str) -> Child {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(log)).expect("log");
@@ -126,22 +369,11 @@ impl Cluster {
     }
 
     pub fn start_manager(&mut self) {
-        let mut args: Vec<String> = vec![
-            "manage".into(),
-            GOAL.into(),
-            "--listen".into(),
-            "10.210.0.1:7420".into(),
-            "--token-file".into(),
-            self.dir.join("token").display().to_string(),
-            "--store".into(),
-            self.store().display().to_string(),
-            "--grace".into(),
-            "2".into(),
-        ];
-        args.extend(self.manager_args.iter().cloned());
+        let args = self.manager_cmd("10.210.0.1:7420");
         let child = self.spawn_in(&self.br(), &args, "manager.log");
         self.manager = Some(child);
-        wait_for("the manager to answer", Duration::from_secs(20), || self.try_get("/health").ok());
+        // With etcd, it answers once elected (after an earlier leader's lease lapsed).
+        wait_for("the manager to answer", Duration::from_secs(30), || self.try_get("/health").ok());
     }
 
     pub fn kill_manager(&mut self) {
@@ -152,12 +384,17 @@ impl Cluster {
     }
 
     pub fn start_agent(&mut self, i: usize) {
-        let args: Vec<String> = vec![
+        let managers = if self.managers.is_empty() {
+            MANAGER.to_string()
+        } else {
+            self.managers.keys().map(|&k| manager_url(k)).collect::<Vec<_>>().join(",")
+        };
+        let mut args: Vec<String> = vec![
             "agent".into(),
             "--host".into(),
             format!("h{i}"),
             "--manager".into(),
-            MANAGER.into(),
+            managers,
             "--token-file".into(),
             self.dir.join("token").display().to_string(),
             "--address".into(),
@@ -167,6 +404,9 @@ impl Cluster {
             "--heartbeat".into(),
             "0.2".into(),
         ];
+        if self.etcd.is_some() {
+            args.extend(["--etcd".into(), etcd_url()]);
+        }
         let child = self.spawn_in(&self.ns(i), &args, &format!("agent-h{i}.log"));
         self.agents.insert(i, child);
     }
@@ -186,25 +426,36 @@ impl Cluster {
 
     /// A request to the manager, from a thread inside the bridge's namespace.
     pub fn request(&self, method: &str, path: &str, body: Option<&str>, token: bool) -> Result<(u16, String), String> {
+        self.request_url(method, &format!("{}{path}", self.url), body, token, Duration::from_secs(30))
+    }
+
+    /// A request to any URL, from a thread inside the bridge's namespace.
+    pub fn request_url(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&str>,
+        token: bool,
+        timeout: Duration,
+    ) -> Result<(u16, String), String> {
         let ns = std::fs::File::open(format!("/var/run/netns/{}", self.br())).map_err(|e| e.to_string())?;
-        let url = format!("{MANAGER}{path}");
         std::thread::scope(|s| {
             s.spawn(|| {
                 nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())?;
                 let http: ureq::Agent = ureq::Agent::config_builder()
-                    .timeout_global(Some(Duration::from_secs(30)))
+                    .timeout_global(Some(timeout))
                     .http_status_as_error(false)
                     .build()
                     .into();
                 let auth = format!("Bearer {TOKEN}");
                 let r = if method == "GET" {
-                    let mut r = http.get(&url);
+                    let mut r = http.get(url);
                     if token {
                         r = r.header("Authorization", &auth);
                     }
                     r.call()
                 } else {
-                    let mut r = http.post(&url).header("Content-Type", "application/json");
+                    let mut r = http.post(url).header("Content-Type", "application/json");
                     if token {
                         r = r.header("Authorization", &auth);
                     }
@@ -337,7 +588,18 @@ pub fn kill_all_in(ns: &str) {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill_manager();
+        for k in self.managers.keys().copied().collect::<Vec<_>>() {
+            self.kill_manager_k(k);
+        }
+        if let Some(e) = self.etcd.take() {
+            for (_, mut m) in e.members {
+                let _ = m.kill();
+                let _ = m.wait();
+            }
+        }
         let mut spaces: Vec<String> = (1..=HOSTS).map(|i| self.ns(i)).collect();
+        spaces
+            .extend((1..=4).map(|k| self.mns(k)).filter(|ns| std::path::Path::new("/var/run/netns").join(ns).exists()));
         spaces.push(self.br());
         for ns in &spaces {
             kill_all_in(ns);

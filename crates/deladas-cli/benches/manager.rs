@@ -9,6 +9,10 @@
 //!   repair from the manager's `enacted` event: detection (silence until the
 //!   host is failed; the grace period is 2 s), re-solve, planning, enactment
 //!   (the plan's two steps until every agent reports it done). Medians.
+//!   With `DELADAS_BENCH_ETCD=etcd://HOST:PORT,...` the manager's store is
+//!   that etcd (a prefix per run) and agents hold leases there
+//!   (docs/manager.md, "Several managers"); /work/shared/recipes'
+//!   etcd-cluster.sh starts one on loopback.
 //! - `heartbeats N` (default 1000): a manager tracking N hosts' heartbeats
 //!   (every 0.3, 1 and 2 s, or `DELADAS_BENCH_HEARTBEAT=0.5,5`; sent by this
 //!   program) for 10 s: its CPU use, in % of one core (from /proc/PID/stat).
@@ -100,10 +104,14 @@ fn repair(n: usize, port: u16) {
     let path = format!("{}:{}", bin().parent().expect("dir").display(), std::env::var("PATH").unwrap_or_default());
     let log = |name: &str| Stdio::from(std::fs::File::create(dir.join(name)).expect("log"));
     let mut procs = Procs(vec![]);
+    // The etcd store, when asked for: a prefix of this run's own.
+    let etcd = std::env::var("DELADAS_BENCH_ETCD").ok().map(|u| format!("{u}/bench-{n}-{}", std::process::id()));
+    let store = etcd.clone().unwrap_or_else(|| dir.join("store.redb").display().to_string());
+    let etcd_args: Vec<String> = etcd.iter().flat_map(|u| ["--etcd".to_string(), u.clone()]).collect();
     procs.0.push(
         Command::new(bin())
             .args(["manage", &goal.display().to_string(), "--listen", &format!("127.0.0.1:{port}"), "--grace", "2"])
-            .args(["--store", &dir.join("store.redb").display().to_string(), "--min-resolve-interval", "0"])
+            .args(["--store", &store, "--min-resolve-interval", "0"])
             .stdout(Stdio::null())
             .stderr(log("manager.log"))
             .spawn()
@@ -115,6 +123,7 @@ fn repair(n: usize, port: u16) {
         let c = Command::new(bin())
             .args(["agent", "--host", &format!("h{i}"), "--manager", &url, "--address", &address(i)])
             .args(["--state-dir", &state.display().to_string(), "--heartbeat", "0.3"])
+            .args(&etcd_args)
             .env("PATH", &path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

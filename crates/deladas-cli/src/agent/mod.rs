@@ -12,6 +12,8 @@
 //! start, processes left by an earlier agent (pid files) are ended, so an
 //! instance never runs twice on a host.
 
+mod lease;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -49,6 +51,9 @@ pub struct AgentArgs {
     /// Relative program paths are resolved against it.
     pub bundle_dir: PathBuf,
     pub heartbeat: Duration,
+    /// The managers' etcd store: keep a lease on the host's key there.
+    pub etcd: Option<String>,
+    pub lease_ttl: Duration,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -90,6 +95,12 @@ struct Agent {
     fence_after: Duration,
     fenced: bool,
     fenced_unreported: bool,
+    /// The managers' URLs (several with an etcd store) and the one tried first.
+    managers: Vec<String>,
+    current: usize,
+    /// The highest leader term seen; assignments of a lower one are refused.
+    term: u64,
+    lease: Option<lease::Lease>,
 }
 
 /// Runs the agent until SIGTERM or SIGINT; returns the exit code.
@@ -110,6 +121,18 @@ pub fn run_agent(args: AgentArgs) -> i32 {
     }
     watch_signals();
     end_leftovers(&args.state_dir.join("instances"));
+    let lease = match &args.etcd {
+        None => None,
+        Some(url) => match lease::start(url, &args.host, &args.address, args.lease_ttl, &STOP) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("error: `--etcd`: {e}");
+                return 2;
+            }
+        },
+    };
+    let managers: Vec<String> =
+        args.manager.split(',').map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
     let http: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_millis(1000)))
         .http_status_as_error(false)
@@ -125,6 +148,10 @@ pub fn run_agent(args: AgentArgs) -> i32 {
         fence_after: Duration::from_secs(5),
         fenced: false,
         fenced_unreported: false,
+        managers,
+        current: 0,
+        term: 0,
+        lease,
     };
     eprintln!("agent {}: manager {}", a.args.host, a.args.manager);
     let mut next_beat = Instant::now();
@@ -134,11 +161,9 @@ pub fn run_agent(args: AgentArgs) -> i32 {
             next_beat = Instant::now() + a.args.heartbeat;
             a.beat();
         }
-        if !a.fenced && a.last_ok.elapsed() > a.fence_after {
-            eprintln!(
-                "agent {}: no answer from the manager for {:?}: fencing (stopping every instance)",
-                a.args.host, a.fence_after
-            );
+        if !a.fenced && a.out_of_touch() {
+            let from = if a.lease.is_some() { "its lease in etcd not renewed" } else { "no answer from the manager" };
+            eprintln!("agent {}: {from} for {:?}: fencing (stopping every instance)", a.args.host, a.fence_after);
             a.stop_all();
             a.fenced = true;
             a.fenced_unreported = true;
@@ -179,6 +204,18 @@ fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 impl Agent {
+    /// Whether to fence: with etcd, when the host's lease has not been
+    /// renewed for its TTL plus the fence period (the lease cannot expire
+    /// before the TTL, and the managers fail a host only when its key has
+    /// been gone for their grace period, twice the fence period); else when
+    /// the manager has not answered for the fence period.
+    fn out_of_touch(&self) -> bool {
+        match &self.lease {
+            Some(l) => l.since_ok() > self.fence_after + self.args.lease_ttl,
+            None => self.last_ok.elapsed() > self.fence_after,
+        }
+    }
+
     fn dir(&self, id: &str) -> PathBuf {
         self.args.state_dir.join("instances").join(id)
     }
@@ -206,17 +243,27 @@ impl Agent {
             instances: self.observed(),
         };
         let Ok(body) = serde_json::to_string(&hb) else { return };
-        let url = format!("{}{HEARTBEAT_PATH}", self.args.manager.trim_end_matches('/'));
+        let manager = self.managers.get(self.current).cloned().unwrap_or_else(|| self.args.manager.clone());
+        let url = format!("{}{HEARTBEAT_PATH}", manager.trim_end_matches('/'));
         let mut req = self.http.post(&url).header("Content-Type", "application/json");
         if let Some(t) = &self.token {
             req = req.header("Authorization", &format!("Bearer {t}"));
         }
         let mut resp = match req.send(body.as_str()) {
             Ok(r) => r,
-            Err(_) => return,
+            Err(_) => {
+                self.next_manager();
+                return;
+            }
         };
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
+        if status == 503 {
+            // A manager that does not lead: try the next one (quietly: with
+            // etcd, the agent's lease is what keeps it running meanwhile).
+            self.next_manager();
+            return;
+        }
         if status != 200 {
             eprintln!("agent {}: the manager refused the heartbeat ({status}): {text}", self.args.host);
             return;
@@ -225,8 +272,21 @@ impl Agent {
             eprintln!("agent {}: the manager's answer is not an assignment", self.args.host);
             return;
         };
+        if asg.leader_term < self.term {
+            eprintln!(
+                "agent {}: refusing an assignment of leader term {} < {} (a deposed manager)",
+                self.args.host, asg.leader_term, self.term
+            );
+            self.next_manager();
+            return;
+        }
+        self.term = asg.leader_term;
         self.last_ok = Instant::now();
         self.fence_after = Duration::from_millis(asg.fence_after_ms.max(200));
+        if self.fenced && self.out_of_touch() {
+            // Fenced for its lease, which is still not renewed: stay fenced.
+            return;
+        }
         self.fenced_unreported = false;
         if asg.epoch < self.seen {
             eprintln!(
@@ -237,6 +297,12 @@ impl Agent {
         }
         self.fenced = false;
         self.apply(asg);
+    }
+
+    fn next_manager(&mut self) {
+        if !self.managers.is_empty() {
+            self.current = (self.current + 1) % self.managers.len();
+        }
     }
 
     fn apply(&mut self, asg: Assignment) {

@@ -27,9 +27,13 @@ pub(super) struct ManageCli {
     /// Address to listen on; anything but loopback needs `--token-file`.
     #[arg(long, default_value = "127.0.0.1:7420")]
     listen: String,
-    /// The store (one redb file); default: beside the goal, `GOAL.manager.redb`.
+    /// The store: one redb file (default: beside the goal, `GOAL.manager.redb`),
+    /// or `etcd://HOST:PORT,HOST:PORT,...[/PREFIX]` (several managers, one elected leader).
     #[arg(long)]
     store: Option<PathBuf>,
+    /// With an etcd store: seconds of the leader's lease (another manager takes over about this long after the leader dies).
+    #[arg(long, default_value = "2", value_parser = secs)]
+    lease_ttl: Duration,
     /// A file holding the token agents and clients must send.
     #[arg(long)]
     token_file: Option<PathBuf>,
@@ -62,6 +66,7 @@ impl ManageCli {
             min_resolve_interval: self.min_resolve_interval,
             auto_deploy: !self.no_auto_deploy,
             step_delay: self.step_delay,
+            lease_ttl: self.lease_ttl,
         })
     }
 }
@@ -71,9 +76,15 @@ pub(super) struct AgentCli {
     /// The host this agent runs (a host the goal declares).
     #[arg(long)]
     host: String,
-    /// The manager's URL.
+    /// The manager's URL; several, comma-separated, when managers share an etcd store (the agent follows the leader).
     #[arg(long, default_value_t = default_manager())]
     manager: String,
+    /// `etcd://HOST:PORT,...[/PREFIX]`, the managers' etcd store: the agent keeps a lease on its host's key (its liveness).
+    #[arg(long)]
+    etcd: Option<String>,
+    /// Seconds of the host's lease in etcd.
+    #[arg(long, default_value = "2", value_parser = secs)]
+    lease_ttl: Duration,
     /// A file holding the manager's token.
     #[arg(long)]
     token_file: Option<PathBuf>,
@@ -104,6 +115,8 @@ impl AgentCli {
             state_dir,
             bundle_dir,
             heartbeat: self.heartbeat.max(Duration::from_millis(20)),
+            etcd: self.etcd,
+            lease_ttl: self.lease_ttl,
         })
     }
 }

@@ -349,6 +349,7 @@ pub fn assignments(
                     epoch,
                     failed: false,
                     fence_after_ms,
+                    leader_term: 0,
                     instances: vec![],
                 })
                 .instances

@@ -8,13 +8,16 @@
 //! and the migration plan is enacted in two steps (start and wire new parts;
 //! then unwire and stop old ones), each step an epoch agents apply in order.
 
+mod election;
 mod engine;
+mod etcd;
 mod page;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -51,7 +54,12 @@ pub struct ManageArgs {
     pub auto_deploy: bool,
     /// Hold each plan step at least this long (tests of a manager killed mid-plan).
     pub step_delay: Duration,
+    /// With an etcd store: the TTL of the leader's lease.
+    pub lease_ttl: Duration,
 }
+
+/// Set on SIGTERM/SIGINT: the etcd driver lets go of its lease.
+static STOPPING: AtomicBool = AtomicBool::new(false);
 
 /// What survives a restart (one JSON value in the store).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -99,7 +107,9 @@ struct Mgr {
     /// When the failure being repaired was detected (for the timings).
     repair_started: Option<(Instant, f64)>,
     pending: Vec<(u64, Value)>,
-    store: store::Store,
+    store: Box<dyn store::StateStore>,
+    /// With an etcd store: leadership, liveness by leases.
+    ha: Option<election::Ha>,
     tx: broadcast::Sender<Value>,
     token: Option<String>,
     cfg: Cfg,
@@ -142,11 +152,20 @@ impl Mgr {
     }
 
     /// Writes the state and the pending events in one transaction, then
-    /// publishes the events.
+    /// publishes the events. On a shared store (etcd) a write that fails —
+    /// fenced by another leader, or no quorum — deposes this manager at once:
+    /// it stops enacting and reloads the state if it is elected again.
     fn commit(&mut self) {
         let state = serde_json::to_value(&self.d).unwrap_or(Value::Null);
         let events = std::mem::take(&mut self.pending);
         if let Err(e) = self.store.commit(&state, &events) {
+            if let Some(ha) = &self.ha {
+                if ha.term.swap(0, Ordering::SeqCst) != 0 {
+                    eprintln!("manager: stepping down: cannot write the state to etcd: {e}");
+                }
+                ha.lease_ok.set(None);
+                return;
+            }
             eprintln!("manager: cannot write the store: {e}");
             std::process::exit(1);
         }
@@ -176,16 +195,54 @@ impl Mgr {
 
     fn assignment(&self, host: &str) -> Assignment {
         let failed = self.d.failed_hosts.contains(host);
-        match self.assignments.get(host) {
+        let mut a = match self.assignments.get(host) {
             Some(a) if !failed => a.clone(),
             _ => Assignment {
                 host: host.to_string(),
                 epoch: Epoch { generation: self.d.generation, step: self.d.step },
                 failed,
                 fence_after_ms: self.fence_after_ms(),
+                leader_term: 0,
                 instances: vec![],
             },
+        };
+        a.leader_term = self.term();
+        a
+    }
+
+    /// Whether this manager may change the deployment and answer agents:
+    /// always with the file store; with etcd, while it leads.
+    fn leads(&self) -> bool {
+        self.ha.as_ref().is_none_or(election::Ha::leads)
+    }
+
+    /// The leader's term (etcd), 0 with the file store.
+    fn term(&self) -> u64 {
+        self.ha.as_ref().map(|h| h.term.load(Ordering::SeqCst)).unwrap_or(0)
+    }
+
+    /// Takes `d` as the state (at start, or when elected): the plan in
+    /// progress continues at its step and every host gets a fresh grace
+    /// period. The generation and step resumed, if there was a deployment.
+    fn install(&mut self, d: Durable) -> Option<(u64, u32)> {
+        let resumed = d.deployment.as_ref().map(|_| (d.generation, d.step));
+        let mut d = d;
+        d.goal_sha256 = self.goal.sha256.clone();
+        self.new_d = parse_ddd(&d.deployment);
+        self.old_d = parse_ddd(&d.previous);
+        self.d = d;
+        self.observed.clear();
+        self.reported_failed.clear();
+        self.pending.clear();
+        self.repair_started = None;
+        let now = Instant::now();
+        self.step_started = now;
+        self.last_seen.clear();
+        for h in self.deployed_hosts() {
+            self.last_seen.insert(h, now);
         }
+        self.recompute();
+        resumed
     }
 
     /// Makes `new` the desired deployment: a new generation and its plan.
@@ -291,14 +348,44 @@ async fn run(args: ManageArgs) -> i32 {
         return 2;
     }
     let store_path = args.store.clone().unwrap_or_else(|| args.goal.with_extension("manager.redb"));
-    let store = match store::Store::open(&store_path) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
+    let etcd_url = match store_path.to_str().and_then(etcd::parse_url) {
+        Some(Ok(u)) => Some(u),
+        Some(Err(e)) => {
+            eprintln!("error: `--store`: {e}");
             return 2;
         }
+        None => None,
     };
-    let mut d: Durable = match store.load() {
+    let mut ha = None;
+    let mut store: Box<dyn store::StateStore> = match &etcd_url {
+        Some(u) => {
+            let gw = Arc::new(etcd::Gateway::new(u.endpoints.clone(), Duration::from_millis(500)));
+            let term = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            ha = Some(election::Ha {
+                gw: gw.clone(),
+                prefix: u.prefix.clone(),
+                url: format!("http://{addr}"),
+                lease_ttl: args.lease_ttl.max(Duration::from_secs(1)),
+                term: term.clone(),
+                lease_ok: election::LeaseClock::default(),
+                leader: None,
+                hold_until: None,
+                polled: election::LeaseClock::default(),
+            });
+            Box::new(election::EtcdStore::new(gw, &u.prefix, term))
+        }
+        None => match store::Store::open(&store_path) {
+            Ok(s) => Box::new(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        },
+    };
+    // With etcd the state is read when this manager is elected; a store
+    // that cannot be read now (no quorum yet) is not an error.
+    let loaded = if ha.is_some() { store.load().or(Ok(None)) } else { store.load() };
+    let mut d: Durable = match loaded {
         Ok(Some(v)) => match serde_json::from_value(v) {
             Ok(d) => d,
             Err(e) => {
@@ -321,6 +408,10 @@ async fn run(args: ManageArgs) -> i32 {
         return 2;
     }
     d.goal_sha256 = goal.sha256.clone();
+    if ha.is_some() {
+        // A follower until elected: it holds no state of its own.
+        d = Durable { goal_sha256: goal.sha256.clone(), ..Durable::default() };
+    }
     let (tx, _) = broadcast::channel(1024);
     let now = Instant::now();
     let mut m = Mgr {
@@ -338,6 +429,7 @@ async fn run(args: ManageArgs) -> i32 {
         repair_started: None,
         pending: vec![],
         store,
+        ha,
         tx,
         token,
         cfg: Cfg {
@@ -355,16 +447,19 @@ async fn run(args: ManageArgs) -> i32 {
         m.last_seen.insert(h, now);
     }
     m.recompute();
-    let what = if resumed {
-        format!("resumed generation {} (step {})", m.d.generation, m.d.step)
-    } else {
-        "started".to_string()
-    };
-    m.emit(
-        "manager-started",
-        json!({"listen": addr.to_string(), "store": store_path.display().to_string(), "state": what}),
-    );
-    m.commit();
+    let on_etcd = m.ha.is_some();
+    if !on_etcd {
+        let what = if resumed {
+            format!("resumed generation {} (step {})", m.d.generation, m.d.step)
+        } else {
+            "started".to_string()
+        };
+        m.emit(
+            "manager-started",
+            json!({"listen": addr.to_string(), "store": store_path.display().to_string(), "state": what}),
+        );
+        m.commit();
+    }
     let shared: Shared = Arc::new(Mutex::new(m));
     let app = router(shared.clone());
     let listener = match tokio::net::TcpListener::bind(addr).await {
@@ -376,6 +471,10 @@ async fn run(args: ManageArgs) -> i32 {
     };
     eprintln!("manager: listening on http://{addr}");
     tokio::spawn(reconcile_loop(shared.clone()));
+    if on_etcd {
+        let s2 = shared.clone();
+        std::thread::spawn(move || election::run_driver(s2));
+    }
     let shutdown = async {
         let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(s) => s,
@@ -385,6 +484,7 @@ async fn run(args: ManageArgs) -> i32 {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
         }
+        STOPPING.store(true, Ordering::SeqCst);
     };
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         eprintln!("error: {e}");
@@ -437,6 +537,18 @@ async fn auth(State(s): State<Shared>, req: Request, next: Next) -> Response {
             }
         }
     }
+    if !matches!(req.uri().path(), "/" | "/health" | "/metrics" | "/openapi.json") {
+        let m = lock(&s);
+        if !m.leads() {
+            let leader = m.ha.as_ref().and_then(|h| h.leader.clone()).unwrap_or_else(|| "not known yet".into());
+            return ApiError::new(
+                503,
+                Code::StaleGeneration,
+                format!("this manager does not lead (the etcd store elects one); the leader: {leader}"),
+            )
+            .into_response();
+        }
+    }
     next.run(req).await
 }
 
@@ -447,8 +559,10 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
 
 async fn health(State(s): State<Shared>) -> Json<Value> {
     let m = lock(&s);
+    let role = if m.leads() { "leader" } else { "follower" };
+    let leader = m.ha.as_ref().and_then(|h| h.leader.clone());
     Json(json!({"status": "ok", "generation": m.d.generation, "step": m.d.step, "frozen": m.d.frozen,
-                "plan_in_progress": m.d.plan.is_some()}))
+                "plan_in_progress": m.d.plan.is_some(), "role": role, "term": m.term(), "leader": leader}))
 }
 
 async fn metrics(State(s): State<Shared>) -> Response {
@@ -635,6 +749,14 @@ async fn enact(State(s): State<Shared>, body: Bytes) -> Result<Json<Value>, ApiE
     m.d.impossible_for = None;
     m.d.frozen = None;
     let plan = m.enact(d, "enacted through the API");
+    if !m.leads() {
+        // The write to etcd failed: this manager was deposed, nothing enacted.
+        return Err(ApiError::new(
+            503,
+            Code::StaleGeneration,
+            "this manager lost its leadership while enacting: nothing was enacted; ask the leader",
+        ));
+    }
     Ok(Json(json!({"generation": m.d.generation, "plan": plan})))
 }
 
@@ -685,7 +807,10 @@ async fn heartbeat(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         ));
     }
     m.metrics.heartbeats += 1;
-    m.last_seen.insert(hb.host.clone(), Instant::now());
+    if m.ha.is_none() {
+        // With etcd, liveness is the agent's lease (election.rs).
+        m.last_seen.insert(hb.host.clone(), Instant::now());
+    }
     if m.d.addresses.get(&hb.host) != Some(&hb.address) {
         m.d.addresses.insert(hb.host.clone(), hb.address.clone());
         m.recompute();
@@ -726,6 +851,9 @@ async fn reconcile_loop(s: Shared) {
                 let r =
                     tokio::task::spawn_blocking(move || goal.satisfy(Some(&hosts), 1, Duration::from_secs(60))).await;
                 let mut m = lock(&s);
+                if !m.leads() {
+                    continue;
+                }
                 m.metrics.last_resolve_ms = t.elapsed().as_secs_f64() * 1000.0;
                 match r {
                     Ok(Ok(mut ds)) if !ds.is_empty() => {
@@ -746,6 +874,9 @@ async fn reconcile_loop(s: Shared) {
                 let down2 = down.clone();
                 let r = tokio::task::spawn_blocking(move || goal.resolve(&old, &down2, Duration::from_secs(60))).await;
                 let mut m = lock(&s);
+                if !m.leads() {
+                    continue;
+                }
                 m.metrics.resolves += 1;
                 m.metrics.last_resolve_ms = t.elapsed().as_secs_f64() * 1000.0;
                 m.last_resolve = Some(Instant::now());
@@ -786,6 +917,9 @@ enum Work {
 }
 
 fn tick(m: &mut Mgr) -> Work {
+    if !m.leads() {
+        return Work::None;
+    }
     let hosts = m.goal.host_names();
     // First deployment, once every declared host reports.
     if m.new_d.is_none() {
@@ -793,6 +927,15 @@ fn tick(m: &mut Mgr) -> Work {
             return Work::Deploy(m.goal.clone(), hosts);
         }
         return Work::None;
+    }
+    // With etcd, no news is not bad news: while the hosts' keys have not
+    // been read for half a second (a loaded machine, a slow member), no
+    // silence is counted.
+    if m.ha.as_ref().is_some_and(|ha| ha.polled.since().is_none_or(|t| t > Duration::from_millis(500))) {
+        let now = Instant::now();
+        for h in m.deployed_hosts() {
+            m.last_seen.insert(h, now);
+        }
     }
     // Detection.
     let deployed = m.deployed_hosts();

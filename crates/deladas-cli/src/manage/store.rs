@@ -13,6 +13,30 @@ const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 /// Events kept at most (older ones are dropped).
 pub const MAX_EVENTS: u64 = 10_000;
 
+/// Where the manager keeps its durable state: this redb file, or etcd
+/// (`etcd.rs`). The manager's logic is the same over both.
+pub trait StateStore: Send {
+    /// The saved state, if any.
+    fn load(&mut self) -> Result<Option<Value>, String>;
+    /// Events with a sequence number from `since` on, at most `limit`.
+    fn events(&self, since: u64, limit: usize) -> Result<Vec<Value>, String>;
+    /// Saves the state and appends events `(seq, event)`, atomically; an
+    /// error means nothing was written.
+    fn commit(&mut self, state: &Value, events: &[(u64, Value)]) -> Result<(), String>;
+}
+
+impl StateStore for Store {
+    fn load(&mut self) -> Result<Option<Value>, String> {
+        Store::load(self)
+    }
+    fn events(&self, since: u64, limit: usize) -> Result<Vec<Value>, String> {
+        Store::events(self, since, limit)
+    }
+    fn commit(&mut self, state: &Value, events: &[(u64, Value)]) -> Result<(), String> {
+        Store::commit(self, state, events)
+    }
+}
+
 pub struct Store {
     db: Database,
 }
