@@ -55,6 +55,10 @@ pub struct Cluster {
     pub manager: Option<Child>,
     pub agents: BTreeMap<usize, Child>,
     pub manager_args: Vec<String>,
+    /// The goal the manager runs (default [`GOAL`]).
+    pub goal: String,
+    /// Environment variables for every agent (and so for every instance it starts).
+    pub agent_env: Vec<(String, String)>,
 }
 
 impl Cluster {
@@ -74,6 +78,8 @@ impl Cluster {
             manager: None,
             agents: BTreeMap::new(),
             manager_args: manager_args.iter().map(|s| s.to_string()).collect(),
+            goal: GOAL.to_string(),
+            agent_env: Vec::new(),
         };
         let br = c.br();
         ip(&["netns", "add", &br]);
@@ -110,6 +116,11 @@ impl Cluster {
     }
 
     pub fn spawn_in(&self, ns: &str, args: &[String], log: &str) -> Child {
+        self.spawn_in_env(ns, args, log, &[])
+    }
+
+    /// [`Cluster::spawn_in`] with more environment variables.
+    pub fn spawn_in_env(&self, ns: &str, args: &[String], log: &str, env: &[(String, String)]) -> Child {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(log)).expect("log");
         let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
         Command::new("ip")
@@ -117,6 +128,7 @@ impl Cluster {
             .arg(bin_dir().join("deladas"))
             .args(args)
             .env("PATH", path)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .current_dir(root())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -128,7 +140,7 @@ impl Cluster {
     pub fn start_manager(&mut self) {
         let mut args: Vec<String> = vec![
             "manage".into(),
-            GOAL.into(),
+            self.goal.clone(),
             "--listen".into(),
             "10.210.0.1:7420".into(),
             "--token-file".into(),
@@ -167,7 +179,7 @@ impl Cluster {
             "--heartbeat".into(),
             "0.2".into(),
         ];
-        let child = self.spawn_in(&self.ns(i), &args, &format!("agent-h{i}.log"));
+        let child = self.spawn_in_env(&self.ns(i), &args, &format!("agent-h{i}.log"), &self.agent_env);
         self.agents.insert(i, child);
     }
 
@@ -176,7 +188,14 @@ impl Cluster {
     }
 
     pub fn up(tag: u32, manager_args: &[&str]) -> Option<Cluster> {
+        Cluster::up_with(tag, GOAL, manager_args, &[])
+    }
+
+    /// [`Cluster::up`] with another goal and environment variables for the agents.
+    pub fn up_with(tag: u32, goal: &str, manager_args: &[&str], agent_env: &[(&str, &str)]) -> Option<Cluster> {
         let mut c = Cluster::new(tag, manager_args)?;
+        c.goal = goal.to_string();
+        c.agent_env = agent_env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         c.start_manager();
         for i in 1..=HOSTS {
             c.start_agent(i);

@@ -10,6 +10,7 @@
 
 mod engine;
 mod store;
+mod upgrade;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -104,6 +105,10 @@ struct Mgr {
     cfg: Cfg,
     metrics: Metrics,
     started: Instant,
+    /// Where the API listens (a guarded upgrade's coordinator listens on its address).
+    listen: SocketAddr,
+    /// A guarded upgrade (upgrade.rs), in progress or ended.
+    upgrade: Option<upgrade::Upgrade>,
 }
 
 #[derive(Clone)]
@@ -169,6 +174,9 @@ impl Mgr {
                 self.fence_after_ms(),
             ),
         };
+        if let Some(u) = &self.upgrade {
+            upgrade::overlay(&mut self.assignments, u);
+        }
     }
 
     fn assignment(&self, host: &str) -> Assignment {
@@ -345,6 +353,8 @@ async fn run(args: ManageArgs) -> i32 {
         },
         metrics: Metrics::default(),
         started: now,
+        listen: addr,
+        upgrade: None,
     };
     for h in m.deployed_hosts() {
         m.last_seen.insert(h, now);
@@ -401,6 +411,7 @@ fn router(s: Shared) -> Router {
         .route("/plan", post(plan))
         .route("/enact", post(enact))
         .route("/events", get(events))
+        .route("/upgrade", get(upgrade::status).post(upgrade::start))
         .route(HEARTBEAT_PATH, post(heartbeat))
         .layer(middleware::from_fn_with_state(s.clone(), auth))
         .with_state(s)
