@@ -454,7 +454,7 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
 async fn index() -> Response {
     (
         [("content-type", "text/plain; charset=utf-8")],
-        "deladas manager: GET /deployment /resources /constraints /events /health /metrics /openapi.json; POST /satisfy /plan /enact\n",
+        "deladas manager: GET /deployment /resources /constraints /events /upgrade /health /metrics /openapi.json; POST /satisfy /plan /enact /upgrade\n",
     )
         .into_response()
 }
