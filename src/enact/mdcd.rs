@@ -209,3 +209,83 @@ pub fn specs(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ddd::{Channel, End, Instance};
+    use crate::mdcd::model::{Groups, Member, Process, ShadowMember};
+
+    #[test]
+    fn links_peers_and_addresses_follow_the_role_document() {
+        let inst = |id: &str, c: &str, h: &str| Instance { id: id.into(), component: c.into(), host: h.into() };
+        let d = Deployment {
+            instances: vec![inst("C@h1", "C", "h1"), inst("R@h2", "R", "h2")],
+            channels: vec![Channel {
+                id: "c1".into(),
+                directed: false,
+                from: End { instance: "C@h1".into(), port: "out".into(), index: None },
+                to: End { instance: "R@h2".into(), port: "cin".into(), index: Some(0) },
+            }],
+            ..Deployment::default()
+        };
+        let member = |i: &str, c: &str, v: &str, h: &str| Member {
+            instance: i.into(),
+            component: c.into(),
+            version: v.into(),
+            host: h.into(),
+        };
+        let process = |i: &str, role, notify: &[&str]| Process {
+            instance: i.into(),
+            role,
+            counter_peers: vec![],
+            notify: notify.iter().map(|s| s.to_string()).collect(),
+            shadow_peers: vec![],
+            external_ports: vec![],
+        };
+        let roles = RoleDocument {
+            format: 1,
+            upgrades: vec![],
+            groups: Groups {
+                low: vec![member("R@h2", "R", "r-2", "h2")],
+                shadow: vec![ShadowMember {
+                    instance: "R@h2~shadow".into(),
+                    shadows: "R@h2".into(),
+                    component: "R".into(),
+                    version: "r-1".into(),
+                    host: "h2".into(),
+                }],
+                active: vec![member("C@h1", "C", "c-1", "h1")],
+            },
+            boundary: vec![],
+            processes: vec![
+                process("C@h1", Role::Active, &["R@h2~shadow"]),
+                process("R@h2", Role::Low, &["C@h1", "R@h2~shadow"]),
+                process("R@h2~shadow", Role::Shadow, &[]),
+            ],
+        };
+        let services = Services {
+            coordinator: ("coordinator".into(), "10.0.0.1:9000".into()),
+            counters: "10.0.0.1:9001".into(),
+            start_unix_ms: 7,
+        };
+        let s = specs(&d, &roles, &|h: &str| format!("10.0.0.{}", &h[1..]), &services).expect("specs");
+        let c = &s["C@h1"].spec;
+        assert_eq!(c.listen, "10.0.0.1:7700");
+        assert_eq!(c.links.len(), 1);
+        assert_eq!(c.links[0].peer, "R@h2");
+        assert_eq!(c.links[0].peer_role, Role::Low);
+        assert_eq!(c.links[0].peer_shadow.as_deref(), Some("R@h2~shadow"));
+        assert_eq!(c.senders, ["R@h2", "R@h2~shadow"]);
+        let sh = &s["R@h2~shadow"];
+        assert_eq!((sh.host.as_str(), sh.spec.instance.as_str(), sh.spec.version.as_str()), ("h2", "R@h2", "r-1"));
+        assert_eq!(sh.spec.listen, "10.0.0.2:7701", "the second process on h2");
+        assert_eq!(sh.spec.links[0].peer, "C@h1");
+        assert_eq!(sh.spec.links[0].peer_role, Role::Active);
+        assert_eq!(sh.spec.links[0].port, "cin");
+        assert_eq!(s["R@h2"].spec.addresses["coordinator"], "10.0.0.1:9000");
+        assert_eq!(s["R@h2"].spec.version, "r-2");
+        let json = serde_json::to_string(c).expect("serialises");
+        assert_eq!(serde_json::from_str::<MdcdSpec>(&json).expect("reads back"), *c);
+    }
+}
