@@ -480,3 +480,56 @@ fn chain_over_tcp_ends_its_guarded_period() {
     assert_eq!(s["Hub"]["guard_ended"], true);
     let _ = std::fs::remove_dir_all(&run.out);
 }
+
+/// After a recovery (G_low stopped, its shadow took over), the end of the
+/// guarded period makes a G_act process send to the shadow, which is the
+/// service now, and no longer to the stopped G_low process.
+#[test]
+fn after_a_recovery_the_end_of_the_guard_sends_to_the_shadow_that_took_over() {
+    let low = Transport::<M>::bind("L", "127.0.0.1:0").unwrap();
+    let shadow = Transport::<M>::bind("L~shadow", "127.0.0.1:0").unwrap();
+    let coord = Transport::<M>::bind("coord", "127.0.0.1:0").unwrap();
+    let mut net = Transport::<M>::bind("A", "127.0.0.1:0").unwrap();
+    for t in [&low, &shadow, &coord] {
+        net.set_peer(t.name(), t.local_addr());
+    }
+    let app = App { kind: Kind::Sensor, n: 10, fault: None, st: St { ticks: 0, sum: 0, bad: false } };
+    let cfg = NodeConfig {
+        name: "A".into(),
+        coordinator: "coord".into(),
+        links: vec![PeerLink {
+            peer: "L".into(),
+            peer_role: Role::Low,
+            peer_link: 0,
+            peer_shadow: Some("L~shadow".into()),
+        }],
+        notify: vec![],
+        counter_peers: vec![],
+        senders: vec![],
+    };
+    let proc = Proc::Active(ActiveProcess::new(app, vec![Link { peer_role: Role::Low }]));
+    let mut node = Node::new(cfg, proc, net, at(), Box::new(|_: &str, _: &M| {}));
+    let apps_at = |t: &Transport<M>| -> Vec<u64> {
+        let mut v = vec![];
+        while let Some(w) = t.recv_timeout(Duration::from_millis(300)) {
+            if let Body::App { env, .. } = w.body {
+                v.push(env.msg.val);
+            }
+        }
+        v
+    };
+    node.tick();
+    assert_eq!(apps_at(&low), vec![0], "under guard: to G_low …");
+    assert_eq!(apps_at(&shadow), vec![0], "… and a copy to its shadow");
+    let w = |body| Wire { epoch: 1, from: "coord".into(), body };
+    node.handle(w(Body::Freeze));
+    node.handle(w(Body::Recover { validated: 0, validated_ext: 0 }));
+    node.handle(w(Body::Resume { cuts: BTreeMap::new() }));
+    node.handle(w(Body::EndGuard));
+    assert!(node.running() && node.guard_ended());
+    node.tick();
+    node.tick();
+    assert_eq!(apps_at(&shadow), vec![1, 2], "the shadow that took over gets the messages");
+    assert!(apps_at(&low).is_empty(), "the stopped G_low process none");
+    assert!(node.errors().is_empty(), "{:?}", node.errors());
+}

@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+pub mod mdcd;
 pub mod protocol;
 
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,15 @@ pub mod env {
     /// A directory of the instance's own (kept across restarts in place; the
     /// example components write their `status.json` there).
     pub const STATE_DIR: &str = "DELADAS_STATE_DIR";
+    /// During a guarded upgrade only: path of the process's MDCD document
+    /// (JSON, [`super::mdcd::MdcdSpec`]): its role, version, links and peers.
+    pub const MDCD: &str = "DELADAS_MDCD";
+    /// During a guarded upgrade only: the process's role, `low`, `shadow` or
+    /// `active` (the same as in [`MDCD`]'s document).
+    pub const MDCD_ROLE: &str = "DELADAS_MDCD_ROLE";
+    /// During a guarded upgrade only: the code of the version to run (the
+    /// upgrade's `code` for G_low, the component's `code` otherwise).
+    pub const MDCD_VERSION: &str = "DELADAS_MDCD_VERSION";
 }
 
 /// What runs for a component.

@@ -58,6 +58,10 @@ pub struct AssignedInstance {
     pub command: Vec<String>,
     /// The wiring document to give it.
     pub wiring: Wiring,
+    /// During a guarded upgrade: the process's MDCD document (role, version,
+    /// links, peers); absent otherwise. A change restarts the process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mdcd: Option<super::mdcd::MdcdSpec>,
 }
 
 /// How an instance process is doing, as its agent sees it.

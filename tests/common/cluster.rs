@@ -61,6 +61,10 @@ pub struct Cluster {
     pub managers: BTreeMap<usize, Child>,
     /// Where requests go (the leading manager).
     pub url: String,
+    /// The goal the manager runs (default [`GOAL`]).
+    pub goal: String,
+    /// Environment variables for every agent (and so for every instance it starts).
+    pub agent_env: Vec<(String, String)>,
 }
 
 /// A 3-member etcd cluster (3.4, `--pre-vote`) in the bridge's namespace:
@@ -119,6 +123,8 @@ impl Cluster {
             etcd: None,
             managers: BTreeMap::new(),
             url: MANAGER.to_string(),
+            goal: GOAL.to_string(),
+            agent_env: Vec::new(),
         };
         let br = c.br();
         ip(&["netns", "add", &br]);
@@ -272,7 +278,7 @@ impl Cluster {
         };
         let mut args: Vec<String> = vec![
             "manage".into(),
-            GOAL.into(),
+            self.goal.clone(),
             "--listen".into(),
             listen.into(),
             "--token-file".into(),
@@ -353,6 +359,11 @@ impl Cluster {
     }
 
     pub fn spawn_in(&self, ns: &str, args: &[String], log: &str) -> Child {
+        self.spawn_in_env(ns, args, log, &[])
+    }
+
+    /// [`Cluster::spawn_in`] with more environment variables.
+    pub fn spawn_in_env(&self, ns: &str, args: &[String], log: &str, env: &[(String, String)]) -> Child {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(log)).expect("log");
         let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
         Command::new("ip")
@@ -360,6 +371,7 @@ impl Cluster {
             .arg(bin_dir().join("deladas"))
             .args(args)
             .env("PATH", path)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .current_dir(root())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -407,7 +419,7 @@ impl Cluster {
         if self.etcd.is_some() {
             args.extend(["--etcd".into(), etcd_url()]);
         }
-        let child = self.spawn_in(&self.ns(i), &args, &format!("agent-h{i}.log"));
+        let child = self.spawn_in_env(&self.ns(i), &args, &format!("agent-h{i}.log"), &self.agent_env);
         self.agents.insert(i, child);
     }
 
@@ -416,7 +428,14 @@ impl Cluster {
     }
 
     pub fn up(tag: u32, manager_args: &[&str]) -> Option<Cluster> {
+        Cluster::up_with(tag, GOAL, manager_args, &[])
+    }
+
+    /// [`Cluster::up`] with another goal and environment variables for the agents.
+    pub fn up_with(tag: u32, goal: &str, manager_args: &[&str], agent_env: &[(&str, &str)]) -> Option<Cluster> {
         let mut c = Cluster::new(tag, manager_args)?;
+        c.goal = goal.to_string();
+        c.agent_env = agent_env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         c.start_manager();
         for i in 1..=HOSTS {
             c.start_agent(i);

@@ -344,9 +344,16 @@ where
                     Some(Proc::Shadow(_)) => {}
                     None => {}
                 }
-                // Shadows retire: no more copies for them.
+                // Shadows retire: no more copies for them. A shadow that took
+                // over from its stopped twin (a recovery) is the peer now.
                 for l in &mut self.cfg.links {
-                    l.peer_shadow = None;
+                    match l.peer_shadow.take() {
+                        Some(s) if self.dead.contains(&l.peer) => {
+                            l.peer = s;
+                            l.peer_role = Role::Active;
+                        }
+                        _ => {}
+                    }
                 }
             }
             Body::Fail | Body::Frozen { .. } | Body::Recovered { .. } => {}

@@ -319,6 +319,23 @@ impl Agent {
         }
         for (id, spec) in wanted {
             match self.instances.get_mut(&id) {
+                // Another program or MDCD role (a guarded upgrade starts or
+                // ends): the process is started again under its new spec.
+                Some(i) if i.spec.command != spec.command || i.spec.mdcd != spec.mdcd => {
+                    eprintln!("agent {}: restarting {id} (its program or MDCD role changed)", self.args.host);
+                    stop(i);
+                    let mut fresh = Inst {
+                        spec,
+                        child: None,
+                        state: InstanceState::BackingOff,
+                        restarts: 0,
+                        crashes: VecDeque::new(),
+                        next_start: None,
+                        last_exit: None,
+                    };
+                    self.start(&mut fresh);
+                    self.instances.insert(id, fresh);
+                }
                 Some(i) => {
                     if i.spec.wiring != spec.wiring {
                         let dir = self.args.state_dir.join("instances").join(&id);
@@ -371,7 +388,20 @@ impl Agent {
             Ok((a, b)) => (Stdio::from(a), Stdio::from(b)),
             Err(_) => (Stdio::null(), Stdio::null()),
         };
-        let spawned = Command::new(&program)
+        let mut cmd = Command::new(&program);
+        if let Some(m) = &i.spec.mdcd {
+            // A process of a guarded upgrade: its MDCD document beside the wiring.
+            let written = serde_json::to_vec_pretty(m)
+                .map_err(std::io::Error::other)
+                .and_then(|text| write_atomic(&dir.join("mdcd.json"), &text));
+            if let Err(e) = written {
+                return fail(i, format!("cannot write its MDCD document: {e}"));
+            }
+            cmd.env(env::MDCD, dir.join("mdcd.json"))
+                .env(env::MDCD_ROLE, m.role.as_str())
+                .env(env::MDCD_VERSION, &m.version);
+        }
+        let spawned = cmd
             .args(&i.spec.command[1..])
             .env(env::INSTANCE, &id)
             .env(env::COMPONENT, &i.spec.component)

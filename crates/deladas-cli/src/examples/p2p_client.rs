@@ -5,6 +5,8 @@
 
 #[path = "p2p.rs"]
 mod p2p;
+#[path = "p2p_mdcd.rs"]
+mod p2p_mdcd;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,6 +24,10 @@ fn on_message(n: &Arc<Node>, port: &str, _conn: u64, m: Msg) {
 }
 
 fn main() {
+    // A process of a guarded upgrade runs its MDCD role (docs/mdcd.md).
+    if p2p_mdcd::wanted() {
+        p2p_mdcd::run(false);
+    }
     let node = Node::start(on_message);
     node.run(Duration::from_millis(100), on_message, |n| {
         let m = Msg { origin: n.instance.clone(), seq: SEQ.fetch_add(1, Ordering::SeqCst), hops: 0 };

@@ -8,6 +8,8 @@
 
 #[path = "p2p.rs"]
 mod p2p;
+#[path = "p2p_mdcd.rs"]
+mod p2p_mdcd;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -68,6 +70,10 @@ fn on_message(n: &Arc<Node>, port: &str, conn: u64, m: Msg) {
 }
 
 fn main() {
+    // A process of a guarded upgrade runs its MDCD role (docs/mdcd.md).
+    if p2p_mdcd::wanted() {
+        p2p_mdcd::run(true);
+    }
     let node = Node::start(on_message);
     node.run(Duration::from_millis(100), on_message, |_| {});
 }

@@ -358,6 +358,7 @@ pub fn assignments(
                     component: i.component.clone(),
                     command: spec.command,
                     wiring,
+                    mdcd: None,
                 });
         }
     };

@@ -13,6 +13,7 @@ mod engine;
 mod etcd;
 mod page;
 mod store;
+mod upgrade;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -117,6 +118,10 @@ struct Mgr {
     started: Instant,
     /// The live page's memory of plans (page.rs).
     page: page::PageState,
+    /// Where the API listens (a guarded upgrade's coordinator listens on its address).
+    listen: SocketAddr,
+    /// A guarded upgrade (upgrade.rs), in progress or ended.
+    upgrade: Option<upgrade::Upgrade>,
 }
 
 #[derive(Clone)]
@@ -191,6 +196,9 @@ impl Mgr {
                 self.fence_after_ms(),
             ),
         };
+        if let Some(u) = &self.upgrade {
+            upgrade::overlay(&mut self.assignments, u);
+        }
     }
 
     fn assignment(&self, host: &str) -> Assignment {
@@ -442,6 +450,8 @@ async fn run(args: ManageArgs) -> i32 {
         metrics: Metrics::default(),
         started: now,
         page: page::PageState::default(),
+        listen: addr,
+        upgrade: None,
     };
     for h in m.deployed_hosts() {
         m.last_seen.insert(h, now);
@@ -506,6 +516,7 @@ fn router(s: Shared) -> Router {
         .route("/plan", post(plan))
         .route("/enact", post(enact))
         .route("/events", get(events))
+        .route("/upgrade", get(upgrade::status).post(upgrade::start))
         .route(HEARTBEAT_PATH, post(heartbeat))
         .layer(middleware::from_fn_with_state(s.clone(), auth))
         .with_state(s)

@@ -1,0 +1,367 @@
+//! Guarded upgrades (docs/mdcd.md, "A guarded upgrade of the running
+//! example"; docs/manager.md): `POST /upgrade` with goal text that adds
+//! `upgrade` declarations to the running goal starts a guarded period on
+//! the running deployment, as the role document (`deladas roles`) says:
+//! the new versions run as G_low, the old ones as shadows beside them
+//! (`samehost`/`otherhost`), the rest active, every process told its role,
+//! links and peers in its assignment (`deladas::enact::mdcd`). The manager
+//! runs the recovery coordinator and the shared counters of the runtime
+//! (`deladas::mdcd::runtime`) on its own address.
+//!
+//! The guarded period ends in one of two ways, each an event:
+//! - `recovered`: an acceptance test failed; the coordinator carried out the
+//!   recovery (the shadows took over), then ended the guarded period; the
+//!   new version's processes are stopped and the old version serves on;
+//! - `promoted`: `guard_seconds` passed without a failure; the new version
+//!   is promoted and the shadows are stopped (retired).
+//!
+//! `GET /upgrade` shows the state. The upgrade lives in the manager's
+//! memory only (a restarted manager does not resume it).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::Json;
+use deladas::diagnostics::Code;
+use deladas::enact::mdcd::{specs, Placed, Services};
+use deladas::enact::protocol::{AssignedInstance, Assignment};
+use deladas::enact::RunSpec;
+use deladas::mdcd::runtime::{Coordinator, CounterServer, Role, Transport};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::engine::{self, ApiError};
+use super::{lock, parse_body, Shared};
+
+/// The name of the coordinator in the protocol.
+pub const COORDINATOR: &str = "coordinator";
+/// The guarded period when the request gives none.
+pub const DEFAULT_GUARD: Duration = Duration::from_secs(30);
+/// Before this, the applications of a guarded upgrade send nothing of their
+/// own (every process has been restarted in its role by then).
+const START_DELAY: Duration = Duration::from_secs(4);
+
+/// Where a guarded upgrade is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// The new versions run under guard.
+    Guarded,
+    /// An AT failed; the shadows took over and serve; the new versions are stopped.
+    Recovered,
+    /// The guarded period ended without a failure: the new versions serve; the shadows are stopped.
+    Promoted,
+    /// The coordinator could not complete a recovery or the end of the period.
+    Failed,
+}
+
+impl Phase {
+    fn as_str(self) -> &'static str {
+        match self {
+            Phase::Guarded => "guarded",
+            Phase::Recovered => "recovered",
+            Phase::Promoted => "promoted",
+            Phase::Failed => "failed",
+        }
+    }
+}
+
+/// A guarded upgrade in progress or ended.
+pub struct Upgrade {
+    pub phase: Phase,
+    /// Every process of the upgrade, by name.
+    pub procs: BTreeMap<String, Placed>,
+    /// The program each process runs.
+    pub commands: BTreeMap<String, Vec<String>>,
+    pub guard: Duration,
+    pub started: Instant,
+    pub recoveries: u64,
+    /// The shared counters, alive as long as the manager (a shadow that took
+    /// over keeps counting on them).
+    _counters: CounterServer,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Upgrade {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The assignments of a guarded upgrade: every process of the upgrade gets
+/// its MDCD document and its version's program; shadows are added beside
+/// their twins (with the twin's wiring) until promotion; after a recovery
+/// the new versions' processes are left out.
+pub fn overlay(asg: &mut BTreeMap<String, Assignment>, u: &Upgrade) {
+    let Some(proto) = asg.values().next().cloned() else { return };
+    let mut twins: BTreeMap<String, AssignedInstance> = BTreeMap::new();
+    for a in asg.values_mut() {
+        for i in &mut a.instances {
+            if let (Some(p), Some(cmd)) = (u.procs.get(&i.id), u.commands.get(&i.id)) {
+                i.mdcd = Some(p.spec.clone());
+                i.command = cmd.clone();
+                twins.insert(i.id.clone(), i.clone());
+            }
+        }
+        if u.phase == Phase::Recovered {
+            a.instances.retain(|i| u.procs.get(&i.id).is_none_or(|p| p.spec.role != Role::Low));
+        }
+    }
+    if u.phase == Phase::Promoted {
+        return;
+    }
+    for (name, p) in &u.procs {
+        if p.spec.role != Role::Shadow {
+            continue;
+        }
+        let (Some(twin), Some(cmd)) = (twins.get(&p.spec.instance), u.commands.get(name)) else { continue };
+        let mut wiring = twin.wiring.clone();
+        wiring.instance = name.clone();
+        wiring.host = p.host.clone();
+        let entry = asg.entry(p.host.clone()).or_insert_with(|| Assignment {
+            host: p.host.clone(),
+            instances: vec![],
+            ..proto.clone()
+        });
+        entry.instances.push(AssignedInstance {
+            id: name.clone(),
+            component: p.component.clone(),
+            command: cmd.clone(),
+            wiring,
+            mdcd: Some(p.spec.clone()),
+        });
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpgradeReq {
+    /// The goal with its `upgrade` declarations (the running goal plus them).
+    constraints: String,
+    /// How long the new versions run under guard before promotion.
+    guard_seconds: Option<f64>,
+}
+
+fn conflict(message: impl Into<String>) -> ApiError {
+    ApiError::new(409, Code::BadRequest, message)
+}
+
+/// `GET /upgrade`: the guarded upgrade's state (`null` when none was started).
+pub async fn status(State(s): State<Shared>) -> Json<Value> {
+    let m = lock(&s);
+    Json(match &m.upgrade {
+        None => Value::Null,
+        Some(u) => {
+            let procs: BTreeMap<&String, Value> = u
+                .procs
+                .iter()
+                .map(|(n, p)| (n, json!({"role": p.spec.role.as_str(), "host": p.host, "version": p.spec.version})))
+                .collect();
+            json!({"phase": u.phase.as_str(), "guard_seconds": u.guard.as_secs_f64(),
+                   "elapsed_seconds": u.started.elapsed().as_secs_f64(), "recoveries": u.recoveries,
+                   "processes": procs})
+        }
+    })
+}
+
+/// `POST /upgrade {"constraints": GOAL TEXT, "guard_seconds": S}`: starts a
+/// guarded upgrade of the running deployment.
+pub async fn start(State(s): State<Shared>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let req: UpgradeReq = parse_body(&body)?;
+    let guard = match req.guard_seconds {
+        None => DEFAULT_GUARD,
+        Some(g) if g.is_finite() && g > 0.0 && g <= 86_400.0 => Duration::from_secs_f64(g),
+        Some(g) => {
+            return Err(ApiError::new(
+                400,
+                Code::BadRequest,
+                format!("`guard_seconds` is {g}: give a number of seconds above 0 and at most 86400"),
+            ))
+        }
+    };
+    let (goal, xml, addresses, listen) = {
+        let m = lock(&s);
+        if m.upgrade.as_ref().is_some_and(|u| u.phase == Phase::Guarded) {
+            return Err(conflict("a guarded upgrade is in progress (GET /upgrade)"));
+        }
+        if m.d.plan.is_some() {
+            return Err(conflict("a plan is in progress: upgrade once it is enacted"));
+        }
+        let Some(xml) = m.d.deployment.clone() else {
+            return Err(conflict("nothing is deployed yet: there is nothing to upgrade"));
+        };
+        (m.goal.clone(), xml, m.d.addresses.clone(), m.listen)
+    };
+    let prepared = tokio::task::spawn_blocking(move || prepare(&goal, &req.constraints, &xml, &addresses, listen))
+        .await
+        .map_err(|e| ApiError::new(500, Code::Internal, e.to_string()))??;
+    let Prepared { procs, commands, coordinator, counters, upgrades } = prepared;
+    let stop = Arc::new(AtomicBool::new(false));
+    let summary = {
+        let mut m = lock(&s);
+        if m.upgrade.as_ref().is_some_and(|u| u.phase == Phase::Guarded) || m.d.plan.is_some() {
+            return Err(conflict("the manager's state changed meanwhile: try again"));
+        }
+        let by_role =
+            |r: Role| -> Vec<&String> { procs.iter().filter(|(_, p)| p.spec.role == r).map(|(n, _)| n).collect() };
+        let summary = json!({"upgrades": upgrades, "low": by_role(Role::Low), "shadow": by_role(Role::Shadow),
+                             "active": by_role(Role::Active), "guard_seconds": guard.as_secs_f64(),
+                             "coordinator": procs.values().next().map(|p| p.spec.addresses.get(COORDINATOR).cloned())});
+        m.upgrade = Some(Upgrade {
+            phase: Phase::Guarded,
+            procs,
+            commands,
+            guard,
+            started: Instant::now(),
+            recoveries: 0,
+            _counters: counters,
+            stop: stop.clone(),
+        });
+        m.recompute();
+        m.emit("upgrade-started", summary.clone());
+        m.commit();
+        summary
+    };
+    let s2 = s.clone();
+    std::thread::Builder::new()
+        .name("mdcd-coordinator".into())
+        .spawn(move || guard_loop(s2, coordinator, guard, stop))
+        .map_err(|e| ApiError::new(500, Code::Internal, e.to_string()))?;
+    Ok(Json(summary))
+}
+
+struct Prepared {
+    procs: BTreeMap<String, Placed>,
+    commands: BTreeMap<String, Vec<String>>,
+    coordinator: Coordinator<Value>,
+    counters: CounterServer,
+    upgrades: Value,
+}
+
+/// Checks the goal text, computes the role document on the running
+/// deployment, starts the coordinator and the counters, and gives every
+/// process its spec and program.
+fn prepare(
+    goal: &engine::Goal,
+    text: &str,
+    xml: &str,
+    addresses: &BTreeMap<String, String>,
+    listen: SocketAddr,
+) -> Result<Prepared, ApiError> {
+    let g = engine::load_goal(&goal.path, Some(text))?;
+    if g.program.upgrades.is_empty() {
+        return Err(ApiError::new(
+            422,
+            Code::BadRequest,
+            "the goal declares no `upgrade`: add e.g. `upgrade Router(code = \"…\", changes = {})` to the running goal",
+        ));
+    }
+    let mut sources = g.sources.clone();
+    let (d, world) =
+        deladas::eval::deployment_from_text(&g.program, &mut sources, "the running deployment".into(), xml.to_string())
+            .map_err(|diags| ApiError::diags(422, &diags, &sources))?;
+    let roles = deladas::mdcd::assign(&g.program, &world).map_err(|v| {
+        let diags = deladas::mdcd::roles::diagnostics(&g.program, &world, &v);
+        ApiError::diags(422, &diags, &sources)
+    })?;
+    let ip = listen.ip();
+    let internal = |what: &str, e: std::io::Error| ApiError::new(500, Code::Internal, format!("{what}: {e}"));
+    let counters =
+        CounterServer::start(&format!("{ip}:0")).map_err(|e| internal("cannot start the shared counters", e))?;
+    let mut net = Transport::<Value>::bind(COORDINATOR, &format!("{ip}:0"))
+        .map_err(|e| internal("cannot start the recovery coordinator", e))?;
+    let start_unix_ms = (std::time::SystemTime::now() + START_DELAY)
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.as_millis() as u64)
+        .unwrap_or(0);
+    let services = Services {
+        coordinator: (COORDINATOR.to_string(), net.local_addr().to_string()),
+        counters: counters.addr().to_string(),
+        start_unix_ms,
+    };
+    let address = |h: &str| addresses.get(h).cloned().unwrap_or_else(|| "127.0.0.1".into());
+    let procs = specs(&d, &roles, &address, &services).map_err(|e| ApiError::new(500, Code::Internal, e))?;
+    let mut commands = BTreeMap::new();
+    for (name, p) in &procs {
+        let Some(c) = d.components.iter().find(|c| c.name == p.component) else { continue };
+        let old = RunSpec::of(c).map_err(|e| ApiError::new(422, Code::DddMismatch, e.to_string()))?.command;
+        // The new version runs its `code` when that is a program (a local
+        // path); otherwise the component's program, told its version.
+        let cmd = match p.spec.role {
+            Role::Low => {
+                let mut newer = c.clone();
+                newer.code = p.spec.version.clone();
+                newer.attrs.retain(|a| a.name != "command");
+                RunSpec::of(&newer).map(|r| r.command).unwrap_or(old)
+            }
+            _ => old,
+        };
+        commands.insert(name.clone(), cmd);
+    }
+    for (name, a) in &procs.values().next().map(|p| p.spec.addresses.clone()).unwrap_or_default() {
+        if let Ok(a) = a.parse() {
+            net.set_peer(name, a);
+        }
+    }
+    let members: Vec<String> = procs.keys().cloned().collect();
+    let lows: Vec<String> = procs.iter().filter(|(_, p)| p.spec.role == Role::Low).map(|(n, _)| n.clone()).collect();
+    let coordinator = Coordinator::new(net, members, lows, Duration::from_secs(15));
+    let upgrades = serde_json::to_value(&roles.upgrades).unwrap_or(Value::Null);
+    Ok(Prepared { procs, commands, coordinator, counters, upgrades })
+}
+
+/// Carries out recoveries until the guarded period ends (a recovery, or
+/// `guard` without one), then records how it ended.
+fn guard_loop(s: Shared, mut coord: Coordinator<Value>, guard: Duration, stop: Arc<AtomicBool>) {
+    let started = Instant::now();
+    let end = |phase: Phase, kind: &str, data: Value, recoveries: u64| {
+        let mut m = lock(&s);
+        if let Some(u) = &mut m.upgrade {
+            u.phase = phase;
+            u.recoveries = recoveries;
+        }
+        m.recompute();
+        m.emit(kind, data);
+        m.commit();
+    };
+    while !stop.load(Ordering::SeqCst) {
+        match coord.serve(Duration::from_millis(200)) {
+            Ok(true) => {
+                // The shadows took over: the old version serves on. The guarded
+                // period ends (G_act stops guarding); the new version's
+                // processes, stopped by the recovery, are retired.
+                let ended = coord.end_guard();
+                let data = json!({"recoveries": coord.recoveries(), "epoch": coord.epoch(),
+                                  "after_seconds": started.elapsed().as_secs_f64(),
+                                  "what": "an acceptance test failed: the shadows took over, the new version is stopped",
+                                  "end_guard": ended.as_ref().err().map(|e| e.to_string())});
+                return end(Phase::Recovered, "recovered", data, coord.recoveries());
+            }
+            Ok(false) if started.elapsed() >= guard => {
+                return match coord.end_guard() {
+                    Ok(()) => end(
+                        Phase::Promoted,
+                        "promoted",
+                        json!({"guard_seconds": guard.as_secs_f64(),
+                               "what": "no acceptance test failed: the new version is promoted, the shadows retire"}),
+                        0,
+                    ),
+                    Err(e) => end(Phase::Failed, "upgrade-failed", json!({"error": e.to_string()}), 0),
+                };
+            }
+            Ok(false) => {}
+            Err(e) => {
+                return end(
+                    Phase::Failed,
+                    "upgrade-failed",
+                    json!({"error": e.to_string(), "what": "the recovery did not complete"}),
+                    coord.recoveries(),
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! A guarded upgrade of the running example with real processes on real
+//! test hosts (docs/mdcd.md, "A guarded upgrade of the running example";
+//! issue 17 part 3): `deladas manage` runs examples/p2p-guarded.deladas
+//! (four clients that show what they receive on their external port, two
+//! routers) on network-namespace hosts with one `deladas agent` each; POST
+//! /upgrade with examples/p2p-guarded-upgrade.deladas restarts the routers
+//! as the new version (G_low) with the old one as shadows beside them, and
+//! the clients as G_act, all embedding the MDCD runtime.
+//!
+//! (a) A design fault in the new router (its payloads are wrong from its
+//!     12th message to the clients on): a client's AT fails, the manager's
+//!     coordinator recovers, the shadows take over, and what every client
+//!     showed the world is exactly what the old system alone shows: every
+//!     other client's messages, each once, in the old router's order, with
+//!     the payloads their origins wrote.
+//! (b) Without the fault, the guarded period ends in promotion: the new
+//!     routers serve, the shadows' processes are stopped, traffic goes on.
+//!
+//! Root only (network namespaces; CI runs as root): skipped otherwise with
+//! a message. Each test is bounded (every wait has a limit).
+
+#[path = "common/cluster.rs"]
+mod cluster;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use cluster::{lock, wait_for, Cluster};
+use serde_json::{json, Value};
+
+const BASE: &str = "examples/p2p-guarded.deladas";
+const UPGRADE: &str = "examples/p2p-guarded-upgrade.deladas";
+/// Messages each client sends in test (a).
+const COUNT: u64 = 40;
+
+/// The payload an origin writes (the example's FNV-1a, computed here on its own).
+fn payload_of(origin: &str, seq: u64) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in origin.bytes().chain(seq.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{origin}/{seq}/{h:016x}")
+}
+
+fn clients(d: &deladas::ddd::Deployment) -> Vec<(usize, String)> {
+    let mut v: Vec<(usize, String)> = d
+        .instances
+        .iter()
+        .filter(|i| i.component == "Client")
+        .map(|i| (Cluster::host_index(&i.host), i.id.clone()))
+        .collect();
+    v.sort_by(|a, b| a.1.cmp(&b.1));
+    v
+}
+
+/// What a client showed the world (`world.log`), line by line.
+fn world(c: &Cluster, host: usize, id: &str) -> Vec<String> {
+    let path = c.state(host).join("instances").join(id).join("world.log");
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(String::from).collect()
+}
+
+fn start_upgrade(c: &Cluster, guard_seconds: f64) -> Value {
+    let text = std::fs::read_to_string(cluster::root().join(UPGRADE)).expect("reads the upgrade goal");
+    let body = json!({"constraints": text, "guard_seconds": guard_seconds}).to_string();
+    let (s, answer) = c.request("POST", "/upgrade", Some(&body), true).expect("answers");
+    assert_eq!(s, 200, "{answer}");
+    serde_json::from_str(&answer).expect("JSON")
+}
+
+fn running(c: &Cluster) -> BTreeSet<String> {
+    c.running_instances().into_iter().collect()
+}
+
+#[test]
+fn a_faulty_new_router_is_recovered_and_the_world_sees_the_old_systems_output() {
+    let _serial = lock();
+    let count = COUNT.to_string();
+    let env = [("DELADAS_P2P_FAULT_FROM", "12"), ("DELADAS_P2P_COUNT", count.as_str())];
+    let Some(c) = Cluster::up_with(1, BASE, &[], &env) else { return };
+    let d = c.wait_enacted(1, Duration::from_secs(90));
+    c.wait_traffic(&d, Duration::from_secs(60));
+
+    // Bad requests change nothing.
+    let (s, body) = c.request("POST", "/upgrade", Some("{\"constraints\": 3}"), true).expect("answers");
+    assert_eq!(s, 400, "{body}");
+    let base = std::fs::read_to_string(cluster::root().join(BASE)).expect("reads");
+    let (s, body) =
+        c.request("POST", "/upgrade", Some(&json!({"constraints": base}).to_string()), true).expect("answers");
+    assert_eq!(s, 422, "a goal without `upgrade`: {body}");
+    assert!(c.get("/upgrade").is_null(), "no upgrade started");
+
+    let started = start_upgrade(&c, 120.0);
+    assert_eq!(started["low"], json!(["Router@h1", "Router@h2"]), "{started}");
+    assert_eq!(started["shadow"], json!(["Router@h1~shadow", "Router@h2~shadow"]), "{started}");
+    assert_eq!(started["active"].as_array().map(Vec::len), Some(4), "{started}");
+    assert!(c.event("upgrade-started", None).is_some());
+    // The new version fails its clients' AT: the coordinator recovers.
+    let recovered = wait_for("the recovery event", Duration::from_secs(90), || c.event("recovered", None));
+    assert_eq!(recovered["data"]["recoveries"], 1, "{recovered}");
+    assert_eq!(c.get("/upgrade")["phase"], "recovered");
+
+    // Every client shows every other client's COUNT messages: wait for all.
+    let cs = clients(&d);
+    let want = |me: &str| -> Vec<String> {
+        // The old router hands its clients message s of every client, in
+        // client order, round after round.
+        let mut v = vec![];
+        for s in 0..COUNT {
+            for (_, o) in &cs {
+                if o != me {
+                    v.push(format!("{o} {s} {}", payload_of(o, s)));
+                }
+            }
+        }
+        v
+    };
+    let expected = ((cs.len() as u64 - 1) * COUNT) as usize;
+    wait_for("every client to show every message", Duration::from_secs(90), || {
+        cs.iter().all(|(h, id)| world(&c, *h, id).len() >= expected).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    for (h, id) in &cs {
+        assert_eq!(world(&c, *h, id), want(id), "{id}: what the world received equals the old system's output");
+    }
+    // The shadows serve; the new version's processes are stopped.
+    wait_for("the new routers stopped", Duration::from_secs(20), || {
+        let r = running(&c);
+        (!r.contains("Router@h1") && !r.contains("Router@h2")).then_some(())
+    });
+    let r = running(&c);
+    assert!(r.contains("Router@h1~shadow") && r.contains("Router@h2~shadow"), "{r:?}");
+    assert!(c.event("promoted", None).is_none(), "a recovered upgrade is not promoted");
+}
+
+#[test]
+fn a_fault_free_upgrade_is_promoted_and_the_shadows_retire() {
+    let _serial = lock();
+    let Some(c) = Cluster::up_with(2, BASE, &[], &[]) else { return };
+    let d = c.wait_enacted(1, Duration::from_secs(90));
+    c.wait_traffic(&d, Duration::from_secs(60));
+    start_upgrade(&c, 12.0);
+    // The guarded period: the shadows run beside the new routers.
+    wait_for("the shadows running", Duration::from_secs(30), || {
+        let r = running(&c);
+        (r.contains("Router@h1~shadow") && r.contains("Router@h2~shadow")).then_some(())
+    });
+    let cs = clients(&d);
+    wait_for("clients showing messages under guard", Duration::from_secs(30), || {
+        cs.iter().all(|(h, id)| world(&c, *h, id).len() > 10).then_some(())
+    });
+    let promoted = wait_for("the promotion event", Duration::from_secs(90), || c.event("promoted", None));
+    assert!(c.event("recovered", None).is_none(), "no recovery without a fault: {promoted}");
+    assert_eq!(c.get("/upgrade")["phase"], "promoted");
+    // The shadows retire; the new routers serve on.
+    wait_for("the shadows stopped", Duration::from_secs(20), || {
+        let r = running(&c);
+        (!r.contains("Router@h1~shadow") && !r.contains("Router@h2~shadow")).then_some(())
+    });
+    let r = running(&c);
+    assert!(r.contains("Router@h1") && r.contains("Router@h2"), "{r:?}");
+    for r in d.instances.iter().filter(|i| i.component == "Router") {
+        let h = Cluster::host_index(&r.host);
+        wait_for(&format!("{} promoted", r.id), Duration::from_secs(20), || {
+            let s = c.status(h, &r.id)?;
+            assert_eq!(s["role"], "low", "{s}");
+            (s["promoted"] == true).then_some(())
+        });
+    }
+    // Traffic continues after the promotion.
+    let before: Vec<usize> = cs.iter().map(|(h, id)| world(&c, *h, id).len()).collect();
+    wait_for("traffic after the promotion", Duration::from_secs(30), || {
+        cs.iter().zip(&before).all(|((h, id), b)| world(&c, *h, id).len() > b + 10).then_some(())
+    });
+    // What the world saw: correct payloads, each message once.
+    for (h, id) in &cs {
+        let lines = world(&c, *h, id);
+        let unique: BTreeSet<&String> = lines.iter().collect();
+        assert_eq!(unique.len(), lines.len(), "{id} showed a message twice");
+        for l in &lines {
+            let w: Vec<&str> = l.split(' ').collect();
+            let seq: u64 = w[1].parse().expect("a number");
+            assert_eq!(w[2], payload_of(w[0], seq), "{id}: {l}");
+        }
+    }
+}
