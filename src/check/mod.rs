@@ -279,6 +279,9 @@ struct Checker<'a> {
     error_tally: std::cell::Cell<(usize, usize)>,
     /// Names resolved so far, for editors.
     index: index::Index,
+    /// Hosts of `host web[N]` ranges: their names (`web1`) are written
+    /// nowhere, so neither they nor their uses are indexed for editors.
+    unwritten_hosts: std::collections::HashSet<String>,
 }
 
 impl<'a> Checker<'a> {
@@ -310,6 +313,7 @@ impl<'a> Checker<'a> {
             false_in_pattern: Default::default(),
             host_attr_locs: HashMap::new(),
             index: index::Index::default(),
+            unwritten_hosts: Default::default(),
         }
     }
 
@@ -485,6 +489,9 @@ impl<'a> Checker<'a> {
 
     /// Records the name `n` if it is a global declaration (component, host or constraintset).
     fn record_global(&mut self, n: &ast::Ident) {
+        if self.unwritten_hosts.contains(&n.name) {
+            return;
+        }
         let kind = match self.globals.get(&n.name) {
             Some((Global::Component(_), _)) => SymbolKind::Component,
             Some((Global::Host(_), _)) => SymbolKind::Host,
@@ -985,6 +992,11 @@ impl Checker<'_> {
             let ident = ast::Ident { name: n.clone(), span: name.span };
             let id = self.prog.hosts.len();
             if self.declare(&ident, file, Global::Host(id)) {
+                // The index holds names as written; `web1` is not.
+                if self.index.occurrences.last().is_some_and(|o| o.name == n) {
+                    self.index.occurrences.pop();
+                }
+                self.unwritten_hosts.insert(n.clone());
                 let mut host = first.clone();
                 host.name = n.clone();
                 for e in &attrs.entries {
