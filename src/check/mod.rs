@@ -282,6 +282,9 @@ struct Checker<'a> {
     index: index::Index,
     /// Checking an objective or a preference (an unknown name is E0473).
     soft: bool,
+    /// Hosts of `host web[N]` ranges: their names (`web1`) are written
+    /// nowhere, so neither they nor their uses are indexed for editors.
+    unwritten_hosts: std::collections::HashSet<String>,
 }
 
 impl<'a> Checker<'a> {
@@ -314,6 +317,7 @@ impl<'a> Checker<'a> {
             host_attr_locs: HashMap::new(),
             index: index::Index::default(),
             soft: false,
+            unwritten_hosts: Default::default(),
         }
     }
 
@@ -495,6 +499,9 @@ impl<'a> Checker<'a> {
 
     /// Records the name `n` if it is a global declaration (component, host or constraintset).
     fn record_global(&mut self, n: &ast::Ident) {
+        if self.unwritten_hosts.contains(&n.name) {
+            return;
+        }
         let kind = match self.globals.get(&n.name) {
             Some((Global::Component(_), _)) => SymbolKind::Component,
             Some((Global::Host(_), _)) => SymbolKind::Host,
@@ -995,6 +1002,11 @@ impl Checker<'_> {
             let ident = ast::Ident { name: n.clone(), span: name.span };
             let id = self.prog.hosts.len();
             if self.declare(&ident, file, Global::Host(id)) {
+                // The index holds names as written; `web1` is not.
+                if self.index.occurrences.last().is_some_and(|o| o.name == n) {
+                    self.index.occurrences.pop();
+                }
+                self.unwritten_hosts.insert(n.clone());
                 let mut host = first.clone();
                 host.name = n.clone();
                 for e in &attrs.entries {
