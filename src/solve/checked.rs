@@ -143,7 +143,32 @@ mod tests {
     #[test]
     fn partner_domains_keep_the_ground_clauses_exact() {
         use crate::lower::state::GroundState;
-        let p = program(&crate::bench_goals::p2p(150, crate::bench_goals::Variant::Satisfy));
+        // The peers' P2P goal (as `deladas bench-goal 150` writes it; not
+        // imported from `bench_goals`, which depends on `solve`).
+        let mut text = String::from(
+            "component Client(code = \"c.xml\", ports = {in, out})\n\
+             component Router(code = \"r.xml\", ports = {cin[], cout[], rin[], rout[]})\n",
+        );
+        for i in 1..=150 {
+            text.push_str(&format!("host h{i} = host()\n"));
+        }
+        text.push_str(
+            "constraintset peers = constraintset {
+    forall host h in deployment (
+        card(instancesof Router in h) + card(instancesof Client in h) = 1
+    )
+    forall Client c in deployment (
+        exists Router r in deployment ( c.out connectsto r.cin  c.in connectsto r.cout )
+    )
+    forall Router r in deployment ( card(Client c connectedto r) <= 2 )
+    forall Router r1 in deployment (
+        exists Router r2 in deployment ( r1.rout connectsto r2.rin  r1.rin connectsto r2.rout  r1 != r2 )
+    )
+    forall Router r1, r2 in deployment ( reachable(r1, r2) )
+}
+",
+        );
+        let p = program(&text);
         let hosts: Vec<usize> = (0..p.hosts.len()).collect();
         let (out, _) = super::super::solve(&p, &hosts, &super::super::Options::default(), &mut super::super::Quiet)
             .expect("grounds");
