@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 /// 0: not cancelled; otherwise the signal number (or -1 without one).
 static CANCEL: AtomicI32 = AtomicI32::new(0);
+/// Whether the process ends right after a stopped run (see [`set_exit_after_stop`]).
+static EXIT_AFTER_STOP: AtomicBool = AtomicBool::new(false);
 /// The memory cap in bytes; 0: the default.
 static MEMORY_LIMIT: AtomicU64 = AtomicU64::new(0);
 
@@ -41,9 +43,57 @@ pub fn cancelled() -> Option<i32> {
     }
 }
 
+/// Says that this process ends as soon as a run is stopped by a limit (a
+/// command line, not a server): a stopped run then leaves its solver and
+/// grounding for the operating system to free, instead of spending time
+/// after the limit freeing them piece by piece.
+pub fn set_exit_after_stop(yes: bool) {
+    EXIT_AFTER_STOP.store(yes, Ordering::SeqCst);
+}
+
+/// Whether [`set_exit_after_stop`] was set.
+pub fn exit_after_stop() -> bool {
+    EXIT_AFTER_STOP.load(Ordering::SeqCst)
+}
+
 /// Sets the process's memory cap (bytes; 0 restores the default).
 pub fn set_memory_limit(bytes: u64) {
     MEMORY_LIMIT.store(bytes, Ordering::SeqCst);
+}
+
+/// A cancellation of the runs started under it (see
+/// [`with_cancel_token`]), for a caller that runs several in turn and must
+/// stop a stale one: the language server cancels the check of an old state
+/// of a document when a newer one arrives. Cheap to clone and to poll.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+    /// Stops every run started under this token (within the watchdog's
+    /// polling interval), now or later.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+thread_local! {
+    static TOKEN: RefCell<Option<CancelToken>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `token` attached to every run (every [`Budget`]) it starts
+/// on this thread: cancelling the token ends them as Ctrl-C would, with
+/// [`LimitHit::Cancelled`].
+pub fn with_cancel_token<R>(token: &CancelToken, f: impl FnOnce() -> R) -> R {
+    let old = TOKEN.with(|t| t.borrow_mut().replace(token.clone()));
+    let r = f();
+    TOKEN.with(|t| *t.borrow_mut() = old);
+    r
 }
 
 /// The memory cap in force: the one set, else [`default_memory_limit`]. Never
@@ -143,6 +193,8 @@ pub struct Budget {
     tripped: AtomicBool,
     hit: Mutex<Option<LimitHit>>,
     phase: Mutex<&'static str>,
+    /// The caller's cancellation, if it runs under one ([`with_cancel_token`]).
+    token: Option<CancelToken>,
 }
 
 impl Budget {
@@ -156,7 +208,13 @@ impl Budget {
             tripped: AtomicBool::new(false),
             hit: Mutex::new(None),
             phase: Mutex::new("starting"),
+            token: TOKEN.with(|t| t.borrow().clone()),
         }
+    }
+
+    /// Time since the run started.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
     }
 
     /// The deadline, if there is a time limit.
@@ -192,7 +250,7 @@ impl Budget {
             return true;
         }
         let phase = self.phase();
-        if cancelled().is_some() {
+        if cancelled().is_some() || self.token.as_ref().is_some_and(CancelToken::is_cancelled) {
             self.trip(LimitHit::Cancelled { phase });
         } else if let (Some(t), true) = (self.timeout, self.deadline().is_some_and(|d| Instant::now() >= d)) {
             self.trip(LimitHit::Time { phase, limit: t });
@@ -283,8 +341,13 @@ pub fn deadline() -> Option<Instant> {
 /// Polls `budget` until `done`, calling `interrupt` (repeatedly) once a
 /// limit is reached. Runs on the watchdog thread.
 pub(crate) fn watch(budget: &Budget, done: &AtomicBool, interrupt: &dyn Fn()) {
+    let mut told = false;
     while !done.load(Ordering::Acquire) {
         if budget.poll() {
+            if !told && std::env::var_os("DELADAS_DEBUG").is_some() {
+                eprintln!("limit reached at {:?}: {:?}", budget.elapsed(), budget.hit());
+                told = true;
+            }
             interrupt();
         }
         std::thread::park_timeout(Duration::from_millis(10));
@@ -304,6 +367,18 @@ mod tests {
         let hit = b.hit().expect("tripped");
         assert!(matches!(hit, LimitHit::Time { phase: "grounding", .. }), "{hit:?}");
         assert!(hit.to_string().contains("grounding"), "{hit}");
+    }
+
+    #[test]
+    fn a_cancel_token_stops_the_runs_started_under_it_only() {
+        let token = CancelToken::new();
+        let under = with_cancel_token(&token, || Budget::new(None));
+        let outside = Budget::new(None);
+        assert!(!under.poll());
+        token.cancel();
+        assert!(under.poll());
+        assert!(matches!(under.hit(), Some(LimitHit::Cancelled { .. })));
+        assert!(!outside.poll());
     }
 
     #[test]

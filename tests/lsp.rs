@@ -1176,3 +1176,45 @@ fn workload_constructs_hover_and_outline() {
     assert_eq!(names, ["import hosts from \"inv.csv\"", "spare[2]", "Web", "s"]);
     assert_eq!(c.shutdown(), 0);
 }
+
+/// Issue 13: an edit cancels the running check of an older state of the
+/// document (its result would be discarded anyway), so the check of the
+/// newer state does not wait for the old one's time limit.
+#[test]
+fn an_edit_cancels_the_running_check_of_an_older_state() {
+    let dir = scratch("cancel");
+    let path = dir.join("big.deladas");
+    let o = common::deladas(&["bench-goal", "3000"]);
+    let big = common::stdout(&o);
+    std::fs::write(&path, &big).expect("write");
+    let uri = uri_of(&path);
+    // A limit far longer than the test may wait.
+    let mut c = Client::initialized_with(&[("DELADAS_LSP_SOLVE_SECS", "3600")], json!({}), Some(&dir));
+    c.open(&uri, &big);
+    c.diagnostics(&uri, |_| true);
+    c.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}}));
+    c.wait_for("the solver to start", |v| {
+        v["method"] == "window/logMessage" && v["params"]["message"].as_str().is_some_and(|m| m.contains("solving"))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let small = "component A(code = \"a\", ports = {p})\nhost h1 = host()\n\
+                 constraintset g = constraintset {\n    card(instancesof A in deployment) = 1\n}\n";
+    let edited = Instant::now();
+    c.change_full(&uri, 2, small);
+    let cancelled = c.wait_for("the cancellation", |v| {
+        v["method"] == "window/logMessage" && v["params"]["message"].as_str().is_some_and(|m| m.contains("cancelled"))
+    });
+    assert!(cancelled["params"]["message"].as_str().is_some_and(|m| m.starts_with("big.deladas: ")), "{cancelled}");
+    c.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}}));
+    c.wait_for("the new result", |v| {
+        v["method"] == "window/logMessage"
+            && v["params"]["message"].as_str().is_some_and(|m| m.contains("the goal is satisfiable"))
+    });
+    // Generous for a loaded machine; the old check alone takes far longer.
+    assert!(edited.elapsed() < Duration::from_secs(30), "{:?}", edited.elapsed());
+    // Nothing of the old check was published on the new text.
+    let published: Vec<&Value> =
+        c.backlog.iter().filter(|v| v["method"] == "textDocument/publishDiagnostics").collect();
+    assert!(published.iter().all(|v| !v.to_string().contains("E0802")), "{published:#?}");
+    assert_eq!(c.shutdown(), 0);
+}

@@ -218,6 +218,13 @@ pub struct Ground {
     values: Vec<(String, Value, Vec<HostId>)>,
     /// The cases of `abs`/`min`/`max` occurrences being lowered ([`workload`]).
     choices: Vec<(usize, workload::Choice)>,
+    /// Per slot, the slots it has a candidate channel with (sorted); built
+    /// once the channels are, for large quantifier domains (see
+    /// [`Ground::partner_domain`]).
+    partners: Vec<Vec<SlotId>>,
+    /// Quantifier and count elements expanded so far (the budget is checked
+    /// every few thousand, also when they fold to constants).
+    steps: usize,
 }
 
 impl Ground {
@@ -247,6 +254,8 @@ impl Ground {
             limits: Limits::default(),
             values: vec![],
             choices: vec![],
+            partners: vec![],
+            steps: 0,
         }
     }
 
@@ -373,11 +382,34 @@ pub fn lower_with(
         }
         _ => true,
     };
+    // With a local scope, the partners of a slot are looked up on the
+    // nearby hosts (and the wide ones) instead of scanned among all slots:
+    // O(slots × radius), not O(slots²). In slot order, as a scan would.
+    let nearby = |x: SlotId, cb: CompId, g: &Ground| -> Option<Vec<SlotId>> {
+        let ChannelScope::Local(r) = scope else { return None };
+        let hx = g.slots[x as usize].host;
+        if 2 * r + 1 >= nh || extra.wide_hosts.contains(&hx) {
+            return None;
+        }
+        let i = host_pos[&hx];
+        let mut ys: Vec<SlotId> = vec![];
+        for d in 0..=2 * r {
+            let j = (i + nh + d - r) % nh;
+            ys.extend_from_slice(g.slots_on(cb, available[j]));
+        }
+        for &w in &extra.wide_hosts {
+            ys.extend_from_slice(g.slots_on(cb, w));
+        }
+        ys.sort_unstable();
+        ys.dedup();
+        Some(ys)
+    };
     for &((ca, pa), (cb, pb), directed) in &pairs {
         let (sa, sb) = (g.slots_by_comp[ca].clone(), g.slots_by_comp[cb].clone());
         for &x in &sa {
             crate::budget::check().map_err(LowerError::Stopped)?;
-            for &y in &sb {
+            let near_ys = nearby(x, cb, &g);
+            for &y in near_ys.as_deref().unwrap_or(&sb) {
                 if x == y || (ca == cb && pa == pb && x > y) || !near(x, y, &g) {
                     continue;
                 }
@@ -410,6 +442,15 @@ pub fn lower_with(
     // The grounding budget: no more nodes than the memory cap holds.
     g.limits.max_nodes = limits.max_nodes.min(crate::budget::node_budget());
     // Clauses.
+    g.partners = vec![vec![]; g.slots.len()];
+    for &(x, y) in g.between.keys() {
+        g.partners[x as usize].push(y);
+        g.partners[y as usize].push(x);
+    }
+    for v in &mut g.partners {
+        v.sort_unstable();
+        v.dedup();
+    }
     let mut env: Vec<Option<Val>> = vec![None; program.vars.len()];
     for clause in &program.clauses {
         let n = g.formula(program, &clause.formula, &mut env)?;
@@ -721,6 +762,50 @@ impl Ground {
         }
     }
 
+    /// Counts one quantifier or count element; checks the run's budget
+    /// every few thousand (elements that fold to constants make no nodes,
+    /// so [`Ground::intern`]'s check alone would not see them).
+    fn step(&mut self) -> Result<(), LowerError> {
+        self.steps += 1;
+        if self.steps % 2048 == 0 {
+            crate::budget::check().map_err(LowerError::Stopped)?;
+        }
+        Ok(())
+    }
+
+    /// For `exists x (… and x.p connectsto y.q and …)`, or a count whose
+    /// condition is such a conjunction (or `connectedto`), with `y` already
+    /// bound to a slot: only the slots with a candidate channel to `y`'s
+    /// slot can make the body true; every other element gives a false part,
+    /// which `or` (and a count) drops anyway. So the expansion over the
+    /// partners (in domain order) is the same formula, in O(partners)
+    /// instead of O(domain). Small domains keep the plain expansion.
+    fn partner_domain(&self, var: VarId, body: &Formula, env: &[Option<Val>], elems: &[Val]) -> Option<Vec<Val>> {
+        const PARTNER_MIN: usize = 128;
+        if elems.len() < PARTNER_MIN || self.partners.is_empty() {
+            return None;
+        }
+        let outer = required_partner(body, var, env)?;
+        let (comp, host) = match elems.first() {
+            Some(Val::Slot(s)) => {
+                let sl = self.slots[*s as usize];
+                (sl.comp, sl.host)
+            }
+            _ => return None,
+        };
+        // Every element on one host: a domain `in h`.
+        let one_host = elems.iter().all(|e| matches!(e, Val::Slot(s) if self.slots[*s as usize].host == host));
+        let fewer: Vec<Val> = self.partners[outer as usize]
+            .iter()
+            .filter(|&&s| {
+                let sl = self.slots[s as usize];
+                sl.comp == comp && (!one_host || sl.host == host)
+            })
+            .map(|&s| Val::Slot(s))
+            .collect();
+        Some(fewer)
+    }
+
     fn guard(&mut self, v: Val) -> Result<NodeId, LowerError> {
         match v {
             Val::Slot(s) => match self.fixed_slots.get(s as usize).copied().flatten() {
@@ -801,9 +886,15 @@ impl Ground {
                 if let Some(c) = strongly_connected_pattern(p, f) {
                     return self.intern(Node::StronglyConnected(c));
                 }
-                let elems = self.domain(p, *var, domain, env)?;
+                let mut elems = self.domain(p, *var, domain, env)?;
+                if *q == Quantifier::Exists {
+                    if let Some(fewer) = self.partner_domain(*var, body, env, &elems) {
+                        elems = fewer;
+                    }
+                }
                 let mut parts = Vec::with_capacity(elems.len());
                 for e in elems {
+                    self.step()?;
                     env[*var] = Some(e);
                     let g = self.guard(e)?;
                     let b = self.formula(p, body, env)?;
@@ -887,9 +978,13 @@ impl Ground {
             }
             TermKind::Count(b) | TermKind::Sum(b, _) => {
                 let body = if let TermKind::Sum(_, body) = &t.kind { Some(body) } else { None };
-                let elems = self.domain(p, b.var, &b.domain, env)?;
+                let mut elems = self.domain(p, b.var, &b.domain, env)?;
+                if let Some(fewer) = b.cond.as_ref().and_then(|c| self.partner_domain(b.var, c, env, &elems)) {
+                    elems = fewer;
+                }
                 let mut acc = Lin::default();
                 for e in elems {
+                    self.step()?;
                     env[b.var] = Some(e);
                     let mut guard = self.guard(e)?;
                     if let Some(c) = &b.cond {
@@ -931,6 +1026,29 @@ impl Ground {
                 return Err(LowerError::Internal("error term in a checked program".into()))
             }
         })
+    }
+}
+
+/// A slot the bound variable `var` must have a channel with for `f` to
+/// hold: `f` is (a conjunction with) `var.p connectsto y.q`, or
+/// `var connectedto y`, either way round, `y` already bound to a slot.
+fn required_partner(f: &Formula, var: VarId, env: &[Option<Val>]) -> Option<SlotId> {
+    match &f.kind {
+        FormulaKind::And(v) => v.iter().find_map(|x| required_partner(x, var, env)),
+        FormulaKind::Connects { a, b, .. } | FormulaKind::Connected(a, b) => {
+            let other = if *a == var {
+                *b
+            } else if *b == var {
+                *a
+            } else {
+                return None;
+            };
+            match env.get(other).copied().flatten() {
+                Some(Val::Slot(s)) if other != var => Some(s),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 

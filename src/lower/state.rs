@@ -32,6 +32,9 @@ pub struct GroundState<'g> {
     root_count: Vec<u32>,
     /// Channels at each slot.
     slot_chans: Vec<Vec<ChanId>>,
+    /// The switched-on channels at each slot: searches for reachability
+    /// follow these only, O(present channels) rather than O(candidates).
+    on_chans: Vec<Vec<ChanId>>,
     /// Hosts that are down (only meaningful with [`Ground::host_lits`]).
     down: Vec<super::HostId>,
 }
@@ -79,7 +82,14 @@ impl<'g> GroundState<'g> {
             slot_chans[c.from.slot as usize].push(i as ChanId);
             slot_chans[c.to.slot as usize].push(i as ChanId);
         }
+        let mut on_chans = vec![vec![]; g.slots.len()];
+        for &c in chans {
+            let ch = g.chans[c as usize];
+            on_chans[ch.from.slot as usize].push(c);
+            on_chans[ch.to.slot as usize].push(c);
+        }
         let mut st = GroundState {
+            on_chans,
             g,
             present,
             chans: chan_on,
@@ -152,15 +162,28 @@ impl<'g> GroundState<'g> {
     /// Slots reachable from `src` through present channels (directed ones
     /// only from their output end).
     fn reaches(&self, src: SlotId) -> Reached {
-        reach_set(self.g, &self.chans, &self.slot_chans, src, true)
+        reach_set(self.g, &self.chans, &self.on_chans, src, true)
+    }
+
+    /// Records a channel switched on or off in [`GroundState::on_chans`].
+    fn track(&mut self, c: ChanId, on: bool) {
+        let ch = self.g.chans[c as usize];
+        for s in [ch.from.slot, ch.to.slot] {
+            let list = &mut self.on_chans[s as usize];
+            if on {
+                list.push(c);
+            } else if let Some(i) = list.iter().position(|&x| x == c) {
+                list.swap_remove(i);
+            }
+        }
     }
 
     fn strongly_connected(&self, comp: usize) -> bool {
         let members: Vec<SlotId> =
             self.g.slots_by_comp[comp].iter().copied().filter(|&s| self.present[s as usize]).collect();
         let Some(&root) = members.first() else { return true };
-        let fwd = reach_set(self.g, &self.chans, &self.slot_chans, root, true);
-        let bwd = reach_set(self.g, &self.chans, &self.slot_chans, root, false);
+        let fwd = reach_set(self.g, &self.chans, &self.on_chans, root, true);
+        let bwd = reach_set(self.g, &self.chans, &self.on_chans, root, false);
         members.iter().all(|&m| fwd.contains(&(m as usize)) && bwd.contains(&(m as usize)))
     }
 
@@ -240,11 +263,72 @@ impl<'g> GroundState<'g> {
         if self.chans[c as usize] == on {
             return;
         }
+        // With the channel off: if its ends are joined by another path
+        // anyway, switching it changes no reachability at all.
+        if on && snapshot.is_none() && !self.reach_nodes.is_empty() {
+            let bypass = self.bypassed(c);
+            self.chans[c as usize] = true;
+            self.track(c, true);
+            self.leaf_changed(c, true, if bypass { Some(&[]) } else { None });
+            return;
+        }
         self.chans[c as usize] = on;
+        self.track(c, on);
+        let bypass = !on && snapshot.is_none() && !self.reach_nodes.is_empty() && self.bypassed(c);
+        self.leaf_changed(c, on, if bypass { Some(&[]) } else { snapshot });
+    }
+
+    /// Propagates a channel's new value; reachability is recomputed, taken
+    /// from a snapshot, or (an empty snapshot) known to be unchanged.
+    fn leaf_changed(&mut self, c: ChanId, on: bool, snapshot: Option<&[bool]>) {
         let mut changed = vec![];
         self.set_leaf(self.leaf_chan[c as usize], on, &mut changed);
         self.propagate(changed);
-        self.refresh_reach_from(snapshot);
+        match snapshot {
+            Some([]) => {}
+            other => self.refresh_reach_from(other),
+        }
+    }
+
+    /// Whether the switched-on channels other than `c` lead from its output
+    /// end to its input end (either way when undirected): then `c` adds no
+    /// path, and reachability is the same with or without it. A search that
+    /// stops when it arrives: usually a few steps (a client's second
+    /// channel to its router), at worst the whole graph.
+    fn bypassed(&self, c: ChanId) -> bool {
+        let ch = self.g.chans[c as usize];
+        let (from, to) = (ch.from.slot as usize, ch.to.slot as usize);
+        self.path_without(c, from, to) && (ch.directed || self.path_without(c, to, from))
+    }
+
+    /// Whether switched-on channels other than `c` lead from `from` to `to`.
+    fn path_without(&self, c: ChanId, from: usize, to: usize) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![from];
+        seen.insert(from);
+        while let Some(u) = stack.pop() {
+            for &d in &self.on_chans[u] {
+                if d == c || !self.chans[d as usize] {
+                    continue;
+                }
+                let e = self.g.chans[d as usize];
+                let (tail, head) = (e.from.slot as usize, e.to.slot as usize);
+                let next = if tail == u {
+                    head
+                } else if !e.directed {
+                    tail
+                } else {
+                    continue;
+                };
+                if next == to {
+                    return true;
+                }
+                if seen.insert(next) {
+                    stack.push(next);
+                }
+            }
+        }
+        false
     }
 
     fn reach_snapshot(&self) -> Vec<bool> {
@@ -261,6 +345,7 @@ impl<'g> GroundState<'g> {
                 let c = self.slot_chans[s as usize][i];
                 if self.chans[c as usize] {
                     self.chans[c as usize] = false;
+                    self.track(c, false);
                     removed.push(c);
                     self.set_leaf(self.leaf_chan[c as usize], false, &mut changed);
                 }

@@ -133,4 +133,81 @@ mod tests {
         assert!(errs.iter().all(|d| d.code == Code::Internal), "{errs:?}");
         assert!(errs[0].message.contains("violates a clause"), "{errs:?}");
     }
+
+    /// Large quantifier domains are expanded over channel partners only
+    /// (`lower`'s partner domains, from 128 elements): the ground clauses
+    /// must still mean what the evaluator says. Each single channel of a
+    /// solution of a 150-host goal is switched off, and a few candidate
+    /// channels on: the ground form and the evaluator agree on whether
+    /// every clause holds.
+    #[test]
+    fn partner_domains_keep_the_ground_clauses_exact() {
+        use crate::lower::state::GroundState;
+        // The peers' P2P goal (as `deladas bench-goal 150` writes it; not
+        // imported from `bench_goals`, which depends on `solve`).
+        let mut text = String::from(
+            "component Client(code = \"c.xml\", ports = {in, out})\n\
+             component Router(code = \"r.xml\", ports = {cin[], cout[], rin[], rout[]})\n",
+        );
+        for i in 1..=150 {
+            text.push_str(&format!("host h{i} = host()\n"));
+        }
+        text.push_str(
+            "constraintset peers = constraintset {
+    forall host h in deployment (
+        card(instancesof Router in h) + card(instancesof Client in h) = 1
+    )
+    forall Client c in deployment (
+        exists Router r in deployment ( c.out connectsto r.cin  c.in connectsto r.cout )
+    )
+    forall Router r in deployment ( card(Client c connectedto r) <= 2 )
+    forall Router r1 in deployment (
+        exists Router r2 in deployment ( r1.rout connectsto r2.rin  r1.rin connectsto r2.rout  r1 != r2 )
+    )
+    forall Router r1, r2 in deployment ( reachable(r1, r2) )
+}
+",
+        );
+        let p = program(&text);
+        let hosts: Vec<usize> = (0..p.hosts.len()).collect();
+        let (out, _) = super::super::solve(&p, &hosts, &super::super::Options::default(), &mut super::super::Quiet)
+            .expect("grounds");
+        let super::super::Outcome::Sat { ground, solutions, .. } = out else { panic!("satisfiable: {out:?}") };
+        let sol = &solutions[0];
+        let clauses_hold = |chans: &[crate::lower::ChanId]| {
+            let st = GroundState::new(&ground, &sol.slots, chans);
+            let s2 = super::super::Solution { slots: sol.slots.clone(), chans: chans.to_vec() };
+            let d = super::super::output::to_deployment(&p, &ground, &s2, &GoalInfo::default());
+            // A DDD that does not bind (none here) would be compared as failing both ways.
+            let eval_ok = crate::eval::bind(&p, &d).is_ok_and(|world| {
+                crate::eval::all_violations(&p, &world).iter().all(|v| v.kind != crate::eval::ViolationKind::Clause)
+            });
+            (st.all_clauses_hold(), eval_ok)
+        };
+        let (g, e) = clauses_hold(&sol.chans);
+        assert!(g && e, "the solution holds");
+        let mut broken = 0;
+        for i in 0..sol.chans.len() {
+            let mut fewer = sol.chans.clone();
+            fewer.remove(i);
+            let (g, e) = clauses_hold(&fewer);
+            assert_eq!(g, e, "without channel {}", sol.chans[i]);
+            broken += usize::from(!g);
+        }
+        assert!(broken > 0, "some channel is needed");
+        let present: std::collections::BTreeSet<u32> = sol.slots.iter().copied().collect();
+        let extra = (0..ground.chans.len() as u32)
+            .filter(|c| !sol.chans.contains(c))
+            .filter(|&c| {
+                let ch = ground.chans[c as usize];
+                present.contains(&ch.from.slot) && present.contains(&ch.to.slot)
+            })
+            .take(40);
+        for c in extra {
+            let mut more = sol.chans.clone();
+            more.push(c);
+            let (g, e) = clauses_hold(&more);
+            assert_eq!(g, e, "with channel {c}");
+        }
+    }
 }

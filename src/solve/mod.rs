@@ -175,7 +175,12 @@ pub fn solve(
     progress: &mut (dyn Progress + Send + Sync),
 ) -> Result<(Outcome, Stats), SolveError> {
     let (outcome, stats) = decide(program, available, opts, progress)?;
-    Ok((checked::outcome(program, outcome, opts.parsimony), stats))
+    let t = Instant::now();
+    let outcome = checked::outcome(program, outcome, opts.parsimony);
+    if std::env::var_os("DELADAS_DEBUG").is_some() {
+        eprintln!("evaluator check: {:?}", t.elapsed());
+    }
+    Ok((outcome, stats))
 }
 
 /// [`solve`] for a yes/no answer only: `Sat` carries the solutions but no
@@ -221,6 +226,9 @@ pub(crate) fn in_fresh_context<R: Send>(
                         .spawn_scoped(inner, move || crate::budget::watch(wb, wd, &|| wz.interrupt()))
                         .ok();
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+                    if std::env::var_os("DELADAS_DEBUG").is_some() {
+                        eprintln!("run returned at {:?} (limit: {:?})", b.elapsed(), b.hit());
+                    }
                     done.store(true, std::sync::atomic::Ordering::Release);
                     if let Some(w) = &watchdog {
                         w.thread().unpark();
@@ -241,7 +249,11 @@ pub(crate) fn in_fresh_context<R: Send>(
             Ok(h) => h,
             Err(e) => return Err(e),
         };
-        match handle.join() {
+        let joined = handle.join();
+        if std::env::var_os("DELADAS_DEBUG").is_some() {
+            eprintln!("solver thread joined at {:?}", budget.elapsed());
+        }
+        match joined {
             Ok(Ok(r)) => r,
             Ok(Err(panic)) | Err(panic) => match budget.explain_panic() {
                 Some(hit) => Err(SolveError::Stopped(hit)),
@@ -249,6 +261,15 @@ pub(crate) fn in_fresh_context<R: Send>(
             },
         }
     })
+}
+
+/// With `DELADAS_DEBUG`: when (since the run started) a step of a stopped run ended.
+fn debug_mark(what: &str) {
+    if std::env::var_os("DELADAS_DEBUG").is_some() {
+        if let Some(b) = crate::budget::current() {
+            eprintln!("{what} at {:?}", b.elapsed());
+        }
+    }
 }
 
 /// The outcome of a run whose limit was reached: "unknown", naming the limit.
@@ -402,8 +423,14 @@ fn solve_scoped(
     // limit above N; and memory grows with the channels considered, not
     // with hosts².
     let full_size: usize = available.len() * available.len() * program.components.len().max(1);
-    let mut scope = if full_size > LOCAL_THRESHOLD && available.len() > 4 * LOCAL_RADIUS {
-        ChannelScope::Local(LOCAL_RADIUS)
+    // `DELADAS_LOCAL_RADIUS` overrides the first radius (for measurements).
+    let radius = std::env::var("DELADAS_LOCAL_RADIUS")
+        .ok()
+        .and_then(|r| r.parse::<usize>().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(LOCAL_RADIUS);
+    let mut scope = if full_size > LOCAL_THRESHOLD && available.len() > 4 * radius {
+        ChannelScope::Local(radius)
     } else {
         ChannelScope::Sparse
     };
@@ -437,7 +464,43 @@ fn solve_scoped(
         } else {
             deadline
         };
+        let t_built = t1.elapsed();
         let outcome = s.run(opts, attempt_deadline, stats, progress);
+        if crate::budget::stopped() {
+            debug_mark("solver call returned");
+            if crate::budget::exit_after_stop() {
+                // The process ends next: freeing a large solver costs
+                // time after the limit, for nothing.
+                std::mem::forget(s);
+                std::mem::forget(ground);
+            } else {
+                drop(s);
+                drop(ground);
+            }
+            debug_mark("session and grounding freed");
+            crate::budget::check().map_err(SolveError::Stopped)?;
+            return Err(SolveError::Stopped(LimitHit::Cancelled { phase: "solving" }));
+        }
+        if std::env::var_os("DELADAS_DEBUG").is_some() {
+            eprintln!(
+                "scope {scope:?}: ground {:?} ({} slots, {} channels, {} nodes), terms {:?}, run {:?} \
+                 (minimise {:?}, {} cut rounds): {}",
+                t0.elapsed().saturating_sub(t1.elapsed()),
+                stats.slots,
+                stats.channels,
+                stats.ground_nodes,
+                t_built,
+                t1.elapsed().saturating_sub(t_built),
+                stats.minimise_time,
+                s.cut_rounds.get(),
+                match &outcome {
+                    Outcome::Sat { .. } => "sat",
+                    Outcome::Unsat { .. } => "unsat",
+                    Outcome::Unknown(_) => "unknown",
+                    _ => "other",
+                }
+            );
+        }
         crate::budget::check().map_err(SolveError::Stopped)?;
         if let (ChannelScope::Local(r), false) = (scope, matches!(outcome, Outcome::Sat { .. } | Outcome::Internal(_)))
         {
@@ -566,6 +629,7 @@ impl<'g> Session<'g> {
             s.solver.assert(&s.chans[c as usize]);
         }
         s.compute_polarity();
+        crate::budget::check().map_err(SolveError::Stopped)?;
         for (i, &root) in g.clauses.iter().enumerate() {
             let lit = Bool::new_const(format!("clause!{i}"));
             let f = s.node(root)?;
@@ -592,12 +656,22 @@ impl<'g> Session<'g> {
                 self.solver.assert(self.present[i].implies(self.host_up(slot.host)));
             }
         }
+        // The budget is checked every few thousand terms here too: a large
+        // grounding spends a while in these loops.
+        let check = |i: usize| -> Result<(), SolveError> {
+            if i % 2048 == 0 {
+                crate::budget::check().map_err(SolveError::Stopped)?;
+            }
+            Ok(())
+        };
         for (i, c) in g.chans.iter().enumerate() {
+            check(i)?;
             let ends = Bool::and(&[&self.present[c.from.slot as usize], &self.present[c.to.slot as usize]]);
             self.solver.assert(self.chans[i].implies(&ends));
         }
         // Port capacities, one assumption literal per component port.
-        for (end, chans) in g.incident() {
+        for (i, (end, chans)) in g.incident().into_iter().enumerate() {
+            check(i)?;
             let comp = g.slots[end.slot as usize].comp;
             if let Some(cap) = self.port_capacity(end) {
                 if chans.len() > cap as usize {
@@ -620,6 +694,7 @@ impl<'g> Session<'g> {
         // Symmetry breaking among interchangeable slots of one host.
         for w in g.slots.windows(2).enumerate() {
             let (i, pair) = w;
+            check(i)?;
             if pair[0].comp == pair[1].comp && pair[0].host == pair[1].host && pair[1].k == pair[0].k + 1 {
                 let f = self.present[i + 1].implies(&self.present[i]);
                 self.solver.assert(self.sym.implies(&f));

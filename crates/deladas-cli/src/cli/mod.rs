@@ -688,20 +688,26 @@ fn cmd_solve(
     timeout: Option<f64>,
     (format, picture): (OutFormat, &deladas::picture::Options),
 ) -> i32 {
+    // The limit counts from here: reading and checking a large goal is part of the run.
+    let started = std::time::Instant::now();
     let (sources, checked) = match load_checked(file, DiagFormat::Text) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let program = &checked.program;
-    let started = std::time::Instant::now();
     let opts = deladas::solve::Options {
-        timeout: timeout.filter(|t| t.is_finite() && *t > 0.0).map(std::time::Duration::from_secs_f64),
+        timeout: timeout
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(|t| std::time::Duration::from_secs_f64(t).saturating_sub(started.elapsed()))
+            .map(|t| t.max(std::time::Duration::from_millis(1))),
         parsimony: !any,
         count,
         ..Default::default()
     };
     let available: Vec<usize> = (0..program.hosts.len()).collect();
     let mut progress = TermProgress::new();
+    // A stopped run ends the command: nothing needs freeing after the limit.
+    deladas::budget::set_exit_after_stop(true);
     let result = deladas::solve::solve(program, &available, &opts, &mut progress);
     progress.finish();
     let (outcome, stats) = match result {

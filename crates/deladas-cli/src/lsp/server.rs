@@ -97,6 +97,9 @@ struct Solved {
     notify: bool,
 }
 
+/// The check the solver thread is running: (document, generation, its cancellation).
+type Running = Arc<Mutex<Option<(String, u64, deladas::budget::CancelToken)>>>;
+
 /// The server's state.
 struct Server {
     sender: Sender<Message>,
@@ -105,6 +108,8 @@ struct Server {
     jobs: Sender<Job>,
     /// The generation of each document that the solver should check (others are skipped).
     wanted: Arc<Mutex<HashMap<String, u64>>>,
+    /// The check running now, if any: a newer state of its document cancels it.
+    running: Running,
     /// The last generation given to a document state.
     generation: u64,
     /// What the client can do: `$/progress`, watching files for us.
@@ -119,12 +124,13 @@ pub fn run(conn: Connection) -> i32 {
     let (jobs, job_rx) = unbounded::<Job>();
     let (done_tx, done_rx) = unbounded::<Solved>();
     let wanted = Arc::new(Mutex::new(HashMap::new()));
+    let running: Running = Arc::new(Mutex::new(None));
     {
-        let wanted = wanted.clone();
+        let (wanted, running) = (wanted.clone(), running.clone());
         let out = conn.sender.clone();
         std::thread::Builder::new()
             .name("deladas-lsp-solver".into())
-            .spawn(move || solver(job_rx, done_tx, wanted, out))
+            .spawn(move || solver(job_rx, done_tx, wanted, running, out))
             .ok();
     }
     let mut server = Server {
@@ -133,6 +139,7 @@ pub fn run(conn: Connection) -> i32 {
         stdlib: Stdlib::default(),
         jobs,
         wanted,
+        running,
         generation: 0,
         progress: false,
         watch_files: false,
@@ -489,6 +496,20 @@ impl Server {
         }
     }
 
+    /// Cancels the running check of this document if it is of a state no
+    /// longer wanted (the document changed, or a newer save is queued): its
+    /// result would be discarded anyway, and the newer state need not wait.
+    fn cancel_stale(&self, key: &str) {
+        let wanted = self.wanted.lock().ok().and_then(|w| w.get(key).copied());
+        if let Ok(r) = self.running.lock() {
+            if let Some((uri, generation, token)) = &*r {
+                if uri == key && wanted != Some(*generation) {
+                    token.cancel();
+                }
+            }
+        }
+    }
+
     /// Queues the satisfiability check of an open document's current state.
     fn solve(&mut self, key: &str, notify: bool) -> Result<(), String> {
         let Some(doc) = self.docs.get(key) else { return Err("the document is not open".into()) };
@@ -498,6 +519,7 @@ impl Server {
         if let Ok(mut w) = self.wanted.lock() {
             w.insert(key.to_string(), doc.generation);
         }
+        self.cancel_stale(key);
         let job = Job {
             uri: key.to_string(),
             generation: doc.generation,
@@ -568,6 +590,7 @@ impl Server {
                 if let Ok(mut w) = self.wanted.lock() {
                     w.remove(&key);
                 }
+                self.cancel_stale(&key);
                 self.docs.insert(
                     key.clone(),
                     Doc {
@@ -609,6 +632,7 @@ impl Server {
                 if let Ok(mut w) = self.wanted.lock() {
                     w.remove(&key);
                 }
+                self.cancel_stale(&key);
                 self.reanalyze(&key);
                 self.reanalyze_dependents(&key);
                 self.publish(&key);
@@ -737,7 +761,13 @@ fn internal_error(id: RequestId, method: &str) -> Response {
 
 /// The solver thread: checks saved goals one at a time, newest first per
 /// document, skipping states no longer wanted (and saying so in the log).
-fn solver(jobs: Receiver<Job>, done: Sender<Solved>, wanted: Arc<Mutex<HashMap<String, u64>>>, out: Sender<Message>) {
+fn solver(
+    jobs: Receiver<Job>,
+    done: Sender<Solved>,
+    wanted: Arc<Mutex<HashMap<String, u64>>>,
+    running: Running,
+    out: Sender<Message>,
+) {
     let mut count = 0u64;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -749,6 +779,12 @@ fn solver(jobs: Receiver<Job>, done: Sender<Solved>, wanted: Arc<Mutex<HashMap<S
             latest.push(j);
         }
         for job in latest {
+            // Registered before the check of `wanted`: a change after it
+            // finds the job running and cancels it (`Server::cancel_stale`).
+            let token = deladas::budget::CancelToken::new();
+            if let Ok(mut r) = running.lock() {
+                *r = Some((job.uri.clone(), job.generation, token.clone()));
+            }
             let still_wanted = wanted.lock().map(|w| w.get(&job.uri) == Some(&job.generation)).unwrap_or(false);
             if !still_wanted {
                 log(&out, MessageType::INFO, format!("{}: not solved, it changed since it was saved", job.name));
@@ -756,7 +792,25 @@ fn solver(jobs: Receiver<Job>, done: Sender<Solved>, wanted: Arc<Mutex<HashMap<S
             }
             count += 1;
             log(&out, MessageType::INFO, format!("{}: solving (at most {} s)", job.name, solve_budget().as_secs_f64()));
-            let (diags, repairs, log, gave_up) = solve_with_progress(&job, &out, count);
+            let start = Instant::now();
+            let (diags, repairs, log, gave_up) =
+                deladas::budget::with_cancel_token(&token, || solve_with_progress(&job, &out, count));
+            if let Ok(mut r) = running.lock() {
+                *r = None;
+            }
+            if token.is_cancelled() {
+                // A newer state of the document is wanted; the server
+                // discards this result (its generation is old).
+                self::log(
+                    &out,
+                    MessageType::INFO,
+                    format!(
+                        "{}: check cancelled after {:.1} s, the document changed",
+                        job.name,
+                        start.elapsed().as_secs_f64()
+                    ),
+                );
+            }
             let (uri, generation, notify) = (job.uri, job.generation, job.notify);
             let solved = Solved { uri, generation, diags, repairs, log, gave_up, notify };
             if done.send(solved).is_err() {
