@@ -96,9 +96,20 @@ impl Client {
 /// The lease's state, shared with the agent's loop.
 pub struct Lease {
     ok_at: Arc<Mutex<Instant>>,
+    /// Its own client, for the agent loop's last check before fencing.
+    check: Client,
 }
 
 impl Lease {
+    /// Asked right before fencing: whether some member answers that etcd
+    /// has no leader. The lease thread notices this too, but only after its
+    /// keep-alive timed out, which on a loaded machine can come after the
+    /// fence deadline; without a quorum no lease can expire, so nothing of
+    /// this host can have been started elsewhere.
+    pub fn quorum_lost(&self) -> bool {
+        self.check.no_quorum()
+    }
+
     /// How long since the lease was last renewed (or etcd last said it has no quorum).
     pub fn since_ok(&self) -> Duration {
         self.ok_at.lock().map(|t| t.elapsed()).unwrap_or(Duration::MAX)
@@ -119,6 +130,12 @@ pub fn start(
         .http_status_as_error(false)
         .build()
         .into();
+    let check_http: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(500)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let check = Client { endpoints: endpoints.clone(), current: 0, http: check_http };
     let mut c = Client { endpoints, current: 0, http };
     let key = b64(format!("/{prefix}/hosts/{host}").as_bytes());
     let value = b64(json!({"address": address}).to_string().as_bytes());
@@ -174,5 +191,5 @@ pub fn start(
             let _ = c.call("/v3/lease/revoke", &json!({"ID": id.to_string()}));
         }
     });
-    Ok(Lease { ok_at })
+    Ok(Lease { ok_at, check })
 }

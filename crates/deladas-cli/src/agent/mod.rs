@@ -211,7 +211,7 @@ impl Agent {
     /// the manager has not answered for the fence period.
     fn out_of_touch(&self) -> bool {
         match &self.lease {
-            Some(l) => l.since_ok() > self.fence_after + self.args.lease_ttl,
+            Some(l) => l.since_ok() > self.fence_after + self.args.lease_ttl && !l.quorum_lost(),
             None => self.last_ok.elapsed() > self.fence_after,
         }
     }

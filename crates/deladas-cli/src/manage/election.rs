@@ -124,6 +124,10 @@ pub struct Ha {
     pub hold_until: Option<Instant>,
     /// When the hosts' keys were last read.
     pub polled: LeaseClock,
+    /// An etcd leader change seen while not leading (a loaded manager can
+    /// lose its own lease in the same moment): recorded once it leads again,
+    /// so the event log never misses why hosts were held.
+    pub unrecorded_leader_change: Option<Value>,
 }
 
 impl Ha {
@@ -292,14 +296,14 @@ fn watch_etcd_leader(s: Shared, gw: Arc<Gateway>) {
                         ha.hold_until = Some(Instant::now() + grace);
                     }
                     hold_if_needed(&mut m, Instant::now());
+                    let (from, to) = (known_leader.map(|k| format!("{:x}", k.0)), format!("{:x}", now_leader.0));
+                    let data = json!({"from": from, "to": to, "raft_term": now_leader.1, "hold_ms": grace.as_millis() as u64,
+                                      "why": "a new etcd leader resets lease timers: no host is failed for a silence etcd was not stable through"});
                     if m.ha.as_ref().is_some_and(Ha::leads) {
-                        let (from, to) = (known_leader.map(|k| format!("{:x}", k.0)), format!("{:x}", now_leader.0));
-                        m.emit(
-                            "etcd-leader-changed",
-                            json!({"from": from, "to": to, "raft_term": now_leader.1, "hold_ms": grace.as_millis() as u64,
-                                   "why": "a new etcd leader resets lease timers: no host is failed for a silence etcd was not stable through"}),
-                        );
+                        m.emit("etcd-leader-changed", data);
                         m.commit();
+                    } else if let Some(ha) = &mut m.ha {
+                        ha.unrecorded_leader_change = Some(data);
                     }
                 }
                 known_leader = Some(now_leader);
@@ -364,6 +368,9 @@ fn campaign(s: &Shared, gw: &Gateway, ttl_secs: u64, url: &str, leader_key: &str
     };
     eprintln!("manager: elected leader (term {term}), {what}");
     m.emit("manager-started", json!({"leader": url, "term": term, "store": "etcd", "state": what}));
+    if let Some(data) = m.ha.as_mut().and_then(|ha| ha.unrecorded_leader_change.take()) {
+        m.emit("etcd-leader-changed", data);
+    }
     m.commit();
     Some(id)
 }

@@ -379,6 +379,7 @@ async fn run(args: ManageArgs) -> i32 {
                 leader: None,
                 hold_until: None,
                 polled: election::LeaseClock::default(),
+                unrecorded_leader_change: None,
             });
             Box::new(election::EtcdStore::new(gw, &u.prefix, term))
         }
