@@ -285,6 +285,28 @@ fn prepare(
     };
     let address = |h: &str| addresses.get(h).cloned().unwrap_or_else(|| "127.0.0.1".into());
     let procs = specs(&d, &roles, &address, &services).map_err(|e| ApiError::new(500, Code::Internal, e))?;
+    // The runtime matches the shadows' messages to G_low's by one shared
+    // counter: exact only while a single G_low process sends to G_act
+    // (docs/mdcd.md, "Limits"). Refuse what it cannot guarantee rather than
+    // run an upgrade whose recovery could lose or repeat messages.
+    let senders: Vec<&str> = procs
+        .values()
+        .filter(|p| p.spec.role == Role::Low && p.spec.links.iter().any(|l| l.peer_role == Role::Active))
+        .map(|p| p.spec.process.as_str())
+        .collect();
+    if senders.len() > 1 {
+        return Err(ApiError::new(
+            422,
+            Code::BadRequest,
+            format!(
+                "this upgrade puts {} processes that send to unchanged ones in G_low ({}); the guarded-upgrade runtime \
+                 replays messages exactly only when one G_low process sends to G_act (docs/mdcd.md, \"Limits\"): \
+                 upgrade them one at a time, or use a goal where one instance of the upgraded component serves the others",
+                senders.len(),
+                senders.join(", ")
+            ),
+        ));
+    }
     let mut commands = BTreeMap::new();
     for (name, p) in &procs {
         let Some(c) = d.components.iter().find(|c| c.name == p.component) else { continue };
