@@ -391,3 +391,40 @@ maximize min(host h in deployment : h.ram - sum(A a in h : a.ram))
     assert!(err.contains("E0803") && err.contains("objective with `abs`/`min`/`max`"), "{err}");
     assert!(!err.contains("internal"), "{err}");
 }
+
+#[test]
+fn resolve_follows_an_objective_over_min() {
+    let goal = temp_goal(
+        "resolve-min",
+        r#"component W(code = "w", ports = {p})
+host h1 = host(cpu = 1)
+host h2 = host(cpu = 5)
+host h3 = host(cpu = 3)
+host h4 = host(cpu = 9)
+constraintset s = constraintset { card(instancesof W in deployment) = 2 }
+maximize min(W w in deployment : hostof(w).cpu)
+"#,
+    );
+    let g = goal.to_str().expect("utf-8");
+    let ddd = goal.with_extension("ddd.xml");
+    let o = deladas(&["solve", g, "-o", ddd.to_str().expect("utf-8")]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let text = std::fs::read_to_string(&ddd).expect("ddd");
+    assert!(text.contains(r#"host="h4""#) && text.contains(r#"host="h2""#), "{text}");
+    // h4 fails: W@h2 is kept; the least CPU under a W is then largest with h3 (3), not h1 (1).
+    let out = goal.with_extension("r.ddd.xml");
+    let o = deladas(&[
+        "resolve",
+        g,
+        "--from",
+        ddd.to_str().expect("utf-8"),
+        "--fail-host",
+        "h4",
+        "-o",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let text = std::fs::read_to_string(&out).expect("ddd");
+    assert!(text.contains(r#"id="W@h2""#), "{text}");
+    assert!(text.contains(r#"host="h3""#), "the new instance should be on h3 (cpu 3):\n{text}");
+}
