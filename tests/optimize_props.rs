@@ -44,6 +44,11 @@ fn goal(hosts: usize, a_per_host: u32, hard: &[usize], objectives: &[usize], pre
         "maximize card(host h in deployment where card(instancesof A in h) = 0)",
         "minimize card(instancesof A in deployment) - 2 * card(instancesof B in deployment)",
         "maximize sum(B b in deployment : hostof(b).cpu) + card(instancesof A in deployment)",
+        // `abs`, `min`, `max`: lowered by cases, one comparison per value.
+        "maximize min(host h in deployment : h.cpu - 2 * card(instancesof A in h) - card(instancesof B in h))",
+        "minimize max(zone z in deployment : card(instancesof A in zone z)) - min(zone z in deployment : card(instancesof A in zone z))",
+        "minimize abs(card(instancesof A in deployment) - 2 * card(instancesof B in deployment))",
+        "maximize max(card(instancesof B in deployment), 3 - card(instancesof A in deployment))",
     ];
     let pref_clauses = [
         "forall A a in deployment (hostof(a).zone = \"a\")",
@@ -125,7 +130,7 @@ proptest! {
         hosts in 2usize..=3,
         a_per_host in 1u32..=2,
         hard in proptest::collection::vec(0usize..7, 0..3),
-        objectives in proptest::collection::vec(0usize..6, 0..3),
+        objectives in proptest::collection::vec(0usize..10, 0..3),
         prefs in proptest::collection::vec((0usize..5, 1u32..4), 0..3),
     ) {
         prop_assume!(!objectives.is_empty() || !prefs.is_empty());

@@ -28,6 +28,45 @@ pub struct Level {
     pub maximize: bool,
     pub terms: Vec<(NodeId, i64)>,
     pub constant: i64,
+    /// For a term with `abs`/`min`/`max`: its value in unary, one node
+    /// "term ≥ m" per threshold (see [`Ladder`]); `terms` are then those
+    /// nodes, so the value is still a linear form.
+    pub ladder: Option<Ladder>,
+}
+
+/// An objective term with `abs`/`min`/`max`, which has no linear form over
+/// the ground nodes: it is lowered as one comparison "term ≥ m" per value
+/// m it can take above its least value `lo` (every `step`-th, when all its
+/// numbers are multiples of `step`), each through the comparison path (by
+/// cases), and the term's value is `lo` plus `step` times the number that
+/// hold. A step
+/// of the descent ("strictly better than the best so far") is one of these
+/// comparisons: `term ≥ best + 1` for `maximize`, not `term ≥ best` (that
+/// is, `term ≤ best - 1`) for `minimize`.
+#[derive(Debug, Clone)]
+pub struct Ladder {
+    /// The least value the term can take.
+    pub lo: i64,
+    /// Every value of the term is a multiple of `step` (the gcd of its
+    /// constants and coefficients), and so are `lo` and the thresholds.
+    pub step: i64,
+    /// `nodes[i]` holds exactly when the term is at least `lo + (i + 1)·step`.
+    pub nodes: Vec<NodeId>,
+}
+
+impl Ladder {
+    /// The node "term ≥ m", or a constant outside the range.
+    pub fn at_least(&self, m: i64) -> Result<NodeId, bool> {
+        if m <= self.lo {
+            return Err(true);
+        }
+        // The first threshold at or above m.
+        let i = (m - self.lo).saturating_add(self.step - 1) / self.step - 1;
+        match usize::try_from(i).ok().and_then(|i| self.nodes.get(i)) {
+            Some(&n) => Ok(n),
+            None => Err(false),
+        }
+    }
 }
 
 impl Level {
@@ -85,6 +124,10 @@ pub(super) fn ground(p: &Program, g: &mut Ground, env: &mut Vec<Option<Val>>) ->
     }
     let mut objective_levels = vec![];
     for (i, o) in p.objectives.iter().enumerate() {
+        if g.has_extreme(&o.term) {
+            objective_levels.push(ladder_level(p, g, env, i, o)?);
+            continue;
+        }
         let lin = g.lin(p, &o.term, env)?;
         let lin = match o.sense {
             Sense::Minimize => lin,
@@ -144,7 +187,46 @@ fn level(
     if total.is_none_or(|t| t > i32::MAX as u64) {
         return Err(ovf());
     }
-    Ok(Level { source, maximize: false, terms, constant })
+    Ok(Level { source, maximize: false, terms, constant, ladder: None })
+}
+
+/// The most thresholds one objective with `abs`/`min`/`max` is lowered to.
+pub const MAX_LADDER: i64 = 4096;
+
+/// The level of an objective whose term has `abs`/`min`/`max` (see [`Ladder`]).
+fn ladder_level(
+    p: &Program,
+    g: &mut Ground,
+    env: &mut Vec<Option<Val>>,
+    i: usize,
+    o: &Objective,
+) -> Result<Level, LowerError> {
+    let (lo, hi) = g.term_range(p, &o.term, env)?.ok_or(LowerError::Overflow(o.loc))?;
+    let step = i64::try_from(g.term_step(p, &o.term, env)?).map_err(|_| LowerError::Overflow(o.loc))?.max(1);
+    let width = hi.checked_sub(lo).ok_or(LowerError::Overflow(o.loc))? / step;
+    if width > MAX_LADDER {
+        return Err(LowerError::TooLarge {
+            what: format!(
+                "values of an objective with `abs`/`min`/`max` (it ranges over {lo}..{hi} in steps of {step}; each value is one comparison: count in coarser units)"
+            ),
+            estimate: width as u128,
+            limit: MAX_LADDER as u128,
+        });
+    }
+    let maximize = o.sense == Sense::Maximize;
+    let mut nodes = vec![];
+    for i in 1..=width {
+        let m = lo + i * step;
+        let k = Term { kind: TermKind::Int(m), ty: Type::Int, loc: o.loc };
+        nodes.push(g.cmp_by_cases(p, CmpOp::Ge, &o.term, &k, env, o.loc)?);
+    }
+    // Minimise `lo + Σ [term ≥ m]`, or its negation.
+    let (sign, constant) = if maximize { (-1, lo.checked_neg().ok_or(LowerError::Overflow(o.loc))?) } else { (1, lo) };
+    let terms = nodes.iter().map(|&n| (n, sign * step)).collect();
+    let mut l = level(g, LevelSource::Objective(i), terms, constant, o.loc)?;
+    l.maximize = maximize;
+    l.ladder = Some(Ladder { lo, step, nodes });
+    Ok(l)
 }
 
 /// Splits a preference at its leading `forall`s: one soft clause per binding.

@@ -438,3 +438,176 @@ pub(super) fn what_grows(p: &Program, g: &Ground, chans: u128, work: u128) -> St
     s.push(')');
     s
 }
+
+impl Ground {
+    /// Whether `t` has an `abs`/`min`/`max` occurrence, which only the
+    /// comparison path ([`Ground::cmp_by_cases`]) can decide.
+    pub(super) fn has_extreme(&self, t: &Term) -> bool {
+        self.open(t, 1).is_some()
+    }
+
+    /// Bounds of every value `t` can take in any configuration (`abs`,
+    /// `min`, `max` and aggregates included; an aggregate's empty case, 0,
+    /// always counts). `None` when a bound overflows or `t` is not linear
+    /// in its occurrences.
+    pub(super) fn term_range(
+        &mut self,
+        p: &Program,
+        t: &Term,
+        env: &mut Vec<Option<Val>>,
+    ) -> Result<Option<(i64, i64)>, LowerError> {
+        if self.open(t, 1).is_none() {
+            let l = self.lin(p, t, env)?;
+            return Ok(lin_range(&l));
+        }
+        let extreme = |max: bool, rs: Vec<(i64, i64)>| -> Option<(i64, i64)> {
+            let los = rs.iter().map(|r| r.0);
+            let his = rs.iter().map(|r| r.1);
+            if max {
+                Some((los.max()?, his.max()?))
+            } else {
+                Some((los.min()?, his.min()?))
+            }
+        };
+        Ok(match &t.kind {
+            TermKind::Abs(a) => self.term_range(p, a, env)?.and_then(|(lo, hi)| {
+                let top = lo.checked_abs()?.max(hi.checked_abs()?);
+                let bottom = if lo <= 0 && hi >= 0 { 0 } else { lo.checked_abs()?.min(hi.checked_abs()?) };
+                Some((bottom, top))
+            }),
+            TermKind::Extreme { max, args } => {
+                let mut rs = vec![];
+                for a in args {
+                    match self.term_range(p, a, env)? {
+                        Some(r) => rs.push(r),
+                        None => return Ok(None),
+                    }
+                }
+                extreme(*max, rs)
+            }
+            TermKind::Aggregate { binder, body, .. } => {
+                // Which elements are present varies: any one case may be
+                // the value (as in [`Ground::range`]), so the union.
+                let elems = self.domain(p, binder.var, &binder.domain, env)?;
+                let saved = env[binder.var];
+                let mut rs = vec![(0, 0)];
+                for e in elems {
+                    env[binder.var] = Some(e);
+                    let r = self.term_range(p, body, env);
+                    match r {
+                        Ok(Some(r)) => rs.push(r),
+                        other => {
+                            env[binder.var] = saved;
+                            return other;
+                        }
+                    }
+                }
+                env[binder.var] = saved;
+                let lo = rs.iter().map(|r| r.0).min();
+                let hi = rs.iter().map(|r| r.1).max();
+                lo.zip(hi)
+            }
+            TermKind::Neg(a) => {
+                self.term_range(p, a, env)?.and_then(|(lo, hi)| Some((hi.checked_neg()?, lo.checked_neg()?)))
+            }
+            TermKind::Add(v) => {
+                let (mut lo, mut hi) = (0i64, 0i64);
+                for (neg, x) in v {
+                    let Some((a, b)) = self.term_range(p, x, env)? else { return Ok(None) };
+                    let (a, b) = if *neg { (b.checked_neg(), a.checked_neg()) } else { (Some(a), Some(b)) };
+                    match (a.and_then(|a| lo.checked_add(a)), b.and_then(|b| hi.checked_add(b))) {
+                        (Some(a), Some(b)) => (lo, hi) = (a, b),
+                        _ => return Ok(None),
+                    }
+                }
+                Some((lo, hi))
+            }
+            TermKind::Mul(a, b) => {
+                let (k, x) = match (a.constant(), b.constant()) {
+                    (_, Some(Value::Int(k))) => (k, a),
+                    (Some(Value::Int(k)), _) => (k, b),
+                    _ => return Ok(None),
+                };
+                self.term_range(p, x, env)?.and_then(|(lo, hi)| {
+                    let (a, b) = (lo.checked_mul(k)?, hi.checked_mul(k)?);
+                    Some((a.min(b), a.max(b)))
+                })
+            }
+            _ => None,
+        })
+    }
+}
+
+impl Ground {
+    /// A number every value of `t` is a multiple of (0 when `t` is always
+    /// 0): the gcd of the constants and coefficients of its cases. Memory
+    /// in MB, say, steps by its unit, so the objective's thresholds do too.
+    pub(super) fn term_step(&mut self, p: &Program, t: &Term, env: &mut Vec<Option<Val>>) -> Result<u64, LowerError> {
+        if self.open(t, 1).is_none() {
+            let l = self.lin(p, t, env)?;
+            return Ok(l.terms.iter().fold(l.constant.unsigned_abs(), |a, (_, c)| gcd(a, c.unsigned_abs())));
+        }
+        Ok(match &t.kind {
+            TermKind::Abs(a) | TermKind::Neg(a) => self.term_step(p, a, env)?,
+            TermKind::Extreme { args, .. } => {
+                let mut g = 0;
+                for a in args {
+                    g = gcd(g, self.term_step(p, a, env)?);
+                }
+                g
+            }
+            TermKind::Aggregate { binder, body, .. } => {
+                let elems = self.domain(p, binder.var, &binder.domain, env)?;
+                let saved = env[binder.var];
+                let mut g = 0;
+                for e in elems {
+                    env[binder.var] = Some(e);
+                    let r = self.term_step(p, body, env);
+                    match r {
+                        Ok(x) => g = gcd(g, x),
+                        Err(e) => {
+                            env[binder.var] = saved;
+                            return Err(e);
+                        }
+                    }
+                }
+                env[binder.var] = saved;
+                g
+            }
+            TermKind::Add(v) => {
+                let mut g = 0;
+                for (_, x) in v {
+                    g = gcd(g, self.term_step(p, x, env)?);
+                }
+                g
+            }
+            TermKind::Mul(a, b) => match (a.constant(), b.constant()) {
+                (_, Some(Value::Int(k))) => self.term_step(p, a, env)?.saturating_mul(k.unsigned_abs()),
+                (Some(Value::Int(k)), _) => self.term_step(p, b, env)?.saturating_mul(k.unsigned_abs()),
+                _ => 1,
+            },
+            _ => 1,
+        })
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// The least and greatest values of a linear form over Boolean nodes.
+fn lin_range(l: &Lin) -> Option<(i64, i64)> {
+    let (mut lo, mut hi) = (l.constant, l.constant);
+    for (_, c) in &l.terms {
+        if *c < 0 {
+            lo = lo.checked_add(*c)?;
+        } else {
+            hi = hi.checked_add(*c)?;
+        }
+    }
+    Some((lo, hi))
+}

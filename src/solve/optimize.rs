@@ -160,6 +160,17 @@ pub fn describe_binding(program: &Program, g: &Ground, sol: &Solution, binding: 
 impl Session<'_> {
     /// `Σ coeff·node + constant ≤ bound` as a pseudo-Boolean constraint.
     fn level_le(&mut self, l: &Level, bound: i64) -> Option<Bool> {
+        if let Some(ladder) = &l.ladder {
+            // One comparison of the term, lowered by cases: `term ≥ -bound`
+            // for a maximised level (its form is the term negated), not
+            // `term ≥ bound + 1` for a minimised one.
+            let (m, positive) = if l.maximize { (bound.checked_neg()?, true) } else { (bound.checked_add(1)?, false) };
+            let b = match ladder.at_least(m) {
+                Ok(n) => self.node(n).ok()?,
+                Err(c) => Bool::from_bool(c),
+            };
+            return Some(if positive { b } else { b.not() });
+        }
         let mut lits = vec![];
         let mut k = bound.checked_sub(l.constant)?;
         for &(n, c) in &l.terms {
