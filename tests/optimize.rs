@@ -169,18 +169,22 @@ fn a_goal_without_objectives_is_unchanged() {
     assert!(!stderr(&o).contains("optimum"));
 }
 
-#[test]
-fn resolve_keeps_bindings_first_then_follows_the_objectives() {
+/// Solves a goal of two `W`s on hosts with cpu 1, 5, 3 and 9 under
+/// `objective` (which puts them on h4 and h2), fails h4, and checks that
+/// `resolve` keeps W@h2 and, following the objective, starts the new W on h3.
+fn resolve_keeps_h2_and_moves_to_h3(name: &str, objective: &str) {
     let goal = temp_goal(
-        "resolve",
-        r#"component W(code = "w", ports = {p})
+        name,
+        &format!(
+            r#"component W(code = "w", ports = {{p}})
 host h1 = host(cpu = 1)
 host h2 = host(cpu = 5)
 host h3 = host(cpu = 3)
 host h4 = host(cpu = 9)
-constraintset s = constraintset { card(instancesof W in deployment) = 2 }
-maximize sum(W w in deployment : hostof(w).cpu)
-"#,
+constraintset s = constraintset {{ card(instancesof W in deployment) = 2 }}
+{objective}
+"#
+        ),
     );
     let g = goal.to_str().expect("utf-8");
     let ddd = goal.with_extension("ddd.xml");
@@ -188,7 +192,6 @@ maximize sum(W w in deployment : hostof(w).cpu)
     assert_eq!(code(&o), 0, "{}", show(&o));
     let text = std::fs::read_to_string(&ddd).expect("ddd");
     assert!(text.contains(r#"host="h4""#) && text.contains(r#"host="h2""#), "{text}");
-    // h4 fails: W@h2 is kept; of the hosts left, h3 has the most CPU.
     let out = goal.with_extension("r.ddd.xml");
     let o = deladas(&[
         "resolve",
@@ -204,6 +207,12 @@ maximize sum(W w in deployment : hostof(w).cpu)
     let text = std::fs::read_to_string(&out).expect("ddd");
     assert!(text.contains(r#"id="W@h2""#), "{text}");
     assert!(text.contains(r#"host="h3""#), "the new instance should be on h3 (cpu 3):\n{text}");
+}
+
+#[test]
+fn resolve_keeps_bindings_first_then_follows_the_objectives() {
+    // h4 fails: W@h2 is kept; of the hosts left, h3 has the most CPU.
+    resolve_keeps_h2_and_moves_to_h3("resolve", "maximize sum(W w in deployment : hostof(w).cpu)");
 }
 
 // ---------------------------------------------------------------------------
@@ -394,37 +403,6 @@ maximize min(host h in deployment : h.ram - sum(A a in h : a.ram))
 
 #[test]
 fn resolve_follows_an_objective_over_min() {
-    let goal = temp_goal(
-        "resolve-min",
-        r#"component W(code = "w", ports = {p})
-host h1 = host(cpu = 1)
-host h2 = host(cpu = 5)
-host h3 = host(cpu = 3)
-host h4 = host(cpu = 9)
-constraintset s = constraintset { card(instancesof W in deployment) = 2 }
-maximize min(W w in deployment : hostof(w).cpu)
-"#,
-    );
-    let g = goal.to_str().expect("utf-8");
-    let ddd = goal.with_extension("ddd.xml");
-    let o = deladas(&["solve", g, "-o", ddd.to_str().expect("utf-8")]);
-    assert_eq!(code(&o), 0, "{}", show(&o));
-    let text = std::fs::read_to_string(&ddd).expect("ddd");
-    assert!(text.contains(r#"host="h4""#) && text.contains(r#"host="h2""#), "{text}");
     // h4 fails: W@h2 is kept; the least CPU under a W is then largest with h3 (3), not h1 (1).
-    let out = goal.with_extension("r.ddd.xml");
-    let o = deladas(&[
-        "resolve",
-        g,
-        "--from",
-        ddd.to_str().expect("utf-8"),
-        "--fail-host",
-        "h4",
-        "-o",
-        out.to_str().expect("utf-8"),
-    ]);
-    assert_eq!(code(&o), 0, "{}", show(&o));
-    let text = std::fs::read_to_string(&out).expect("ddd");
-    assert!(text.contains(r#"id="W@h2""#), "{text}");
-    assert!(text.contains(r#"host="h3""#), "the new instance should be on h3 (cpu 3):\n{text}");
+    resolve_keeps_h2_and_moves_to_h3("resolve-min", "maximize min(W w in deployment : hostof(w).cpu)");
 }

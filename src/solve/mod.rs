@@ -273,6 +273,17 @@ fn debug_mark(what: &str) {
 }
 
 /// The outcome of a run whose limit was reached: "unknown", naming the limit.
+/// The ground goal evaluated on a solver's model, which must satisfy it: a
+/// cheap cross-check of the encoding before anything is built on it.
+fn model_state<'g>(g: &'g Ground, sol: &Solution) -> Result<GroundState<'g>, Outcome> {
+    let state = GroundState::new(g, &sol.slots, &sol.chans);
+    if state.all_clauses_hold() {
+        Ok(state)
+    } else {
+        Err(Outcome::Internal(format!("the solver's model violates ground clauses {:?}", state.false_clauses())))
+    }
+}
+
 fn stopped_outcome(hit: LimitHit) -> Outcome {
     Outcome::Unknown(hit.to_string())
 }
@@ -1297,15 +1308,10 @@ impl<'g> Session<'g> {
                 SatResult::Unknown => break,
             }
             let mut sol = self.extract();
-            // The model must satisfy the ground goal: a cheap cross-check of
-            // the encoding before anything is built on it.
-            let mut state = GroundState::new(self.g, &sol.slots, &sol.chans);
-            if !state.all_clauses_hold() {
-                return Outcome::Internal(format!(
-                    "the solver's model violates ground clauses {:?}",
-                    state.false_clauses()
-                ));
-            }
+            let mut state = match model_state(self.g, &sol) {
+                Ok(st) => st,
+                Err(o) => return o,
+            };
             if opts.parsimony {
                 progress.phase("minimising", &format!("{} instances, {} channels", sol.slots.len(), sol.chans.len()));
                 crate::budget::set_phase("minimising");

@@ -329,13 +329,10 @@ pub(super) fn run(
             Step::Done(_) => break,
         };
         let mut sol = opt.sol;
-        let mut state = evaluate(g, &sol);
-        if !state.all_clauses_hold() {
-            return Outcome::Internal(format!(
-                "the solver's model violates ground clauses {:?}",
-                state.false_clauses()
-            ));
-        }
+        let mut state = match super::model_state(g, &sol) {
+            Ok(st) => st,
+            Err(o) => return o,
+        };
         if opts.parsimony {
             progress.phase("minimising", &format!("{} instances, {} channels", sol.slots.len(), sol.chans.len()));
             crate::budget::set_phase("minimising");
