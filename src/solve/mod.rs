@@ -284,6 +284,42 @@ fn model_state<'g>(g: &'g Ground, sol: &Solution) -> Result<GroundState<'g>, Out
     }
 }
 
+/// Whether a configuration found for `--count` is new up to renumbering.
+enum Fresh {
+    New,
+    Repeat,
+    /// So many repeats that no new configuration is likely: stop looking.
+    GiveUp,
+}
+
+/// The signatures of the configurations found so far, and how many found
+/// again (instances of one component on one host are interchangeable, so a
+/// configuration that only renumbers them is not a new one).
+struct Seen {
+    signatures: Vec<Signature>,
+    repeats: usize,
+    count: usize,
+}
+
+impl Seen {
+    fn new(count: usize) -> Self {
+        Seen { signatures: vec![], repeats: 0, count }
+    }
+
+    fn add(&mut self, sig: Signature) -> Fresh {
+        if !self.signatures.contains(&sig) {
+            self.signatures.push(sig);
+            return Fresh::New;
+        }
+        self.repeats += 1;
+        if self.repeats > 10 * self.count.max(1) {
+            Fresh::GiveUp
+        } else {
+            Fresh::Repeat
+        }
+    }
+}
+
 fn stopped_outcome(hit: LimitHit) -> Outcome {
     Outcome::Unknown(hit.to_string())
 }
@@ -1292,8 +1328,7 @@ impl<'g> Session<'g> {
             return optimize::run(self, opts, deadline, stats, progress);
         }
         let mut found = vec![];
-        let mut signatures: Vec<Signature> = vec![];
-        let mut repeats = 0;
+        let mut seen = Seen::new(opts.count);
         while found.len() < opts.count.max(1) {
             match self.check(&[], true, deadline) {
                 SatResult::Sat => {}
@@ -1341,15 +1376,11 @@ impl<'g> Session<'g> {
             self.solver.assert(&block);
             // Instances of one component on one host are interchangeable: a
             // configuration that only renumbers them is not a new one.
-            let sig = self.signature(&sol);
-            if signatures.contains(&sig) {
-                repeats += 1;
-                if repeats > 10 * opts.count.max(1) {
-                    break;
-                }
-                continue;
+            match seen.add(self.signature(&sol)) {
+                Fresh::New => {}
+                Fresh::Repeat => continue,
+                Fresh::GiveUp => break,
             }
-            signatures.push(sig);
             found.push(sol);
         }
         Outcome::Sat { ground: Box::new(Ground::placeholder()), solutions: found, deployments: vec![] }

@@ -28,7 +28,7 @@ use std::time::Instant;
 use z3::ast::Bool;
 use z3::{Params, SatResult};
 
-use super::{parse_core, Outcome, Progress, Session, Signature, Solution, Stats};
+use super::{parse_core, Fresh, Outcome, Progress, Seen, Session, Solution, Stats};
 use crate::check::ir::{Program, Sense};
 use crate::lower::objective::{Bound, Level, LevelSource};
 use crate::lower::state::GroundState;
@@ -315,10 +315,9 @@ pub(super) fn run(
         d.checked_sub(reserve.min(left / 2)).unwrap_or(d)
     });
     let mut found: Vec<Solution> = vec![];
-    let mut signatures: Vec<Signature> = vec![];
+    let mut seen = Seen::new(opts.count);
     let mut report = Report::default();
     let mut first_fixed: Vec<Bool> = vec![];
-    let mut repeats = 0;
     while found.len() < opts.count.max(1) {
         progress.phase("optimising", &format!("{} levels", program_levels.len()));
         crate::budget::set_phase("optimising");
@@ -349,15 +348,11 @@ pub(super) fn run(
         // Later configurations are neither this one nor a superset of it.
         let block = Bool::or(&s.parts_of(&sol).iter().map(|b| b.not()).collect::<Vec<_>>());
         s.solver.assert(&block);
-        let sig = s.signature(&sol);
-        if signatures.contains(&sig) {
-            repeats += 1;
-            if repeats > 10 * opts.count.max(1) {
-                break;
-            }
-            continue;
+        match seen.add(s.signature(&sol)) {
+            Fresh::New => {}
+            Fresh::Repeat => continue,
+            Fresh::GiveUp => break,
         }
-        signatures.push(sig);
         if found.is_empty() {
             let program_senses: Vec<Option<Sense>> = program_levels.iter().map(|l| sense_of_ground(g, l)).collect();
             report.levels = program_levels
