@@ -279,6 +279,10 @@ fn model_state<'g>(g: &'g Ground, sol: &Solution) -> Result<GroundState<'g>, Out
     let state = GroundState::new(g, &sol.slots, &sol.chans);
     if state.all_clauses_hold() {
         Ok(state)
+    } else if let Err(hit) = crate::budget::check() {
+        // A limit that interrupted Z3 while the model was read makes its
+        // evaluations fail (read as false): that is the limit, not a bug.
+        Err(stopped_outcome(hit))
     } else {
         Err(Outcome::Internal(format!("the solver's model violates ground clauses {:?}", state.false_clauses())))
     }

@@ -781,6 +781,9 @@ impl<'a> Resolver<'a> {
         // The model must satisfy the ground goal on the hosts that are up.
         let mut state = GroundState::with_down(self.g, &solution.slots, &solution.chans, &scenario.down);
         if !state.all_clauses_hold() {
+            // A limit that interrupted Z3 while the model was read makes its
+            // evaluations fail (read as false): that is the limit, not a bug.
+            crate::budget::check().map_err(SolveError::Stopped)?;
             return Err(SolveError::Lower(lower::LowerError::Internal(format!(
                 "the re-solved configuration violates ground clauses {:?}",
                 state.false_clauses()
