@@ -412,6 +412,7 @@ fn the_live_page_explains_when_no_configuration_is_left() {
       hidden: document.getElementById('explanation').hidden,
       message: document.querySelector('#explanation .message').textContent,
       hits: [...document.querySelectorAll('#explanation .source .hit')].map(s => s.textContent),
+      repairs: [...document.querySelectorAll('#explanation .repairs li')].map(l => l.textContent),
       marker: window.__notReloaded || null,
     })"#;
     b.eval("window.__notReloaded = 'yes'");
@@ -421,6 +422,17 @@ fn the_live_page_explains_when_no_configuration_is_left() {
     });
     assert!(shown["message"].as_str().is_some_and(|m| m.contains("no configuration")), "{shown}");
     assert_eq!(shown["marker"], "yes", "no reload");
+    // The repairs in the words `deladas explain` prints (help lines), not
+    // the solver's data structures.
+    let repairs = strings(&ev["data"]["explanation"]["repairs"]);
+    assert!(!repairs.is_empty(), "adding a host like a failed one is a repair: {ev}");
+    for r in &repairs {
+        assert!(r.contains("makes") && r.contains("satisfiable") && !r.contains('{'), "a sentence: {r}");
+    }
+    let shown_repairs = strings(&shown["repairs"]);
+    for r in &repairs {
+        assert!(shown_repairs.contains(&format!("help: {r}")), "the page lists `{r}`: {shown_repairs:?}");
+    }
     // Each highlighted line is the goal's line with that number.
     let goal = std::fs::read_to_string(cluster::root().join(cluster::GOAL)).expect("the goal");
     let goal_lines: Vec<&str> = goal.lines().collect();

@@ -165,7 +165,7 @@ impl Goal {
         let hosts: Vec<&str> = available.iter().map(|&h| p.hosts[h].name.as_str()).collect();
         let message = format!("no configuration exists {context}: {} host(s) left ({})", hosts.len(), hosts.join(", "));
         match deladas::solve::explain::explain(p, available, Duration::from_secs(10)) {
-            Ok(deladas::solve::explain::Explained::Unsatisfiable { conflict, repairs, .. }) => {
+            Ok(deladas::solve::explain::Explained::Unsatisfiable { conflict, repairs, repairs_complete }) => {
                 let clauses: Vec<Value> = conflict
                     .pieces
                     .iter()
@@ -179,12 +179,19 @@ impl Goal {
                         json!({"clause": span, "line": line})
                     })
                     .collect();
+                // The words `deladas explain` prints: its `help:` lines are
+                // the repairs, its `note:` lines the counting facts.
+                let d =
+                    deladas::report::explanation(p, &self.sources, available, &conflict, &repairs, repairs_complete);
+                let texts = |kind: deladas::diagnostics::NoteKind| {
+                    d.notes.iter().filter(|n| n.kind == kind).map(|n| n.text.clone()).collect::<Vec<_>>()
+                };
                 json!({
                     "message": message,
                     "conflict": clauses,
-                    "resources": conflict.resources.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>(),
+                    "resources": texts(deladas::diagnostics::NoteKind::Note),
                     "hosts_needed": conflict.hosts_needed,
-                    "repairs": repairs.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>(),
+                    "repairs": texts(deladas::diagnostics::NoteKind::Help),
                 })
             }
             _ => json!({"message": message}),

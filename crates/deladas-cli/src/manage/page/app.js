@@ -67,8 +67,8 @@
     }
     const ul = sec.querySelector('.repairs');
     ul.replaceChildren();
-    for (const r of x.repairs || []) ul.appendChild(el('li', '', 'repair: ' + r));
-    for (const r of x.resources || []) ul.appendChild(el('li', '', 'resource: ' + r));
+    for (const r of x.repairs || []) ul.appendChild(el('li', '', 'help: ' + r));
+    for (const r of x.resources || []) ul.appendChild(el('li', '', 'note: ' + r));
     for (const d of x.diagnostics || []) ul.appendChild(el('li', '', (d.code || '') + ' ' + (d.message || '')));
   }
 
