@@ -195,6 +195,10 @@ fn resolve_svg_marks_the_plan() {
     assert_eq!(code(&o), 0, "{}", show(&o));
     let svg = stdout(&o);
     assert_well_formed(&svg, &d, "plan.svg");
+    // cli.md's spelling, `--format svg`, is the same option.
+    let f = deladas(&[&args[..], &["--format", "svg"]].concat());
+    assert_eq!(code(&f), 0, "{}", show(&f));
+    assert_eq!(stdout(&f), svg, "--format svg and --plan-format svg draw the same");
     let j = deladas(&[&args[..], &["--plan-format", "json"]].concat());
     assert_eq!(code(&j), 0, "{}", show(&j));
     let plan: serde_json::Value = serde_json::from_str(&stdout(&j)).expect("plan json");

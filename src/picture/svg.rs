@@ -253,6 +253,43 @@ fn panel(d: &Deployment, m: &Marks, g: &Geometry) -> (String, f64, f64) {
         *degree.entry(a).or_insert(0) += 1;
         *degree.entry(b).or_insert(0) += 1;
     }
+    // Where each host pair's labels go: the block of its labels (at most
+    // MAX_LABELS lines and a "+N more") slides along the edge until it
+    // covers no host box and no other pair's block.
+    let mut blocks: BTreeMap<(usize, usize), (usize, f64)> = BTreeMap::new();
+    for c in &d.channels {
+        let (Some(&(a, _)), Some(&(b, _))) = (row_y.get(c.from.instance.as_str()), row_y.get(c.to.instance.as_str()))
+        else {
+            continue;
+        };
+        if a != b {
+            let label = format!("{} — {}", end_label(&c.from), end_label(&c.to));
+            let e = blocks.entry((a.min(b), a.max(b))).or_insert((0, 0.0));
+            e.0 += 1;
+            e.1 = e.1.max(text_w(&label) * 11.0 / 12.0);
+        }
+    }
+    let mut placed: Vec<Rect> = vec![];
+    let mut label_at: BTreeMap<(usize, usize), Point> = BTreeMap::new();
+    for (&pair, &(count, width)) in &blocks {
+        let Some(e) = g.edges.get(&pair) else { continue };
+        let lines = count.min(MAX_LABELS) + usize::from(count > MAX_LABELS);
+        let rect_at =
+            |p: Point| Rect { x: p.x - width / 2.0 - 2.0, y: p.y - 11.0, w: width + 4.0, h: 13.0 * lines as f64 + 2.0 };
+        let first = label_t(e, pair.0, pair.1, &degree);
+        let candidates = std::iter::once(first).chain((1..=9).flat_map(|k| {
+            let d = 0.05 * k as f64;
+            [first + d, first - d]
+        }));
+        let free = |r: &Rect| {
+            !g.hosts.iter().any(|h| r.meets(&Rect { x: h.x, y: h.y, w: h.w, h: h.h }))
+                && !placed.iter().any(|q| r.meets(q))
+        };
+        let t = candidates.filter(|t| (0.05..=0.95).contains(t)).find(|&t| free(&rect_at(e.at(t)))).unwrap_or(first);
+        let p = e.at(t);
+        placed.push(rect_at(p));
+        label_at.insert(pair, p);
+    }
     for c in &d.channels {
         let (Some(&(a, ya)), Some(&(b, yb))) = (row_y.get(c.from.instance.as_str()), row_y.get(c.to.instance.as_str()))
         else {
@@ -305,7 +342,8 @@ fn panel(d: &Deployment, m: &Marks, g: &Geometry) -> (String, f64, f64) {
             let d_attr = path_d(&e.path, off);
             let _ = write!(s, "<path d=\"{d_attr}\"{}/>", if forward { arrow } else { arrow_start });
             if slot < MAX_LABELS {
-                let mid = label_point(e, a.min(b), a.max(b), &degree);
+                let pair = (a.min(b), a.max(b));
+                let mid = label_at.get(&pair).copied().unwrap_or_else(|| e.at(label_t(e, pair.0, pair.1, &degree)));
                 let label = if forward {
                     format!("{} {sep} {}", end_label(&c.from), end_label(&c.to))
                 } else {
@@ -326,7 +364,7 @@ fn panel(d: &Deployment, m: &Marks, g: &Geometry) -> (String, f64, f64) {
     }
     for (pair, count) in &more {
         if let Some(e) = g.edges.get(pair) {
-            let mid = label_point(e, pair.0, pair.1, &degree);
+            let mid = label_at.get(pair).copied().unwrap_or_else(|| e.at(label_t(e, pair.0, pair.1, &degree)));
             let _ = writeln!(
                 s,
                 "<text class=\"more\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">+{count} more</text>",
@@ -346,21 +384,35 @@ fn panel(d: &Deployment, m: &Marks, g: &Geometry) -> (String, f64, f64) {
     (s, w, y)
 }
 
-/// Where an edge's labels go: a fifth or two fifths of the way from the end at the host
-/// with fewer neighbours (edges fan out there, so labels spread), mid-way
-/// when both have as many.
-fn label_point(e: &EdgePath, a: usize, b: usize, degree: &BTreeMap<usize, usize>) -> Point {
+/// A box of the picture, to keep labels off host boxes and each other.
+#[derive(Clone, Copy)]
+struct Rect {
+    x: f64,
+    y: f64,
+    w: f64,
+    h: f64,
+}
+
+impl Rect {
+    fn meets(&self, o: &Rect) -> bool {
+        self.x < o.x + o.w && o.x < self.x + self.w && self.y < o.y + o.h && o.y < self.y + self.h
+    }
+}
+
+/// Where along the edge its labels go first: a fifth or two fifths of the
+/// way from the end at the host with fewer neighbours (edges fan out there,
+/// so labels spread), mid-way when both have as many.
+fn label_t(e: &EdgePath, a: usize, b: usize, degree: &BTreeMap<usize, usize>) -> f64 {
     let (from, other) = if e.from == a { (a, b) } else { (b, a) };
     let (df, dt) = (degree.get(&from).copied().unwrap_or(0), degree.get(&other).copied().unwrap_or(0));
     // Neighbouring edges alternate between two distances, so that their
     // labels do not sit side by side.
     let stagger = if (a + b) % 2 == 0 { 0.0 } else { 0.18 };
-    let t = match df.cmp(&dt) {
+    match df.cmp(&dt) {
         std::cmp::Ordering::Less => 0.22 + stagger,
         std::cmp::Ordering::Greater => 0.78 - stagger,
         std::cmp::Ordering::Equal => 0.5,
-    };
-    e.at(t)
+    }
 }
 
 /// The SVG path of cubic segments, shifted right by `off`.

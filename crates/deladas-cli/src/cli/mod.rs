@@ -209,8 +209,9 @@ enum Command {
         /// Write the new DDD here (the plan then goes to stdout); default: DDD on stdout, plan on stderr.
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// How to print the migration plan.
-        #[arg(long, value_enum, default_value_t = resolve::PlanFormat::Text)]
+        /// How to print the migration plan (`--format` is the same option: the
+        /// output formats of the other commands, e.g. `--format svg`, work here too).
+        #[arg(long, alias = "format", value_enum, default_value_t = resolve::PlanFormat::Text)]
         plan_format: resolve::PlanFormat,
         /// `optimal` (default) or the paper's `progressive` pin dropping, for comparison.
         #[arg(long, value_enum, default_value_t = resolve::StrategyArg::Optimal)]
