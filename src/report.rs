@@ -439,6 +439,17 @@ impl Report<'_> {
 
     /// What the search could not establish.
     fn caveats(&self, mut d: Diagnostic, repairs: &[Repair], repairs_complete: bool) -> Diagnostic {
+        if let Some(why) = &self.conflict.cut_short {
+            // The limit, not the work bound: say so once, for both.
+            d = d.note(format!(
+                "the explanation stopped early, {why}: the goal is unsatisfiable, but the labelled set may not be \
+                 minimal and repairs may be missing"
+            ));
+            if repairs.iter().any(|r| matches!(r, Repair::DropClauses(_))) {
+                d = d.note("the goal has more than this conflict: dropping any one clause of it leaves another");
+            }
+            return d;
+        }
         if !self.conflict.minimal {
             d = d.note("some checks ran out of time: the labelled set may not be minimal");
         }
@@ -523,7 +534,9 @@ impl Report<'_> {
         for h in helps {
             d = d.help(h);
         }
-        if repairs.is_empty() {
+        if repairs.is_empty() && self.conflict.cut_short.is_some() {
+            // Said by the caveat above.
+        } else if repairs.is_empty() {
             d = d.note(if repairs_complete {
                 "no repair found: no set of up to 3 clauses dropped, no resource raised, and no number of added hosts makes it satisfiable".to_string()
             } else {

@@ -106,6 +106,29 @@ fn timeout_is_kept_by_explain_and_by_solve_on_an_unsatisfiable_goal() {
     }
 }
 
+/// `solve` refutes the impossible P2P variant by counting at once; its
+/// explanation then needs more than a short limit. The answer stays the
+/// proven one, exit 1 with E0801, the explanation marked as cut short,
+/// within the limit (it used to be E0802, exit 3: "could not decide").
+#[test]
+fn a_proven_unsatisfiable_goal_is_exit_1_when_its_explanation_is_cut_short() {
+    let dir = scratch("unsat-cut");
+    let g = goal(&dir, 1000, Variant::Unsat);
+    let limit = 3.0;
+    let (o, took) = run(&["solve", g.to_str().expect("path"), "--timeout", "3"]);
+    assert_kept(&o, took, limit, "solve p2p 1000 unsat");
+    assert_eq!(code(&o), 1, "proven unsatisfiable\n{}", show(&o));
+    let e = stderr(&o);
+    assert!(e.contains("error[E0801]: goal is unsatisfiable"), "{}", show(&o));
+    assert!(e.contains("this clause conflicts"), "the clauses of the refutation are labelled\n{}", show(&o));
+    assert!(
+        e.contains("stopped early") || e.contains("stopped before it was done"),
+        "the explanation says it was cut short\n{}",
+        show(&o)
+    );
+    assert!(!e.contains("E0802"), "{}", show(&o));
+}
+
 #[test]
 fn timeout_is_kept_by_resolve() {
     let dir = scratch("resolve");

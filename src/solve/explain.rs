@@ -64,7 +64,7 @@ use crate::check::ir::{
     Sort, Term, TermKind, Value,
 };
 use crate::lower::bounds::{CountFact, Resource};
-use crate::lower::Ground;
+use crate::lower::{Ground, LowerError};
 
 /// One tracked part of a clause in force: the whole clause, or one conjunct
 /// of its body closed by the clause's enclosing `forall`s.
@@ -125,6 +125,11 @@ pub struct Conflict {
     /// the attributes it reads): the fewest hosts the goal needs, shown by
     /// the repair search (fewer fail, this many like them succeed).
     pub hosts_needed: Option<usize>,
+    /// The run's time or memory limit ended the minimisation or the repair
+    /// search early (the limit reached, as text): checks after it counted
+    /// as undecided, so the set may not be minimal and repairs may be
+    /// missing. The unsatisfiability itself was decided.
+    pub cut_short: Option<String>,
 }
 
 /// A change that makes the goal satisfiable.
@@ -190,16 +195,42 @@ pub fn explain(program: &Program, available: &[usize], budget: Duration) -> Resu
     let limits = std::sync::Arc::new(crate::budget::Budget::new(Some(budget)));
     super::in_fresh_context(limits, || {
         let r = explain_in_context(program, available)?;
-        // A limit reached anywhere (even in a check whose "unknown" was
-        // taken as undecided) makes the result depend on speed: give up.
         if let Some(b) = crate::budget::current() {
             b.poll();
         }
-        match crate::budget::hit() {
-            Some(hit) => Ok(Explained::Unknown(hit.to_string())),
-            None => Ok(r),
+        // A limit reached after the goal was decided unsatisfiable: the
+        // checks after it counted as undecided, so the result depends on
+        // speed. The conflict found by then is still a conflict: it is
+        // shown, marked as cut short (a `solve` that proved the goal
+        // unsatisfiable must not answer "unknown"). Before the decision, or
+        // a cancel: give up.
+        match (crate::budget::hit(), r) {
+            (None, r) => Ok(r),
+            (Some(hit), Explained::Unsatisfiable { mut conflict, repairs, .. }) if degrades(&hit) => {
+                conflict.cut_short = Some(hit.to_string());
+                Ok(Explained::Unsatisfiable { conflict, repairs, repairs_complete: false })
+            }
+            (Some(hit), _) => Ok(Explained::Unknown(hit.to_string())),
         }
     })
+}
+
+/// Whether reaching this limit leaves an explanation worth showing (time,
+/// memory), rather than stopping the run (a cancel).
+fn degrades(hit: &crate::budget::LimitHit) -> bool {
+    !matches!(hit, crate::budget::LimitHit::Cancelled { .. })
+}
+
+/// A check of the minimisation or the repair search stopped by the run's
+/// limit: undecided (the caller marks the result as cut short), so that
+/// the conflict found so far survives.
+fn undecided_at_limit(r: Result<(Verdict, u64), SolveError>) -> Result<(Verdict, u64), SolveError> {
+    match r {
+        Err(SolveError::Stopped(hit) | SolveError::Lower(LowerError::Stopped(hit))) if degrades(&hit) => {
+            Ok((Verdict::Unknown, 0))
+        }
+        r => r,
+    }
 }
 
 /// A configuration of a variant of the goal.
@@ -428,7 +459,7 @@ impl<'p> Search<'p> {
     }
 
     fn verdict(&mut self, q: &Program) -> Result<Verdict, SolveError> {
-        let (v, used) = verdict(q, self.available, MINIMISE_WORK.min(self.left), false)?;
+        let (v, used) = undecided_at_limit(verdict(q, self.available, MINIMISE_WORK.min(self.left), false))?;
         self.left = self.left.saturating_sub(used);
         Ok(v)
     }
@@ -540,6 +571,7 @@ fn explain_in_context(program: &Program, available: &[usize]) -> Result<Explaine
                 illustrations: vec![],
                 observations: vec![],
                 hosts_needed: None,
+                cut_short: None,
             };
             let mut r = Repairs::new(program, available);
             let repairs = r.search(&conflict)?;
@@ -613,6 +645,7 @@ fn explain_in_context(program: &Program, available: &[usize]) -> Result<Explaine
         illustrations: vec![],
         observations,
         hosts_needed: None,
+        cut_short: None,
     };
     let mut r = Repairs::new(program, available);
     let repairs = r.search(&conflict)?;
@@ -872,7 +905,7 @@ impl<'p> Repairs<'p> {
     }
 
     fn variant(&mut self, q: &Program, hosts: &[usize], parsimony: bool) -> Result<Verdict, SolveError> {
-        let (v, used) = verdict(q, hosts, REPAIR_VARIANT_WORK.min(self.left), parsimony)?;
+        let (v, used) = undecided_at_limit(verdict(q, hosts, REPAIR_VARIANT_WORK.min(self.left), parsimony))?;
         self.left = self.left.saturating_sub(used);
         if matches!(v, Verdict::Unknown) {
             self.complete = false;

@@ -564,6 +564,12 @@ fn solve_scoped(
             }
             stats.local_fallback = true;
             stats.cut_rounds += s.cut_rounds.get();
+            // A work bound (explain's checks) used up by the local attempt:
+            // the exact scope would only be grounded (hosts² channels,
+            // gigabytes at 1,000 hosts) to answer "unknown" at once.
+            if work::used_up() && matches!(outcome, Outcome::Unknown(_)) {
+                return Ok(outcome);
+            }
             // Unsatisfiable within the radius: a wider one; out of the
             // local attempt's time: the exact scope.
             scope = if matches!(outcome, Outcome::Unsat { .. }) && 4 * (2 * r + 1) < available.len() {

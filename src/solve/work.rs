@@ -47,6 +47,12 @@ pub(crate) fn metered() -> bool {
     LEFT.with(|l| !l.borrow().is_empty())
 }
 
+/// Whether a work bound in force has no work left: every further check
+/// answers "unknown" at once.
+pub(crate) fn used_up() -> bool {
+    left() == Some(0)
+}
+
 /// The work left under every bound in force, if any is.
 fn left() -> Option<u64> {
     LEFT.with(|l| l.borrow().iter().copied().min())

@@ -90,6 +90,65 @@ pub(super) fn explain_and_emit(
     }
 }
 
+/// `solve`'s answer for a goal it proved unsatisfiable: the explanation, or,
+/// when the limit ends the explanation before it has re-decided the goal,
+/// the clauses of the solver's own refutation (`core`). Either way exit 1:
+/// the unsatisfiability is proven, only the explanation is short.
+pub(super) fn explain_proven_unsat(
+    program: &deladas::check::ir::Program,
+    sources: &Sources,
+    budget: std::time::Duration,
+    core: &[usize],
+) -> i32 {
+    use deladas::report::{explain, Explained};
+    let available: Vec<usize> = (0..program.hosts.len()).collect();
+    let reason = match explain(program, sources, &available, budget) {
+        Ok(Explained::Unsatisfiable(d)) => {
+            emit(&[d], sources, DiagFormat::Text);
+            return EXIT_NO;
+        }
+        Ok(Explained::Unknown(reason)) => reason,
+        Err(d) if d.code == deladas::diagnostics::Code::SolverGaveUp => d.message,
+        // The goal cannot be grounded a second time: as `explain` says it.
+        Err(d) => {
+            let code = error_exit(&d);
+            emit(&[d], sources, DiagFormat::Text);
+            return code;
+        }
+        // The explanation found a configuration (checked by the evaluator)
+        // where the solver had found none: a bug.
+        Ok(Explained::Satisfiable) => {
+            let d = Diagnostic::new(
+                deladas::diagnostics::Code::Internal,
+                "internal error: the solver refuted the goal, and its explanation found a configuration",
+            )
+            .note("this is a bug in deladas; please report it with the goal file");
+            emit(&[d], sources, DiagFormat::Text);
+            return 101;
+        }
+    };
+    if deladas::budget::cancelled().is_some() {
+        return EXIT_UNKNOWN;
+    }
+    let mut d = Diagnostic::new(deladas::diagnostics::Code::Unsatisfiable, "goal is unsatisfiable");
+    let mut seen = std::collections::BTreeSet::new();
+    for &c in core {
+        let Some(clause) = program.clauses.get(c) else { continue };
+        let loc = clause.origin.loc;
+        if seen.insert((loc.file, loc.span.start, loc.span.end)) {
+            d = d.primary(loc.file, loc.span, "this clause conflicts with the other labelled ones");
+        }
+    }
+    let d = d
+        .note(format!(
+            "the solver refuted the goal, but its explanation stopped before it was done ({reason}): the labelled \
+             clauses conflict, the set may not be minimal, and no repair was searched"
+        ))
+        .help("`deladas explain` with a longer `--timeout` shows a minimal conflict and repairs");
+    emit(&[d], sources, DiagFormat::Text);
+    EXIT_NO
+}
+
 /// The exit code of an explanation that failed: 3 when a limit stopped it.
 fn error_exit(d: &Diagnostic) -> i32 {
     if d.code == deladas::diagnostics::Code::SolverGaveUp {

@@ -20,7 +20,7 @@ mod resolve;
 mod roles;
 mod simulate;
 use deladas::diagnostics::{render, Diagnostic, Sources};
-use explain::{cmd_explain, explain_and_emit};
+use explain::cmd_explain;
 
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;
@@ -756,13 +756,13 @@ fn cmd_solve(
             }
             EXIT_OK
         }
-        deladas::solve::Outcome::Unsat { .. } => {
+        deladas::solve::Outcome::Unsat { core, .. } => {
             // The explanation shares the run's time limit.
             let budget = match opts.timeout {
                 Some(t) => t.saturating_sub(started.elapsed()).max(std::time::Duration::from_millis(1)),
                 None => std::time::Duration::from_secs(20),
             };
-            explain_and_emit(program, &sources, DiagFormat::Text, budget)
+            explain::explain_proven_unsat(program, &sources, budget, &core)
         }
         deladas::solve::Outcome::Rejected(diags) => {
             emit(&diags, &sources, DiagFormat::Text);
