@@ -158,6 +158,10 @@ pub enum LimitHit {
     Memory { phase: &'static str, used: u64, limit: u64 },
     /// The run was cancelled (Ctrl-C, SIGTERM, an editor's newer request).
     Cancelled { phase: &'static str },
+    /// The solver answered but its model could not be read (an evaluation
+    /// failed, as Z3's do once it is interrupted): no configuration is
+    /// claimed from it.
+    ModelUnreadable { phase: &'static str },
 }
 
 fn gib(b: u64) -> String {
@@ -178,6 +182,9 @@ impl std::fmt::Display for LimitHit {
                 write!(f, "out of memory while {phase}: {} in use, the limit is {}", gib(*used), gib(*limit))
             }
             LimitHit::Cancelled { phase } => write!(f, "cancelled while {phase}"),
+            LimitHit::ModelUnreadable { phase } => {
+                write!(f, "the solver's model could not be read while {phase} (its evaluation failed)")
+            }
         }
     }
 }
@@ -331,6 +338,14 @@ pub fn set_phase(phase: &'static str) {
             }
         }
     });
+}
+
+/// The phase this thread's run is in ("solving" outside a run).
+pub fn phase() -> &'static str {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(b) => b.phase(),
+        None => "solving",
+    })
 }
 
 /// The deadline of this thread's run, if any.
