@@ -133,8 +133,14 @@ pub struct Stats {
 const LOCAL_THRESHOLD: usize = 4_000;
 /// Rounds of reachability cuts in one check before the exact encoding is used.
 const MAX_CUT_ROUNDS: usize = 30;
-/// How far apart (in host order) two slots may be for a local channel.
+/// How far apart (in host order) two slots may be for a local channel;
+/// goals with no more than 4 × this many hosts use the exact scope at once.
 const LOCAL_RADIUS: usize = 8;
+/// The radius of the first local attempt. Small: the time and memory of an
+/// attempt grow with its channels (hosts × radius), and an attempt that
+/// finds no configuration only doubles the radius (a 5,000-host P2P goal:
+/// 13 s of CPU and 0.65 GB at radius 2, 42 s and 1.5 GB at radius 8).
+const LOCAL_FIRST_RADIUS: usize = 2;
 /// Above this many hosts, a local attempt is not cut short at 30 s.
 const LOCAL_UNCAPPED: usize = 1_500;
 
@@ -491,8 +497,8 @@ fn solve_scoped(
         .ok()
         .and_then(|r| r.parse::<usize>().ok())
         .filter(|&r| r > 0)
-        .unwrap_or(LOCAL_RADIUS);
-    let mut scope = if full_size > LOCAL_THRESHOLD && available.len() > 4 * radius {
+        .unwrap_or(LOCAL_FIRST_RADIUS);
+    let mut scope = if full_size > LOCAL_THRESHOLD && available.len() > 4 * radius.max(LOCAL_RADIUS) {
         ChannelScope::Local(radius)
     } else {
         ChannelScope::Sparse
