@@ -235,7 +235,13 @@ pub(crate) fn in_fresh_context<R: Send>(
                     if std::env::var_os("DELADAS_DEBUG").is_some() {
                         eprintln!("run returned at {:?} (limit: {:?})", b.elapsed(), b.hit());
                     }
-                    done.store(true, std::sync::atomic::Ordering::Release);
+                    if done.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                        // The watchdog found the run overran its limit and
+                        // ends the process (`budget::on_overrun`).
+                        loop {
+                            std::thread::park();
+                        }
+                    }
                     if let Some(w) = &watchdog {
                         w.thread().unpark();
                     }
