@@ -51,6 +51,21 @@ pub fn set_exit_after_stop(yes: bool) {
     EXIT_AFTER_STOP.store(yes, Ordering::SeqCst);
 }
 
+/// How long a run stopped by a limit may take to wind down (Z3 can take
+/// seconds to notice an interrupt inside its preprocessing) before the
+/// hook of [`on_overrun`] ends the process.
+pub const OVERRUN_GRACE: Duration = Duration::from_millis(300);
+
+static OVERRUN: std::sync::OnceLock<fn(&LimitHit) -> !> = std::sync::OnceLock::new();
+
+/// For a process that ends after a stopped run ([`set_exit_after_stop`]):
+/// when a run has not returned [`OVERRUN_GRACE`] after its limit was
+/// reached, the watchdog calls `hook` (which reports the limit and exits)
+/// instead of waiting for the solver. The first hook set stays.
+pub fn on_overrun(hook: fn(&LimitHit) -> !) {
+    let _ = OVERRUN.set(hook);
+}
+
 /// Whether [`set_exit_after_stop`] was set.
 pub fn exit_after_stop() -> bool {
     EXIT_AFTER_STOP.load(Ordering::SeqCst)
@@ -158,6 +173,10 @@ pub enum LimitHit {
     Memory { phase: &'static str, used: u64, limit: u64 },
     /// The run was cancelled (Ctrl-C, SIGTERM, an editor's newer request).
     Cancelled { phase: &'static str },
+    /// The solver answered but its model could not be read (an evaluation
+    /// failed, as Z3's do once it is interrupted): no configuration is
+    /// claimed from it.
+    ModelUnreadable { phase: &'static str },
 }
 
 fn gib(b: u64) -> String {
@@ -178,6 +197,9 @@ impl std::fmt::Display for LimitHit {
                 write!(f, "out of memory while {phase}: {} in use, the limit is {}", gib(*used), gib(*limit))
             }
             LimitHit::Cancelled { phase } => write!(f, "cancelled while {phase}"),
+            LimitHit::ModelUnreadable { phase } => {
+                write!(f, "the solver's model could not be read while {phase} (its evaluation failed)")
+            }
         }
     }
 }
@@ -333,6 +355,14 @@ pub fn set_phase(phase: &'static str) {
     });
 }
 
+/// The phase this thread's run is in ("solving" outside a run).
+pub fn phase() -> &'static str {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(b) => b.phase(),
+        None => "solving",
+    })
+}
+
 /// The deadline of this thread's run, if any.
 pub fn deadline() -> Option<Instant> {
     current().and_then(|b| b.deadline())
@@ -340,8 +370,13 @@ pub fn deadline() -> Option<Instant> {
 
 /// Polls `budget` until `done`, calling `interrupt` (repeatedly) once a
 /// limit is reached. Runs on the watchdog thread.
+///
+/// `done` is set by whoever ends the run: the solver thread when it
+/// returns, or this watchdog when it hands an overrun to the hook of
+/// [`on_overrun`] (the solver thread then waits for the process to end).
 pub(crate) fn watch(budget: &Budget, done: &AtomicBool, interrupt: &dyn Fn()) {
     let mut told = false;
+    let mut tripped_at: Option<Instant> = None;
     while !done.load(Ordering::Acquire) {
         if budget.poll() {
             if !told && std::env::var_os("DELADAS_DEBUG").is_some() {
@@ -349,6 +384,17 @@ pub(crate) fn watch(budget: &Budget, done: &AtomicBool, interrupt: &dyn Fn()) {
                 told = true;
             }
             interrupt();
+            let at = *tripped_at.get_or_insert_with(Instant::now);
+            if at.elapsed() >= OVERRUN_GRACE && exit_after_stop() {
+                if let (Some(hook), Some(hit)) = (OVERRUN.get(), budget.hit()) {
+                    if done.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                        if std::env::var_os("DELADAS_DEBUG").is_some() {
+                            eprintln!("run overran its limit at {:?}: the process ends", budget.elapsed());
+                        }
+                        hook(&hit);
+                    }
+                }
+            }
         }
         std::thread::park_timeout(Duration::from_millis(10));
     }

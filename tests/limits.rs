@@ -93,6 +93,42 @@ fn timeout_is_kept_in_every_phase_of_solve() {
     assert!(!phases.is_empty(), "no run gave up");
 }
 
+/// 30 components with 3 variadic ports each, 3 per host, on 200 hosts: a
+/// grounding in the hundreds of megabytes and a solver that is slow to
+/// notice its interrupt (seconds, in its preprocessing). The limit is kept
+/// all the same: the command ends with E0802 once the run overruns it.
+#[test]
+fn timeout_is_kept_on_a_goal_with_many_variadic_ports() {
+    let dir = scratch("variadic");
+    let mut src = String::new();
+    for i in 0..30 {
+        src.push_str(&format!("component D{i}(code = \"d{i}.xml\", ports = {{a[], b[], c[]}}, maxperhost = 3)\n"));
+    }
+    for h in 1..=200 {
+        src.push_str(&format!("host h{h} = host()\n"));
+    }
+    src.push_str("constraintset g = constraintset {\n");
+    for i in 0..30 {
+        let j = (i + 1) % 30;
+        src.push_str(&format!(
+            "    card(instancesof D{i} in deployment) >= 1\n    forall D{i} x in deployment ( exists D{j} y in deployment ( x.a connectsto y.b ) )\n"
+        ));
+    }
+    src.push_str("}\n");
+    let g = dir.join("variadic.deladas");
+    std::fs::write(&g, src).expect("write goal");
+    let out = dir.join("out.ddd.xml");
+    for limit in [1.0, 3.0] {
+        let _ = std::fs::remove_file(&out);
+        let l = limit.to_string();
+        let (o, took) = run(&["solve", g.to_str().expect("path"), "-o", out.to_str().expect("path"), "--timeout", &l]);
+        assert_kept(&o, took, limit, "solve variadic");
+        if code(&o) == 3 {
+            assert!(!out.exists(), "a run that gave up wrote a configuration");
+        }
+    }
+}
+
 #[test]
 fn timeout_is_kept_by_explain_and_by_solve_on_an_unsatisfiable_goal() {
     let dir = scratch("explain");

@@ -300,7 +300,7 @@ pub fn lower_with(
     extra: &Extra,
 ) -> Result<Ground, LowerError> {
     crate::budget::check().map_err(LowerError::Stopped)?;
-    let mut g = Ground {
+    let mut partial = Partial(Ground {
         host_lits: extra.host_lits,
         scope,
         hosts: available.to_vec(),
@@ -314,7 +314,8 @@ pub fn lower_with(
         max_instances: program.components.iter().map(|c| c.maxinstances).collect(),
         limits,
         ..Ground::placeholder()
-    };
+    });
+    let g = &mut partial.0;
     // Slots.
     let mut slot_estimate: u128 = 0;
     for comp in &program.components {
@@ -363,10 +364,10 @@ pub fn lower_with(
     // A local scope leaves most channels out, so most of the quantifier
     // expansion folds to constants: the node budget (checked as nodes are
     // made) bounds it instead of the estimate.
-    let work = if matches!(scope, ChannelScope::Local(_)) { 0 } else { estimate_work(program, &g) };
+    let work = if matches!(scope, ChannelScope::Local(_)) { 0 } else { estimate_work(program, g) };
     if chan_estimate + work > limits.max_nodes as u128 {
         return Err(LowerError::TooLarge {
-            what: workload::what_grows(program, &g, chan_estimate, work),
+            what: workload::what_grows(program, g, chan_estimate, work),
             estimate: chan_estimate + work,
             limit: limits.max_nodes as u128,
         });
@@ -408,9 +409,9 @@ pub fn lower_with(
         let (sa, sb) = (g.slots_by_comp[ca].clone(), g.slots_by_comp[cb].clone());
         for &x in &sa {
             crate::budget::check().map_err(LowerError::Stopped)?;
-            let near_ys = nearby(x, cb, &g);
+            let near_ys = nearby(x, cb, g);
             for &y in near_ys.as_deref().unwrap_or(&sb) {
-                if x == y || (ca == cb && pa == pb && x > y) || !near(x, y, &g) {
+                if x == y || (ca == cb && pa == pb && x > y) || !near(x, y, g) {
                     continue;
                 }
                 // Fixed in a neighbourhood: between two fixed slots, or at an absent one.
@@ -424,7 +425,7 @@ pub fn lower_with(
     }
     for &((sa, pa), (sb, pb), directed) in &extra.chans {
         let find = |s: Slot, g: &Ground| g.slots_on(s.comp, s.host).get(s.k as usize).copied();
-        let (Some(x), Some(y)) = (find(sa, &g), find(sb, &g)) else { continue };
+        let (Some(x), Some(y)) = (find(sa, g), find(sb, g)) else { continue };
         if x == y {
             continue;
         }
@@ -456,8 +457,22 @@ pub fn lower_with(
         let n = g.formula(program, &clause.formula, &mut env)?;
         g.clauses.push(n);
     }
-    g.objectives = objective::ground(program, &mut g, &mut env)?;
-    Ok(g)
+    g.objectives = objective::ground(program, g, &mut env)?;
+    Ok(std::mem::replace(g, Ground::placeholder()))
+}
+
+/// A grounding being built. When a limit stops it and the process ends
+/// right after ([`crate::budget::exit_after_stop`]), it is left for the
+/// operating system to free: freeing millions of nodes and index entries
+/// one by one takes a good part of a second after the limit, for nothing.
+struct Partial(Ground);
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if crate::budget::exit_after_stop() && crate::budget::stopped() {
+            std::mem::forget(std::mem::replace(&mut self.0, Ground::placeholder()));
+        }
+    }
 }
 
 fn norm(a: End, b: End) -> (End, End) {

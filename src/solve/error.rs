@@ -46,5 +46,6 @@ pub fn limit_help(hit: &crate::budget::LimitHit) -> &'static str {
         crate::budget::LimitHit::Time { .. } => "a longer `--timeout` may help",
         crate::budget::LimitHit::Memory { .. } => "a larger `--max-memory`, or a smaller goal, may help",
         crate::budget::LimitHit::Cancelled { .. } => "the run was cancelled",
+        crate::budget::LimitHit::ModelUnreadable { .. } => "run it again; a longer `--timeout` may help",
     }
 }

@@ -133,8 +133,14 @@ pub struct Stats {
 const LOCAL_THRESHOLD: usize = 4_000;
 /// Rounds of reachability cuts in one check before the exact encoding is used.
 const MAX_CUT_ROUNDS: usize = 30;
-/// How far apart (in host order) two slots may be for a local channel.
+/// How far apart (in host order) two slots may be for a local channel;
+/// goals with no more than 4 × this many hosts use the exact scope at once.
 const LOCAL_RADIUS: usize = 8;
+/// The radius of the first local attempt. Small: the time and memory of an
+/// attempt grow with its channels (hosts × radius), and an attempt that
+/// finds no configuration only doubles the radius (a 5,000-host P2P goal:
+/// 13 s of CPU and 0.65 GB at radius 2, 42 s and 1.5 GB at radius 8).
+const LOCAL_FIRST_RADIUS: usize = 2;
 /// Above this many hosts, a local attempt is not cut short at 30 s.
 const LOCAL_UNCAPPED: usize = 1_500;
 
@@ -229,7 +235,13 @@ pub(crate) fn in_fresh_context<R: Send>(
                     if std::env::var_os("DELADAS_DEBUG").is_some() {
                         eprintln!("run returned at {:?} (limit: {:?})", b.elapsed(), b.hit());
                     }
-                    done.store(true, std::sync::atomic::Ordering::Release);
+                    if done.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                        // The watchdog found the run overran its limit and
+                        // ends the process (`budget::on_overrun`).
+                        loop {
+                            std::thread::park();
+                        }
+                    }
                     if let Some(w) = &watchdog {
                         w.thread().unpark();
                     }
@@ -286,6 +298,18 @@ fn model_state<'g>(g: &'g Ground, sol: &Solution) -> Result<GroundState<'g>, Out
     } else {
         Err(Outcome::Internal(format!("the solver's model violates ground clauses {:?}", state.false_clauses())))
     }
+}
+
+/// Why a model cannot be read: the limit that interrupted the solver, if
+/// one did, else [`LimitHit::ModelUnreadable`].
+fn unreadable() -> LimitHit {
+    crate::budget::hit().unwrap_or(LimitHit::ModelUnreadable { phase: crate::budget::phase() })
+}
+
+/// A Boolean's value in a model; a failed evaluation is [`unreadable`],
+/// never "false".
+fn read_bool(m: &z3::Model, b: &Bool) -> Result<bool, LimitHit> {
+    m.eval(b, true).and_then(|v| v.as_bool()).ok_or_else(unreadable)
 }
 
 /// Whether a configuration found for `--count` is new up to renumbering.
@@ -479,8 +503,8 @@ fn solve_scoped(
         .ok()
         .and_then(|r| r.parse::<usize>().ok())
         .filter(|&r| r > 0)
-        .unwrap_or(LOCAL_RADIUS);
-    let mut scope = if full_size > LOCAL_THRESHOLD && available.len() > 4 * radius {
+        .unwrap_or(LOCAL_FIRST_RADIUS);
+    let mut scope = if full_size > LOCAL_THRESHOLD && available.len() > 4 * radius.max(LOCAL_RADIUS) {
         ChannelScope::Local(radius)
     } else {
         ChannelScope::Sparse
@@ -505,7 +529,15 @@ fn solve_scoped(
         );
         crate::budget::set_phase("solving");
         let t1 = Instant::now();
-        let mut s = Session::new(&ground)?;
+        let mut s = match Session::new(&ground) {
+            Ok(s) => s,
+            Err(e) => {
+                if crate::budget::exit_after_stop() && crate::budget::stopped() {
+                    std::mem::forget(ground);
+                }
+                return Err(e);
+            }
+        };
         let local = matches!(scope, ChannelScope::Local(_));
         // Beyond LOCAL_UNCAPPED hosts the exact scope is too large to ground
         // anyway (hosts² channels): the local attempt keeps all the time.
@@ -650,7 +682,7 @@ impl<'g> Session<'g> {
         let solver = quiet_solver();
         let present: Vec<Bool> = (0..g.slots.len()).map(|i| Bool::new_const(format!("p{i}"))).collect();
         let chans: Vec<Bool> = (0..g.chans.len()).map(|i| Bool::new_const(format!("c{i}"))).collect();
-        let mut s = Session {
+        let mut s = std::mem::ManuallyDrop::new(Session {
             g,
             solver,
             present,
@@ -674,29 +706,44 @@ impl<'g> Session<'g> {
             built: 0,
             static_reach: HashMap::new(),
             moves: vec![],
-        };
-        s.structure()?;
+        });
+        match s.assert_goal() {
+            Ok(()) => Ok(std::mem::ManuallyDrop::into_inner(s)),
+            // Stopped by a limit in a process that ends next: freeing the
+            // terms built so far one by one would only delay the exit.
+            Err(e) if crate::budget::exit_after_stop() && crate::budget::stopped() => Err(e),
+            Err(e) => {
+                drop(std::mem::ManuallyDrop::into_inner(s));
+                Err(e)
+            }
+        }
+    }
+
+    /// Asserts the structure, the fixed parts and the ground clauses.
+    fn assert_goal(&mut self) -> Result<(), SolveError> {
+        let g = self.g;
+        self.structure()?;
         // A neighbourhood's fixed parts (constants in the ground clauses).
         for (i, f) in g.fixed_slots.iter().enumerate() {
             if let Some(b) = f {
-                s.solver.assert(if *b { s.present[i].clone() } else { s.present[i].not() });
+                self.solver.assert(if *b { self.present[i].clone() } else { self.present[i].not() });
             }
         }
         for &c in &g.fixed_chans {
-            s.solver.assert(&s.chans[c as usize]);
+            self.solver.assert(&self.chans[c as usize]);
         }
-        s.compute_polarity();
+        self.compute_polarity();
         crate::budget::check().map_err(SolveError::Stopped)?;
         for (i, &root) in g.clauses.iter().enumerate() {
             let lit = Bool::new_const(format!("clause!{i}"));
-            let f = s.node(root)?;
-            s.solver.assert(lit.implies(&f));
-            s.clause_lits.push(lit);
+            let f = self.node(root)?;
+            self.solver.assert(lit.implies(&f));
+            self.clause_lits.push(lit);
         }
         // Counting facts are refuted up front by `counting_precheck`; in the
         // main session their integer sums only slow the search down.
         let _ = Session::count_facts;
-        Ok(s)
+        Ok(())
     }
 
     /// The availability literal of a host (true when hosts have none).
@@ -983,11 +1030,10 @@ impl<'g> Session<'g> {
     /// into it). Each cut follows from the literal it is guarded by, so
     /// adding cuts never removes a real solution; and each excludes the
     /// current model, so the loop ends.
-    fn cuts(&self, m: &z3::Model) -> Vec<Bool> {
+    fn cuts(&self, m: &z3::Model) -> Result<Vec<Bool>, LimitHit> {
         use crate::lower::state::reach_set;
-        let val = |b: &Bool| m.eval(b, true).and_then(|v| v.as_bool()).unwrap_or(false);
-        let chans_on: Vec<bool> = self.chans.iter().map(val).collect();
-        let present: Vec<bool> = self.present.iter().map(val).collect();
+        let chans_on: Vec<bool> = self.chans.iter().map(|b| read_bool(m, b)).collect::<Result<_, _>>()?;
+        let present: Vec<bool> = self.present.iter().map(|b| read_bool(m, b)).collect::<Result<_, _>>()?;
         let crossing = |set: &crate::lower::state::Reached, out: bool| -> Vec<Bool> {
             self.g
                 .chans
@@ -1008,7 +1054,7 @@ impl<'g> Session<'g> {
         for l in &self.lazy {
             match l {
                 Lazy::Reach { lit, from, to } => {
-                    if !val(lit) {
+                    if !read_bool(m, lit)? {
                         continue;
                     }
                     let set = reach_set(self.g, &chans_on, &self.slot_chans, *from, true);
@@ -1017,7 +1063,7 @@ impl<'g> Session<'g> {
                     }
                 }
                 Lazy::StronglyConnected { lit, comp } => {
-                    if !val(lit) {
+                    if !read_bool(m, lit)? {
                         continue;
                     }
                     let ts = &self.g.slots_by_comp[*comp];
@@ -1053,7 +1099,7 @@ impl<'g> Session<'g> {
                 }
             }
         }
-        cuts
+        Ok(cuts)
     }
 
     /// Replaces the lazy reachability literals by an exact *support*
@@ -1254,8 +1300,9 @@ impl<'g> Session<'g> {
             if r != SatResult::Sat || self.lazy.is_empty() {
                 return r;
             }
-            let Some(m) = self.solver.get_model() else { return r };
-            let cuts = self.cuts(&m);
+            // A model that cannot be read (Z3 interrupted) decides nothing.
+            let Some(m) = self.solver.get_model() else { return SatResult::Unknown };
+            let Ok(cuts) = self.cuts(&m) else { return SatResult::Unknown };
             if cuts.is_empty() {
                 return r;
             }
@@ -1282,13 +1329,23 @@ impl<'g> Session<'g> {
         }
     }
 
-    fn extract(&self) -> Solution {
-        let Some(m) = self.solver.get_model() else { return Solution { slots: vec![], chans: vec![] } };
-        let val = |b: &Bool| m.eval(b, true).and_then(|v| v.as_bool()).unwrap_or(false);
-        Solution {
-            slots: (0..self.present.len()).filter(|&i| val(&self.present[i])).map(|i| i as SlotId).collect(),
-            chans: (0..self.chans.len()).filter(|&i| val(&self.chans[i])).map(|i| i as ChanId).collect(),
-        }
+    /// The configuration of the solver's last model. An evaluation that
+    /// fails (as Z3's do once a limit has interrupted it) is not read as
+    /// "false": the run stops with the limit (or, without one, with
+    /// [`LimitHit::ModelUnreadable`]) instead of claiming a configuration
+    /// the solver never gave.
+    fn extract(&self) -> Result<Solution, LimitHit> {
+        let m = self.solver.get_model().ok_or_else(unreadable)?;
+        let read = |lits: &[Bool]| -> Result<Vec<u32>, LimitHit> {
+            let mut on = vec![];
+            for (i, b) in lits.iter().enumerate() {
+                if read_bool(&m, b)? {
+                    on.push(i as u32);
+                }
+            }
+            Ok(on)
+        };
+        Ok(Solution { slots: read(&self.present)?, chans: read(&self.chans)? })
     }
 
     /// A description of a configuration that does not change when the
@@ -1352,7 +1409,11 @@ impl<'g> Session<'g> {
                 }
                 SatResult::Unknown => break,
             }
-            let mut sol = self.extract();
+            let mut sol = match self.extract() {
+                Ok(sol) => sol,
+                Err(hit) if found.is_empty() => return stopped_outcome(hit),
+                Err(_) => break,
+            };
             let mut state = match model_state(self.g, &sol) {
                 Ok(st) => st,
                 Err(o) => return o,
@@ -1409,4 +1470,31 @@ fn configure_z3() {
         let watermark = (cap / 10 * 8).min(u32::MAX as u64);
         z3::set_global_param("memory_high_watermark", &watermark.to_string());
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Z3's evaluations fail once its context is interrupted (as the
+    /// watchdog does at a limit): such a failure must stop the run, never
+    /// read as "false".
+    #[test]
+    fn a_failed_evaluation_is_unreadable_never_false() {
+        std::thread::spawn(|| {
+            let s = quiet_solver();
+            let x = Bool::new_const("x");
+            let y = Bool::new_const("y");
+            s.assert(Bool::or(&[&x, &y]));
+            assert_eq!(s.check(), SatResult::Sat);
+            let m = s.get_model().expect("a model");
+            let either = Bool::or(&[&x, &y]);
+            assert_eq!(read_bool(&m, &either), Ok(true));
+            z3::Context::thread_local().handle().interrupt();
+            let r = read_bool(&m, &either);
+            assert!(matches!(r, Err(LimitHit::ModelUnreadable { .. })), "{r:?}");
+        })
+        .join()
+        .expect("the test thread");
+    }
 }

@@ -238,7 +238,10 @@ fn optimise_one(s: &mut Session, deadline: Option<Instant>, first: bool) -> Step
             return Step::Done(Outcome::Unknown(s.solver.get_reason_unknown().unwrap_or_else(|| "unknown".into())))
         }
     }
-    let mut sol = s.extract();
+    let mut sol = match s.extract() {
+        Ok(sol) => sol,
+        Err(hit) => return Step::Done(super::stopped_outcome(hit)),
+    };
     let mut fixed: Vec<Bool> = vec![];
     let mut out = vec![];
     let mut stopped = false;
@@ -271,10 +274,14 @@ fn optimise_one(s: &mut Session, deadline: Option<Instant>, first: bool) -> Step
                 eprintln!("optimise level {k}: value <= {mid} (lo {lo}, hi {hi}): {r:?} after {:?}", t.elapsed());
             }
             match r {
-                SatResult::Sat => {
-                    sol = s.extract();
-                    hi = value_of(&sol).min(hi);
-                }
+                SatResult::Sat => match s.extract() {
+                    Ok(better) => {
+                        sol = better;
+                        hi = value_of(&sol).min(hi);
+                    }
+                    // Unreadable (interrupted): the best read so far stands.
+                    Err(_) => stopped = true,
+                },
                 SatResult::Unsat => lo = mid + 1,
                 SatResult::Unknown => stopped = true,
             }
@@ -493,10 +500,13 @@ pub(super) fn descend(
             let mut a = assume.clone();
             a.push(lit);
             match s.check(&a, false, deadline) {
-                SatResult::Sat => {
-                    sol = s.extract();
-                    hi = value_of(&sol).min(hi - 1);
-                }
+                SatResult::Sat => match s.extract() {
+                    Ok(better) => {
+                        sol = better;
+                        hi = value_of(&sol).min(hi - 1);
+                    }
+                    Err(_) => break,
+                },
                 _ => break,
             }
         }

@@ -582,7 +582,7 @@ impl<'a> Resolver<'a> {
         }
         let (mut lo, mut best, mut best_lit) = match r {
             SatResult::Sat => {
-                let sol = self.s.extract();
+                let sol = self.s.extract().map_err(SolveError::Stopped)?;
                 let v = value_of(&sol, self).max(hi);
                 (v, sol, top)
             }
@@ -610,7 +610,7 @@ impl<'a> Resolver<'a> {
                     SatResult::Unsat => return Ok(Step::Unsat),
                     SatResult::Unknown => return Ok(Step::Unknown(self.reason())),
                 }
-                let sol = self.s.extract();
+                let sol = self.s.extract().map_err(SolveError::Stopped)?;
                 let v = value_of(&sol, self);
                 let lit = self.bound_lit(&goal, v)?;
                 (v, sol, lit)
@@ -628,11 +628,18 @@ impl<'a> Resolver<'a> {
                 eprintln!("resolve: at least {k} of {n}: {r:?} in {:?}", t.elapsed());
             }
             match r {
-                SatResult::Sat => {
-                    best = self.s.extract();
-                    lo = value_of(&best, self).max(k);
-                    best_lit = lit;
-                }
+                SatResult::Sat => match self.s.extract() {
+                    Ok(better) => {
+                        best = better;
+                        lo = value_of(&best, self).max(k);
+                        best_lit = lit;
+                    }
+                    // Unreadable (interrupted): the best read so far stands.
+                    Err(_) => {
+                        settled = false;
+                        break;
+                    }
+                },
                 SatResult::Unsat => {
                     self.unsat_steps += 1;
                     hi = k - 1
@@ -865,7 +872,7 @@ impl<'a> Resolver<'a> {
             a.extend(pins[dropped..].iter().map(|&s| self.s.present[s].clone()));
             match self.check(&a, deadline) {
                 SatResult::Sat => {
-                    let best = self.s.extract();
+                    let best = self.s.extract().map_err(SolveError::Stopped)?;
                     return Ok(Step::Done { level: Level { value: 0, bound: 0 }, keep: Bool::from_bool(true), best });
                 }
                 SatResult::Unsat => self.unsat_steps += 1,

@@ -707,8 +707,10 @@ fn cmd_solve(
     };
     let available: Vec<usize> = (0..program.hosts.len()).collect();
     let mut progress = TermProgress::new();
-    // A stopped run ends the command: nothing needs freeing after the limit.
+    // A stopped run ends the command: nothing needs freeing after the limit,
+    // and a solver slow to notice its interrupt does not hold the exit up.
     deladas::budget::set_exit_after_stop(true);
+    deladas::budget::on_overrun(solve_overran);
     let result = deladas::solve::solve(program, &available, &opts, &mut progress);
     progress.finish();
     let (outcome, stats) = match result {
@@ -786,6 +788,17 @@ fn cmd_solve(
             EXIT_UNKNOWN
         }
     }
+}
+
+/// `solve`'s run overran its limit (see `deladas::budget::on_overrun`):
+/// the same E0802 diagnostic as a run that returned, then exit 3.
+fn solve_overran(hit: &deladas::budget::LimitHit) -> ! {
+    if let Some(sig) = deladas::budget::cancelled().filter(|&s| s > 0) {
+        std::process::exit(128 + sig);
+    }
+    let d = deladas::solve::SolveError::Stopped(hit.clone()).to_diagnostic(0);
+    emit(&[d], &Sources::default(), DiagFormat::Text);
+    std::process::exit(EXIT_UNKNOWN)
 }
 
 fn cmd_verify(file: &std::path::Path, ddd_path: &std::path::Path, out: VerifyFormat, group_by: Option<String>) -> i32 {
