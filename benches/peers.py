@@ -52,7 +52,11 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PEERS = os.path.join(os.path.dirname(ROOT), "shared", "peers")
+# ../shared/peers from the main checkout (/work/main), ../../shared/peers from
+# a worktree under /work/wt; --peers-dir or $PEERS_DIR otherwise.
+PEERS = next((d for d in (os.path.join(os.path.dirname(ROOT), "shared", "peers"),
+                          os.path.join(os.path.dirname(os.path.dirname(ROOT)), "shared", "peers"))
+              if os.path.isdir(d)), os.path.join(os.path.dirname(ROOT), "shared", "peers"))
 VENV = os.path.join(ROOT, "target", "peers-venv")
 PINS = ["ortools==9.15.6755", "clingo==5.8.3", "z3-solver==5.4.1.0"]
 CONFIGS = {
@@ -155,6 +159,7 @@ def main():
     ap.add_argument("--max-mb", type=float, default=8192)
     ap.add_argument("--single-above", type=float, default=60)
     ap.add_argument("--python", default=os.environ.get("PEERS_PYTHON"))
+    ap.add_argument("--peers-dir", default=os.environ.get("PEERS_DIR", PEERS))
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--limits", action="store_true")
     a = ap.parse_args()
@@ -218,18 +223,21 @@ def main():
                         status = f"{'opt' if m and m.group(1) == 'true' else 'feasible'} {m.group(2) if m else '?'}"
                 else:
                     script, *opts = CONFIGS[who]
-                    pcmd = [python, os.path.join(PEERS, script), str(n), a.variant, "--timeout",
+                    pcmd = [python, os.path.join(a.peers_dir, script), str(n), a.variant, "--timeout",
                             str(a.timeout)] + opts
                     r = timed(pcmd, a.timeout + 60, a.max_mb)
                     m = re.search(r"status=(\S+)", r.out)
-                    status = m.group(1) if m else f"rc={r.rc}"
+                    status = m.group(1) if m else f"error rc={r.rc}"
                     o = re.search(r"obj=(\S+)", r.out)
                     if a.variant == "resolve" and o:
                         status = f"{status} {o.group(1)}"
                     if status.startswith(("TIMEOUT", "FEAS")):
                         r.killed = "time"
-                if r.wall is None or r.killed:
-                    status = gone(r, a.timeout)
+                if r.wall is None or r.killed or status.startswith("error"):
+                    if not status.startswith("error"):
+                        status = gone(r, a.timeout)
+                    else:
+                        print(r.out[-2000:], file=sys.stderr)
                     record(who, n, r, status)
                     dead[who] = n
                     times = []
