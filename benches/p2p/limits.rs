@@ -337,28 +337,36 @@ struct Cell {
 impl Cell {
     fn render(&self) -> String {
         let mut s = match self.limit_s {
-            Some(l) => format!("limit {l:.2}: "),
+            Some(l) => format!("limit {l:.2} s: "),
             None => String::new(),
         };
         s.push_str(&format!("{:.2} s ({:.2} CPU), {:.0} MB", self.wall, self.cpu, self.peak_mb));
         if let (Some(late), true) = (self.late, self.half || self.late.is_some_and(|l| l > 0.0)) {
-            s.push_str(&format!(", {late:+.2} s past the limit"));
+            s.push_str(&format!(", {late:+.2} s past it"));
         }
         let mut outcomes = self.outcomes.clone();
+        outcomes.sort();
         outcomes.dedup();
         s.push_str(&format!(", {}", outcomes.join(" / ")));
         if self.missed.is_empty() {
             s.push_str(" ✓");
         } else {
-            s.push_str(&format!(
-                " **✗ {}/{} missed ({}), wanted {}**",
-                self.missed.len(),
-                self.runs,
-                self.missed.join("; "),
-                self.wanted
-            ));
+            s.push_str(&format!(" **✗ {}/{}**", self.missed.len(), self.runs));
         }
         s
+    }
+
+    /// The missed runs, for the list under the table.
+    fn misses(&self, n: usize, goal: Goal) -> Option<String> {
+        (!self.missed.is_empty()).then(|| {
+            format!(
+                "- N = {n}, {}, {}: {}; wanted {}",
+                goal.name(),
+                self.limit_s.map_or("no limit".into(), |l| format!("`--timeout {l:.2}`")),
+                self.missed.join("; "),
+                self.wanted
+            )
+        })
     }
 }
 
@@ -519,6 +527,14 @@ pub fn main(args: &[String]) {
     for (n, goal, cells) in &rows {
         let c: Vec<String> = cells.iter().map(Cell::render).collect();
         println!("| {n} | {} | {} |", goal.name(), c.join(" | "));
+    }
+    let misses: Vec<String> =
+        rows.iter().flat_map(|(n, goal, cells)| cells.iter().filter_map(|c| c.misses(*n, *goal))).collect();
+    if !misses.is_empty() {
+        println!("\nMissed (✗):\n");
+        for m in misses {
+            println!("{m}");
+        }
     }
     println!("\nper run: {}", o.out.display());
 }
