@@ -234,8 +234,9 @@ def main():
                     if status.startswith(("TIMEOUT", "FEAS")):
                         r.killed = "time"
                 if r.wall is None or r.killed or status.startswith("error"):
-                    if not status.startswith("error"):
-                        status = gone(r, a.timeout)
+                    if r.killed:
+                        # A peer killed at the wall limit ran its solver's limit + 60 s.
+                        status = gone(r, a.timeout + 60 if who != "deladas" and r.wall is None else a.timeout)
                     else:
                         print(r.out[-2000:], file=sys.stderr)
                     record(who, n, r, status)

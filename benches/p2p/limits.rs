@@ -260,11 +260,11 @@ fn judge(goal: Goal, limit: Limit, limit_s: Option<f64>, r: &Run) -> (String, bo
             Some(EXIT_OK) => "solved".into(),
             Some(EXIT_NO) => "unsat".into(),
             Some(EXIT_UNKNOWN) if gave_up => format!("gave up (E0802{})", gave_up_reason(&r.stderr)),
-            Some(EXIT_UNKNOWN) => {
-                let code = ["E0803", "E0801", "E0804", "E0805"].into_iter().find(|c| r.stderr.contains(c));
-                format!("exit 3 ({})", code.unwrap_or("no E0802"))
-            }
-            Some(c) => format!("exit {c}"),
+            Some(EXIT_UNKNOWN) => format!("exit 3 ({})", first_code(&r.stderr).unwrap_or("no E0802")),
+            Some(c) => match first_code(&r.stderr) {
+                Some(code) => format!("exit {c} ({code})"),
+                None => format!("exit {c}"),
+            },
             None => "ended oddly".into(),
         }
     };
@@ -280,6 +280,12 @@ fn judge(goal: Goal, limit: Limit, limit_s: Option<f64>, r: &Run) -> (String, bo
         (_, None) => answered,
     };
     (outcome, ok)
+}
+
+/// The first diagnostic code (`error[E0803]`) in the output.
+fn first_code(stderr: &str) -> Option<&str> {
+    let i = stderr.find("[E")?;
+    stderr.get(i + 1..i + 6)
 }
 
 /// E0802's reason in a few words (`: out of memory while solving`), from
