@@ -2,6 +2,14 @@
 //! print per phase: grounding size, time to ground, solve, minimise, verify,
 //! and peak memory. `cargo bench --bench p2p -- 6 20 50` picks the sizes;
 //! `--unsat` runs the unsatisfiable variant. Not a timed test.
+//!
+//! `--limits` (see `p2p/limits.rs`) runs the release `deladas` binary as a
+//! process on the satisfy, resolve and unsat goals, without a limit and with
+//! `--timeout` of half and twice the unbounded time, and records wall time
+//! and peak RSS per run (`--sizes 200,1000 --runs 3`).
+
+#[path = "p2p/limits.rs"]
+mod limits;
 
 use std::time::Instant;
 
@@ -19,11 +27,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let unsat = args.iter().any(|a| a == "--unsat");
     if args.iter().any(|a| a == "--limits") {
-        let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
-        if sizes.is_empty() {
-            sizes = vec![200, 1000];
-        }
-        limits_bench(&sizes);
+        limits::main(&args);
         return;
     }
     let explain = args.iter().any(|a| a == "--explain");
@@ -180,79 +184,5 @@ fn resolve_bench(sizes: &[usize], progressive: bool) {
         }
         let (c, sc) = (median(cold), median(scratch));
         println!("| {n} | {kept} | {prog_kept} | {c:.3} | {prog_t:.3} | {sc:.3} | {:.2} |", c / sc);
-    }
-}
-
-/// Resets the peak-RSS high-water mark (Linux: `5` to `clear_refs`).
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// One run of a variant with an optional limit: (seconds, outcome, peak MB).
-fn limited_run(
-    program: &deladas::check::ir::Program,
-    variant: &str,
-    running: Option<&deladas::solve::resolve::Running>,
-    limit: Option<std::time::Duration>,
-) -> (f64, String, u64) {
-    use deladas::solve::resolve::{self, ResolveOutcome, Scenario, Strategy};
-    use deladas::solve::Outcome;
-    reset_peak();
-    let hosts: Vec<usize> = (0..program.hosts.len()).collect();
-    let t = Instant::now();
-    let what = if let (Some(running), "resolve") = (running, variant) {
-        let failed = Scenario { hosts: hosts.clone(), down: vec![0], failed_instances: vec![] };
-        match resolve::resolve(program, running, &failed, Strategy::Optimal, limit) {
-            Ok(ResolveOutcome::Resolved(_)) => "solved".to_string(),
-            Ok(ResolveOutcome::Impossible) => "impossible".to_string(),
-            Ok(ResolveOutcome::Unknown(_)) => "gave up".to_string(),
-            Ok(ResolveOutcome::Rejected(d)) => format!("rejected by the evaluator {d:?}"),
-            Err(e) => format!("error {e:?}"),
-        }
-    } else {
-        let opts = deladas::solve::Options { timeout: limit, ..Default::default() };
-        match deladas::solve::solve(program, &hosts, &opts, &mut deladas::solve::Quiet) {
-            Ok((Outcome::Sat { .. }, _)) => "solved".to_string(),
-            Ok((Outcome::Unsat { .. }, _)) => "unsat".to_string(),
-            Ok((Outcome::Unknown(_), _)) => "gave up".to_string(),
-            Ok((Outcome::Internal(m), _)) => format!("internal {m}"),
-            Ok((Outcome::Rejected(d), _)) => format!("rejected by the evaluator {d:?}"),
-            Err(e) => format!("error {e:?}"),
-        }
-    };
-    (t.elapsed().as_secs_f64(), what, peak_rss_kb() / 1024)
-}
-
-fn limits_bench(sizes: &[usize]) {
-    println!("| N | variant | unbounded s / MB | T/2: s, outcome, MB | 2T: s, outcome, MB |");
-    println!("|---:|---|---|---|---|");
-    for &n in sizes {
-        for variant in ["satisfy", "unsat", "resolve"] {
-            let text = p2p(n, if variant == "unsat" { Variant::Unsat } else { Variant::Satisfy });
-            let fs = deladas::check::load::RealFs;
-            let loaded = deladas::check::load(std::path::Path::new("p2p.deladas"), Some(&text), &fs);
-            let (_sources, checked) = deladas::check::check_loaded(loaded);
-            let program = &checked.program;
-            let running = (variant == "resolve").then(|| {
-                let ddd = deladas::bench_goals::p2p_canonical_ddd(n).expect("canonical");
-                let d = deladas::ddd::from_xml(&ddd).expect("reads");
-                let world = deladas::eval::bind(program, &d).expect("binds");
-                deladas::solve::resolve::Running::from_world(&world)
-            });
-            let (t, what, mb) = limited_run(program, variant, running.as_ref(), None);
-            let half = std::time::Duration::from_secs_f64(t / 2.0);
-            let (th, wh, mbh) = limited_run(program, variant, running.as_ref(), Some(half));
-            let slack = (t / 2.0 * 0.05).max(1.0);
-            // Giving up or answering, it must be done within the slack.
-            let ok_half = th <= t / 2.0 + slack;
-            let (t2, w2, mb2) =
-                limited_run(program, variant, running.as_ref(), Some(std::time::Duration::from_secs_f64(2.0 * t)));
-            let ok_twice = w2 == what;
-            println!(
-                "| {n} | {variant} | {t:.2} ({what}) / {mb} | {th:.2}, {wh}, {mbh} {} | {t2:.2}, {w2}, {mb2} {} |",
-                if ok_half { "OK" } else { "LATE" },
-                if ok_twice { "OK" } else { "FAIL" }
-            );
-        }
     }
 }
