@@ -537,6 +537,19 @@ impl Checker<'_> {
             return None;
         };
         let Some(v) = self.lookup_var(&vname.name) else {
+            if let Some((Global::Instance(c), def)) = self.globals.get(&vname.name).copied() {
+                // `vm1.nic`: a port of a named instance.
+                self.record(vname.span, SymbolKind::Instance, &vname.name, def);
+                let v = self.implicit_var(c, &vname.name, self.loc(vname.span))?;
+                let port = self.prog.components[c].port(&pname.name);
+                return match port {
+                    Some(p) => Some((v, p)),
+                    None => {
+                        self.missing_port(v, self.prog.ddd_component(c), &pname.name, None, pname);
+                        None
+                    }
+                };
+            }
             self.unknown_name(vname);
             return None;
         };

@@ -245,7 +245,12 @@ impl Checker<'_> {
                     .primary(first.file, first.span, format!("{named} named instances of `{}`", comp.name))
                     .secondary(comp.loc.file, comp.loc.span, format!("at most {fit} instances fit: {why}"))
                     .note("every named instance must exist, and instances of a type (named or not) share its `maxperhost` and `maxinstances`")
-                    .help(format!("raise `maxperhost` of `{}`, add hosts, or declare fewer instances", comp.name)),
+                    .help(match comp.maxinstances {
+                        Some(m) if u64::from(m) == fit => {
+                            format!("raise `maxinstances` of `{}`, or declare fewer instances", comp.name)
+                        }
+                        _ => format!("raise `maxperhost` of `{}`, add hosts, or declare fewer instances", comp.name),
+                    }),
                 );
                 continue;
             }
