@@ -467,16 +467,22 @@ impl Program {
     }
 
     /// The DDD id of an instance of `c` on host `h` (`k` as in
-    /// [`crate::ddd::instance_id`]): a named instance's name, else
+    /// `crate::ddd::instance_id`): a named instance's name, else
     /// `Component@host` or `Component@host#k`.
     pub fn instance_id(&self, c: CompId, h: HostId, k: Option<u32>) -> String {
         match self.components.get(c) {
             Some(x) if x.named.is_some() => x.name.clone(),
-            x => crate::ddd::instance_id(
-                x.map(|x| x.name.as_str()).unwrap_or("?"),
-                self.hosts.get(h).map(|h| h.name.as_str()).unwrap_or("?"),
-                k,
-            ),
+            x => {
+                // `crate::ddd::instance_id`'s format (check must not depend on ddd).
+                let (cn, hn) = (
+                    x.map(|x| x.name.as_str()).unwrap_or("?"),
+                    self.hosts.get(h).map(|h| h.name.as_str()).unwrap_or("?"),
+                );
+                match k {
+                    None => format!("{cn}@{hn}"),
+                    Some(k) => format!("{cn}@{hn}#{k}"),
+                }
+            }
         }
     }
 
