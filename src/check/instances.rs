@@ -415,6 +415,15 @@ impl Checker<'_> {
                 return Some(*v);
             }
         }
+        if self.named.implicit.is_empty() {
+            // Not in a clause or an objective (nothing binds it).
+            self.report(
+                Diagnostic::new(Code::WrongSort, format!("the named instance `{name}` cannot be used here"))
+                    .primary(loc.file, loc.span, "not in a clause or an objective")
+                    .note("a named instance stands for its instance in clauses, objectives and preferences"),
+            );
+            return None;
+        }
         let v = self.fresh_var(name, Sort::Instance(c), loc);
         self.named.implicit.last_mut()?.push((c, v));
         Some(v)
