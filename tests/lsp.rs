@@ -1188,7 +1188,8 @@ fn named_instances_hover_definition_references_and_outline() {
                 instance vm1 = VM(cpu = 20)\ninstance part[2] = VM\n\
                 constraintset s = constraintset {\n    vm1 on pm1\n    \
                 forall part p in deployment ( hostof(p) != hostof(vm1) )\n    \
-                forall host h in deployment ( sum(VM v in h : v.cpu) <= h.cpu )\n}\n";
+                forall host h in deployment ( sum(VM v in h : v.cpu) <= h.cpu )\n    \
+                hostof(part1) = hostof(part2)\n}\n";
     std::fs::write(&path, text).expect("goal");
     let uri = uri_of(&path);
     let mut c = Client::initialized();
@@ -1200,6 +1201,9 @@ fn named_instances_hover_definition_references_and_outline() {
     assert!(shown.contains("instance vm1 = VM(cpu = 20)") && shown.contains("must exist"), "{shown}");
     let hover = c.call("textDocument/hover", td(&uri, text, "part p", 0, 1));
     assert!(hover.to_string().contains("part[2]"), "{hover}");
+    // A member of the group: that one instance.
+    let hover = c.call("textDocument/hover", td(&uri, text, "part1)", 0, 1));
+    assert!(hover.to_string().contains("instance part1 = VM(cpu = 10)"), "{hover}");
     // Definition of `vm1` → its declaration; references: declaration and 2 uses.
     let d = c.call("textDocument/definition", td(&uri, text, "vm1)", 0, 1));
     assert_eq!(d["range"], range_of(text, "vm1", 0), "{d}");

@@ -119,7 +119,11 @@ pub fn hover(a: &Analysis, offset: usize) -> Option<Hover> {
             }
         }
         SymbolKind::Instance => {
-            let members: Vec<_> = prog.components.iter().filter(|c| c.named.is_some() && c.loc == o.def).collect();
+            let mut members: Vec<_> = prog.components.iter().filter(|c| c.named.is_some() && c.loc == o.def).collect();
+            // `part1` written in a clause: that member, not the whole group.
+            if let Some(m) = members.iter().find(|c| c.name == o.name && members.len() > 1) {
+                members = vec![*m];
+            }
             let first = members.first()?;
             let ty = first.named.and_then(|b| prog.components.get(b))?;
             let attrs: Vec<String> = first.attrs.iter().map(|(k, v)| format!("{k} = {v}")).collect();
