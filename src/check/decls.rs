@@ -128,6 +128,8 @@ impl Checker<'_> {
                 "maxinstances" => comp.maxinstances = self.bound(file, e),
                 _ => match value_of(&e.value.kind) {
                     Some(v) => comp.attrs.push((e.key.name.clone(), v)),
+                    // `cpu = int`: each named instance gives it (instances.rs).
+                    None if self.required_attribute(file, e) => {}
                     None => self.bad_value(file, e, "a string, an integer or a boolean"),
                 },
             }

@@ -46,6 +46,10 @@ pub(super) struct NamedState {
     pub implicit: Vec<Vec<(CompId, VarId)>>,
     /// Where each named instance (and group) is declared.
     pub decl_locs: Vec<(CompId, Loc)>,
+    /// Attributes declared without a value (`cpu = int`), by component:
+    /// name, type, where declared. Each named instance must give them; the
+    /// type then has no unnamed instances.
+    pub required: std::collections::HashMap<CompId, Vec<(String, Type, Loc)>>,
 }
 
 /// What a copy of an expanded binder gives back.
@@ -56,6 +60,23 @@ pub(super) enum Copies<T> {
 }
 
 impl Checker<'_> {
+    /// `ATTR = int` (or `string`, `bool`) in a component declaration: an
+    /// attribute every named instance gives; false when the value is not a
+    /// type name.
+    pub(super) fn required_attribute(&mut self, file: FileId, e: &ast::AttrEntry) -> bool {
+        let ast::AttrValueKind::Name(n) = &e.value.kind else { return false };
+        let ty = match n.as_str() {
+            "int" => Type::Int,
+            "string" => Type::Str,
+            "bool" => Type::Bool,
+            _ => return false,
+        };
+        // Called while the component is declared: it gets the next index.
+        let c = self.prog.components.len();
+        self.named.required.entry(c).or_default().push((e.key.name.clone(), ty, Loc::new(file, e.key.span)));
+        true
+    }
+
     /// Declares every `instance` of the loaded files (after the components).
     pub(super) fn named_instances(&mut self, loaded: &Loaded) {
         for pf in &loaded.files {
@@ -106,6 +127,30 @@ impl Checker<'_> {
                     self.bad_value(file, e, "a string, an integer or a boolean");
                     continue;
                 };
+                let required =
+                    self.named.required.get(&base).and_then(|r| r.iter().find(|(n, _, _)| n == key)).cloned();
+                if let Some((_, want, at)) = required {
+                    if v.ty() == want {
+                        comp.attrs.push((key.clone(), v));
+                    } else {
+                        // Reported; a placeholder keeps uses from repeating it.
+                        comp.attrs.push((key.clone(), placeholder(want)));
+                        let (w, f) = (self.type_name(want), self.type_name(v.ty()));
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::InstanceAttributeType,
+                                format!("`{key}` of `{tname}` is {w}, found {f}"),
+                            )
+                            .primary(file, e.value.span, f)
+                            .secondary(
+                                at.file,
+                                at.span,
+                                format!("`{tname}` declares `{key}` as {w}"),
+                            ),
+                        );
+                    }
+                    continue;
+                }
                 let Some(pos) = comp.attrs.iter().position(|(n, _)| n == key) else {
                     let mut d = Diagnostic::new(
                         Code::InstanceAttribute,
@@ -148,6 +193,23 @@ impl Checker<'_> {
                     continue;
                 }
                 comp.attrs[pos].1 = v;
+            }
+        }
+        for (key, ty, at) in self.named.required.get(&base).cloned().unwrap_or_default() {
+            if comp.attr(&key).is_none() {
+                comp.attrs.push((key.clone(), placeholder(ty)));
+                let tname = self.prog.components[base].name.clone();
+                let example = match ty {
+                    Type::Int => "1",
+                    Type::Bool => "true",
+                    _ => "\"…\"",
+                };
+                self.diags.push(
+                    Diagnostic::new(Code::MissingInstanceAttribute, format!("`{}` does not give `{key}`", i.name.name))
+                        .primary(file, i.name.span, format!("an instance of `{tname}` without `{key}`"))
+                        .secondary(at.file, at.span, format!("`{tname}` declares `{key}` without a value"))
+                        .help(format!("write `instance {} = {tname}({key} = {example})`", i.name.name)),
+                );
             }
         }
         let names: Vec<String> = match i.count {
@@ -218,6 +280,22 @@ impl Checker<'_> {
                 formula,
                 origin: Origin { constraintset: format!("instance {name}"), loc, use_site: None },
             });
+        }
+        let mut with_required: Vec<CompId> = self.named.required.keys().copied().collect();
+        with_required.sort();
+        for b in with_required {
+            let Some(comp) = self.prog.components.get(b).cloned() else { continue };
+            let count = self.count_term(&[b], Domain::Deployment, comp.loc);
+            let formula = Formula {
+                kind: FormulaKind::Cmp(ast::CmpOp::Eq, count, Term::literal(Value::Int(0), comp.loc)),
+                loc: comp.loc,
+            };
+            let origin = Origin {
+                constraintset: format!("required attributes of {}", comp.name),
+                loc: comp.loc,
+                use_site: None,
+            };
+            self.prog.clauses.push(Clause { formula, origin });
         }
         let hosts = self.prog.hosts.len() as u64;
         for b in bases {
@@ -317,18 +395,29 @@ impl Checker<'_> {
         }
     }
 
+    /// The members a binder over type `c` ranges over: its family, without
+    /// the type itself when it has required attributes (it has no unnamed
+    /// instances then).
+    fn binder_family(&self, c: CompId) -> Vec<CompId> {
+        let mut f = self.family(c);
+        if self.named.required.contains_key(&c) && !f.is_empty() {
+            f.remove(0);
+        }
+        f
+    }
+
     /// The sorts a binder over `s` is checked with, one copy each; empty when
     /// it needs no copies (no named instances, or a group of one).
     pub(super) fn copies_of(&self, s: &SortName) -> Vec<CompId> {
         let SortName::Named(n) = s else { return vec![] };
         if let Some((super::Binding::Component(c), _)) = self.env.get(&n.name) {
-            return self.family(*c);
+            return self.binder_family(*c);
         }
         if self.env.contains_key(&n.name) {
             return vec![];
         }
         match self.globals.get(&n.name) {
-            Some((Global::Component(c), _)) => self.family(*c),
+            Some((Global::Component(c), _)) => self.binder_family(*c),
             Some((Global::InstanceGroup(g), _)) => match self.named.groups.get(*g) {
                 Some((_, m)) if m.len() > 1 => m.clone(),
                 _ => vec![],
@@ -348,7 +437,23 @@ impl Checker<'_> {
         for (i, c) in sorts.into_iter().enumerate() {
             self.named.sort_override = Some(c);
             if i == 0 {
+                let nd = self.diags.len();
                 out.push(f(self));
+                if self.prog.components.get(c).is_some_and(|x| x.named.is_some()) {
+                    // A clause true or false for this member's attribute
+                    // values may not be for the others: no W0004/W0005.
+                    let mut k = nd;
+                    while k < self.diags.len() {
+                        if matches!(self.diags[k].code, Code::TriviallyTrue | Code::TriviallyFalse) {
+                            self.diags.remove(k);
+                        } else {
+                            k += 1;
+                        }
+                    }
+                    // Entries moved: count the errors afresh.
+                    let errors = self.diags.iter().filter(|d| d.is_error()).count();
+                    self.error_tally.set((self.diags.len(), errors));
+                }
                 continue;
             }
             let _ = self.error_count();
@@ -462,5 +567,14 @@ impl Checker<'_> {
     /// (their instances are never equal: `a = b` is false).
     pub(super) fn same_family(&self, a: CompId, b: CompId) -> bool {
         a != b && self.prog.ddd_component(a) == self.prog.ddd_component(b)
+    }
+}
+
+/// A value of type `t`, standing in for one whose error was reported.
+fn placeholder(t: Type) -> Value {
+    match t {
+        Type::Str => Value::Str(String::new()),
+        Type::Bool => Value::Bool(false),
+        _ => Value::Int(0),
     }
 }

@@ -89,6 +89,7 @@ codes! {
     TooManyInstances = "E0342", Error, "more named instances than can be placed";
     BadInstanceGroup = "E0343", Error, "bad group of named instances";
     InstanceAggregate = "E0344", Error, "`min`/`max` over a type with named instances";
+    MissingInstanceAttribute = "E0345", Error, "named instance without a required attribute";
     // ---- declarations ----
     MissingCode = "E0401", Error, "component without `code`";
     MissingPorts = "E0402", Error, "component without `ports`";
