@@ -1,6 +1,7 @@
 //! Named instances and replicas (issue 19) against brute force, on tiny
 //! scopes: random goals with a component type `A`, one to three named
-//! instances of it (own attribute values, some in a group), hard clauses
+//! instances of it (own attribute values, some in a group; sometimes `cpu`
+//! is required, `cpu = int`, and `A` has no unnamed instances), hard clauses
 //! that name them, range over the type and over the group, and sometimes an
 //! objective. No channels, so every configuration is a vector of instance
 //! counts per (component, host) — the named instances are components of
@@ -30,6 +31,8 @@ struct Spec {
     /// (name, cpu) of every named instance; the group's are `r1`, `r2`.
     named: Vec<(String, i64)>,
     group: bool,
+    /// `cpu = int`: no unnamed instances.
+    required: bool,
     hard: Vec<usize>,
     objective: Option<usize>,
 }
@@ -74,6 +77,9 @@ impl Spec {
             if inst.iter().filter(|i| i.2 == h).count() > self.per_host as usize {
                 return false;
             }
+        }
+        if self.required && inst.iter().any(|i| i.0.is_none()) {
+            return false;
         }
         let (Some(hf), Some(hs)) = (host_of(self.first()), host_of(self.second())) else { return false };
         let first = self.first();
@@ -134,9 +140,19 @@ impl Spec {
 }
 
 /// One random goal.
-fn goal(hosts: usize, per_host: u32, named: &[u32], group: bool, hard: &[usize], objective: Option<usize>) -> String {
+fn goal(
+    hosts: usize,
+    per_host: u32,
+    named: &[u32],
+    group: bool,
+    required: bool,
+    hard: &[usize],
+    objective: Option<usize>,
+) -> String {
     let mut s = String::new();
-    s.push_str(&format!("component A(code = \"a\", ports = {{}}, cpu = 1, maxperhost = {per_host})\n"));
+    // `cpu = int`: every named instance gives it, and A has no unnamed instances.
+    let cpu = if required { "int" } else { "1" };
+    s.push_str(&format!("component A(code = \"a\", ports = {{}}, cpu = {cpu}, maxperhost = {per_host})\n"));
     for h in 0..hosts {
         let zone = if h % 2 == 0 { "x" } else { "y" };
         s.push_str(&format!("host h{h} = host(zone = \"{zone}\", cap = {})\n", 1 + (h * 3) % 4));
@@ -246,12 +262,13 @@ proptest! {
         per_host in 1u32..=2,
         named in proptest::collection::vec(1u32..=3, 1..=3),
         group in any::<bool>(),
+        required in any::<bool>(),
         hard in proptest::collection::vec(0usize..9, 0..=3),
         objective in proptest::option::of(0usize..4),
     ) {
         // More named instances than fit is E0342 at check time (tests/ui).
         prop_assume!(per_host as usize * hosts >= named.len());
-        let text = goal(hosts, per_host, &named, group, &hard, objective);
+        let text = goal(hosts, per_host, &named, group, required, &hard, objective);
         let p = program(&text);
         let singles = if group && named.len() >= 2 { named.len() - 2 } else { named.len() };
         let mut names: Vec<(String, i64)> =
@@ -260,7 +277,7 @@ proptest! {
             names.push(("r1".into(), i64::from(named[singles])));
             names.push(("r2".into(), i64::from(named[singles])));
         }
-        let spec = Spec { hosts, per_host, named: names, group: singles < named.len(), hard: hard.clone(), objective };
+        let spec = Spec { hosts, per_host, named: names, group: singles < named.len(), required, hard: hard.clone(), objective };
         let oracle = spec.best();
         let best = brute_best(&p);
         let other = match enumerate(&p, &Limits { max_candidates: 1 << 20 }) {
