@@ -774,6 +774,8 @@ fn the_textmate_grammar_knows_every_keyword() {
                 reachable hostof on and or not implies true false import use upgrade where sum input output external";
     // Beyond the spec: objectives and preferences (issue 19, docs/reference/objectives.md).
     let spec = format!("{spec} minimize maximize prefer");
+    // Named instances (issue 19, docs/reference/instances.md).
+    let spec = format!("{spec} instance");
     let mut want: Vec<String> = spec.split_whitespace().map(str::to_string).collect();
     want.sort();
     assert_eq!(words, want);
@@ -1174,6 +1176,51 @@ fn workload_constructs_hover_and_outline() {
     let syms = c.call("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}}));
     let names: Vec<&str> = syms.as_array().expect("symbols").iter().filter_map(|s| s["name"].as_str()).collect();
     assert_eq!(names, ["import hosts from \"inv.csv\"", "spare[2]", "Web", "s"]);
+    assert_eq!(c.shutdown(), 0);
+}
+
+#[test]
+fn named_instances_hover_definition_references_and_outline() {
+    let dir = scratch("instances");
+    let path = dir.join("i.deladas");
+    let text = "component VM(code = \"vm\", ports = {nic}, cpu = 10, maxperhost = 4)\n\
+                host pm1 = host(cpu = 50)\nhost pm2 = host(cpu = 50)\n\
+                instance vm1 = VM(cpu = 20)\ninstance part[2] = VM\n\
+                constraintset s = constraintset {\n    vm1 on pm1\n    \
+                forall part p in deployment ( hostof(p) != hostof(vm1) )\n    \
+                forall host h in deployment ( sum(VM v in h : v.cpu) <= h.cpu )\n    \
+                hostof(part1) = hostof(part2)\n}\n";
+    std::fs::write(&path, text).expect("goal");
+    let uri = uri_of(&path);
+    let mut c = Client::initialized();
+    c.open(&uri, text);
+    c.diagnostics(&uri, |d| d.is_empty());
+    // Hover on a use of `vm1` and on the group `part`.
+    let hover = c.call("textDocument/hover", td(&uri, text, "vm1 on", 0, 1));
+    let shown = hover.to_string();
+    assert!(shown.contains("instance vm1 = VM(cpu = 20)") && shown.contains("must exist"), "{shown}");
+    let hover = c.call("textDocument/hover", td(&uri, text, "part p", 0, 1));
+    assert!(hover.to_string().contains("part[2]"), "{hover}");
+    // A member of the group: that one instance.
+    let hover = c.call("textDocument/hover", td(&uri, text, "part1)", 0, 1));
+    assert!(hover.to_string().contains("instance part1 = VM(cpu = 10)"), "{hover}");
+    // Definition of `vm1` → its declaration; references: declaration and 2 uses.
+    let d = c.call("textDocument/definition", td(&uri, text, "vm1)", 0, 1));
+    assert_eq!(d["range"], range_of(text, "vm1", 0), "{d}");
+    let refs = c.call(
+        "textDocument/references",
+        json!({"textDocument": {"uri": uri}, "position": pos_of(text, "vm1", 1, 0),
+               "context": {"includeDeclaration": true}}),
+    );
+    assert_eq!(refs.as_array().map(Vec::len), Some(3), "{refs}");
+    // Every position of the text answers (no panic), and the outline lists them.
+    for off in (0..text.len()).step_by(7) {
+        let _ = c.call("textDocument/hover", json!({"textDocument": {"uri": uri}, "position": pos(text, off)}));
+        let _ = c.call("textDocument/definition", json!({"textDocument": {"uri": uri}, "position": pos(text, off)}));
+    }
+    let syms = c.call("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}}));
+    let names: Vec<&str> = syms.as_array().expect("symbols").iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names, ["VM", "pm1", "pm2", "vm1", "part[2]", "s"]);
     assert_eq!(c.shutdown(), 0);
 }
 

@@ -228,12 +228,13 @@ fn per_host(d: &serde_json::Value) -> std::collections::BTreeMap<String, usize> 
     m
 }
 
-fn host_of(d: &serde_json::Value, comp: &str) -> Vec<String> {
+/// The hosts of the instances with this id (a named instance: one).
+fn host_of(d: &serde_json::Value, id: &str) -> Vec<String> {
     d["instances"]
         .as_array()
         .expect("instances")
         .iter()
-        .filter(|i| i["component"] == comp)
+        .filter(|i| i["id"] == id)
         .map(|i| i["host"].as_str().expect("host").to_string())
         .collect()
 }
@@ -255,11 +256,11 @@ fn dcm_variant(name: &str, capacity: bool, extra: &str) -> std::path::PathBuf {
     temp_goal(&format!("dcm-{name}"), &format!("{base}\n{extra}\n"))
 }
 
-/// `forall VmK v in deployment (hostof(v) OP pm3)` for each K.
+/// `hostof(vmK) OP pm3` for each K (the named instances `vm1` … `vm10`).
 fn on_pm3(name: &str, vms: &[usize], op: &str) -> String {
     let mut s = format!("constraintset {name} = constraintset {{\n");
     for k in vms {
-        s.push_str(&format!("    forall Vm{k} v in deployment (hostof(v) {op} pm3)\n"));
+        s.push_str(&format!("    hostof(vm{k}) {op} pm3\n"));
     }
     s.push_str("}\n");
     s
@@ -288,15 +289,16 @@ fn dcm_distribute_load_maximises_the_minimum_spare_cpu_over_every_machine() {
 
 #[test]
 fn dcm_simple_capacity_and_view_constraints_hold() {
-    let all: Vec<usize> = (0..10).collect();
+    let all: Vec<usize> = (1..=10).collect();
     // testSimpleConstraint: every VM on pm3.
     let g = dcm_variant("simple", false, &on_pm3("all_on_pm3", &all, "="));
     let o = deladas(&["solve", g.to_str().expect("utf-8"), "--format", "json"]);
     assert_eq!(code(&o), 0, "{}", show(&o));
     let d = json(&o);
-    for k in 0..10 {
-        assert_eq!(host_of(&d, &format!("Vm{k}")), vec!["pm3".to_string()], "{}", show(&o));
+    for k in 1..=10 {
+        assert_eq!(host_of(&d, &format!("vm{k}")), vec!["pm3".to_string()], "{}", show(&o));
     }
+    assert!(d["instances"].as_array().expect("instances").iter().all(|i| i["component"] == "VM"), "{}", show(&o));
     // testCapacityConstraints: at least two machines, none over capacity.
     let g = dcm_variant("capacity", true, "");
     let o = deladas(&["solve", g.to_str().expect("utf-8"), "--format", "json"]);
@@ -311,22 +313,22 @@ fn dcm_simple_capacity_and_view_constraints_hold() {
     let o = deladas(&["solve", g.to_str().expect("utf-8"), "--format", "json"]);
     assert_eq!(code(&o), 0, "{}", show(&o));
     let d = json(&o);
-    assert_eq!(host_of(&d, "Vm1"), vec!["pm3".to_string()]);
-    assert_eq!(host_of(&d, "Vm2"), vec!["pm3".to_string()]);
+    assert_eq!(host_of(&d, "vm1"), vec!["pm3".to_string()]);
+    assert_eq!(host_of(&d, "vm2"), vec!["pm3".to_string()]);
 }
 
 #[test]
 fn dcm_unsat_core_names_capacity_and_rest_to_pm3_not_the_avoidance() {
     // testUnsat: vm1, vm2 avoid pm3 (fine alone); the 8 others on pm3
     // break the capacity. The core has the latter two, not the first.
-    let rest: Vec<usize> = (0..10).filter(|k| *k != 1 && *k != 2).collect();
+    let rest: Vec<usize> = (3..=10).collect();
     let extra = format!("{}\n{}", on_pm3("subset_avoids_pm3", &[1, 2], "!="), on_pm3("rest_to_pm3", &rest, "="));
     let g = dcm_variant("unsat", true, &extra);
     let o = deladas(&["solve", g.to_str().expect("utf-8")]);
     assert_eq!(code(&o), 1, "{}", show(&o));
     let err = stderr(&o);
     assert!(err.contains("E0801"), "{err}");
-    assert!(err.contains("(hostof(v) = pm3)"), "rest_to_pm3 in the core: {err}");
+    assert!(err.contains(") = pm3"), "rest_to_pm3 in the core: {err}");
     assert!(err.contains("<= h.cpu") || err.contains("<= h.memory"), "capacity in the core: {err}");
     assert!(!err.contains("!= pm3"), "the avoidance is not in the core: {err}");
 }

@@ -391,3 +391,47 @@ fn progressive_claims_no_optimum() {
     assert_eq!(plan["objective"]["bindings_kept"]["optimal"], false, "{plan:#}");
     assert_eq!(optimal["objective"]["channels_kept"]["optimal"], true, "{optimal:#}");
 }
+
+/// Named instances (issue 19): after the failure of the host of some, they
+/// are placed again under their names; the others keep their hosts and ids;
+/// `whatif` finds every single failure survivable.
+#[test]
+fn named_instances_are_placed_again_after_a_host_failure() {
+    let d = dir("named");
+    let goal = d.join("vms.deladas");
+    std::fs::write(
+        &goal,
+        "component VM(code = \"vm\", ports = {}, cpu = 10, maxperhost = 4)\n\
+         host pm1 = host(cpu = 40)\nhost pm2 = host(cpu = 40)\nhost pm3 = host(cpu = 40)\n\
+         instance big = VM(cpu = 30)\ninstance vm[4] = VM\n\
+         constraintset capacity = constraintset {\n    \
+         forall host h in deployment ( sum(VM v in h : v.cpu) <= h.cpu )\n    \
+         forall vm a, b in deployment ( a != b implies hostof(a) != hostof(b) or hostof(a) != hostof(big) )\n}\n",
+    )
+    .expect("write goal");
+    let old = d.join("old.ddd.xml");
+    let o = deladas(&["solve", &s(&goal), "-o", &s(&old)]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let before = deladas::ddd::from_xml(&std::fs::read_to_string(&old).expect("old")).expect("reads");
+    let ids: Vec<&str> = before.instances.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    for n in ["big", "vm1", "vm2", "vm3", "vm4"] {
+        assert!(ids.contains(&n), "{n} in {ids:?}");
+    }
+    let host_of = |dd: &deladas::ddd::Deployment, id: &str| {
+        dd.instances.iter().find(|i| i.id == id).map(|i| i.host.clone()).expect("placed")
+    };
+    let failed = host_of(&before, "big");
+    let out = d.join("new.ddd.xml");
+    let plan = resolve_json(&s(&goal), &s(&old), &out, &["--fail-host", &failed]);
+    let after = deladas::ddd::from_xml(&std::fs::read_to_string(&out).expect("new")).expect("reads");
+    assert_eq!(after.instances.len(), 5, "{plan}");
+    assert_ne!(host_of(&after, "big"), failed);
+    for i in before.instances.iter().filter(|i| i.host != failed) {
+        assert_eq!(host_of(&after, &i.id), i.host, "{} keeps its host: {plan}", i.id);
+    }
+    assert!(after.instances.iter().all(|i| i.component == "VM" && i.host != failed));
+    let o = deladas(&["whatif", &s(&goal), "--from", &s(&old)]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    assert!(stdout(&o).contains("3 cases, 0 fatal"), "{}", show(&o));
+}

@@ -186,12 +186,21 @@ fn kafka_replicas_are_rack_aware_and_balanced() {
     assert_eq!(p.hosts.len(), 6, "six brokers from the inventory");
     let rack: BTreeMap<String, String> =
         p.hosts.iter().map(|h| (h.name.clone(), h.attr("rack").map(|v| v.to_string()).unwrap_or_default())).collect();
-    let placed = placement(p).expect("satisfiable");
+    // The replicas are named instances of `Replica` (`p0r1` …), each with
+    // its partition as an attribute.
+    let Outcome::Sat { deployments, .. } = solve_all(p, 1) else { panic!("satisfiable") };
+    let d = deployments[0].deployment();
     let mut per_broker: BTreeMap<String, usize> = p.hosts.iter().map(|h| (h.name.clone(), 0)).collect();
     let mut per_partition: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (comp, host) in &placed {
-        *per_broker.entry(host.clone()).or_default() += 1;
-        per_partition.entry(comp.clone()).or_default().push(host.clone());
+    assert_eq!(d.instances.len(), 12, "every named replica exists, no other");
+    for i in &d.instances {
+        assert_eq!(i.component, "Replica");
+        let c = p.instance_component(&i.id, &i.component).expect("a declared instance");
+        assert_eq!(p.components[c].named, p.component("Replica"), "`{}` is a named instance", i.id);
+        let part = p.components[c].attr("partition").map(|v| v.to_string()).unwrap_or_default();
+        assert!(i.id.starts_with(&format!("p{part}r")), "{} has partition {part}", i.id);
+        *per_broker.entry(i.host.clone()).or_default() += 1;
+        per_partition.entry(part).or_default().push(i.host.clone());
     }
     assert_eq!(per_partition.len(), 4);
     for (part, brokers) in &per_partition {

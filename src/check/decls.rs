@@ -5,7 +5,7 @@ use super::Checker;
 use crate::diagnostics::{did_you_mean, Code, Diagnostic, FileId};
 use crate::syntax::ast::{self, Arity, AttrValueKind};
 
-fn value_of(kind: &AttrValueKind) -> Option<Value> {
+pub(super) fn value_of(kind: &AttrValueKind) -> Option<Value> {
     match kind {
         AttrValueKind::Str(s) => Some(Value::Str(s.clone())),
         AttrValueKind::Int(n) => Some(Value::Int(*n)),
@@ -26,7 +26,7 @@ fn describe_value(kind: &AttrValueKind) -> &'static str {
 
 impl Checker<'_> {
     /// Reports duplicate keys in an attribute list; `bundle` counts as `code`.
-    fn duplicate_keys(&mut self, file: FileId, attrs: &ast::AttrList) {
+    pub(super) fn duplicate_keys(&mut self, file: FileId, attrs: &ast::AttrList) {
         for (i, e) in attrs.entries.iter().enumerate() {
             let canon = |k: &str| if k == "bundle" { "code".to_string() } else { k.to_string() };
             if let Some(prev) = attrs.entries[..i].iter().find(|p| canon(&p.key.name) == canon(&e.key.name)) {
@@ -48,7 +48,7 @@ impl Checker<'_> {
         }
     }
 
-    fn bad_value(&mut self, file: FileId, e: &ast::AttrEntry, expected: &str) {
+    pub(super) fn bad_value(&mut self, file: FileId, e: &ast::AttrEntry, expected: &str) {
         let mut d = Diagnostic::new(
             Code::BadAttributeValue,
             format!("`{}` must be {expected}, found {}", e.key.name, describe_value(&e.value.kind)),
@@ -95,6 +95,7 @@ impl Checker<'_> {
             maxinstances: None,
             attrs: vec![],
             doc,
+            named: None,
         };
         let (mut has_code, mut has_ports) = (false, false);
         for e in &attrs.entries {
@@ -127,6 +128,8 @@ impl Checker<'_> {
                 "maxinstances" => comp.maxinstances = self.bound(file, e),
                 _ => match value_of(&e.value.kind) {
                     Some(v) => comp.attrs.push((e.key.name.clone(), v)),
+                    // `cpu = int`: each named instance gives it (instances.rs).
+                    None if self.required_attribute(file, e) => {}
                     None => self.bad_value(file, e, "a string, an integer or a boolean"),
                 },
             }

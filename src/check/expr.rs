@@ -15,9 +15,14 @@ impl Checker<'_> {
     /// A type in words, for messages: "an instance of `Web`", "a host".
     pub(super) fn type_name(&self, t: Type) -> String {
         match t {
-            Type::Instance(c) => {
-                format!("an instance of `{}`", self.prog.components.get(c).map(|c| c.name.as_str()).unwrap_or("?"))
-            }
+            Type::Instance(c) => match self.prog.components.get(c) {
+                Some(x) if x.named.is_some() => format!(
+                    "the named instance `{}` of `{}`",
+                    x.name,
+                    self.prog.components.get(self.prog.ddd_component(c)).map(|b| b.name.as_str()).unwrap_or("?")
+                ),
+                x => format!("an instance of `{}`", x.map(|c| c.name.as_str()).unwrap_or("?")),
+            },
             Type::Int => "an integer".to_string(),
             Type::Str => "a string".to_string(),
             Type::Bool => "a boolean".to_string(),
@@ -114,8 +119,16 @@ impl Checker<'_> {
         }
     }
 
-    /// Resolves the sort of a binder; `None` after reporting an error.
+    /// Resolves the sort of a binder; `None` after reporting an error. In a
+    /// copy of a binder over a type with named instances, the copy's sort.
     fn sort(&mut self, s: &SortName) -> Option<(Sort, Option<String>)> {
+        let r = self.sort_plain(s);
+        let r = r.map(|(sort, p)| (self.take_override(sort), p));
+        self.named.sort_override = None;
+        r
+    }
+
+    fn sort_plain(&mut self, s: &SortName) -> Option<(Sort, Option<String>)> {
         match s {
             SortName::Host(_) => Some((Sort::Host, None)),
             SortName::Named(n) => {
@@ -145,6 +158,7 @@ impl Checker<'_> {
                         Some((Sort::Instance(c), None))
                     }
                     Some((Global::Broken, _)) => None,
+                    Some((Global::Instance(_) | Global::InstanceGroup(_), _)) => self.group_sort(n).map(|s| (s, None)),
                     _ if self.prog.host_attr_types.contains_key(&n.name) => {
                         Some((Sort::Group(self.group(&n.name)), None))
                     }
@@ -241,7 +255,9 @@ impl Checker<'_> {
     /// Checks one clause and warns when it is statically true or false.
     pub(super) fn clause(&mut self, e: &ast::Expr) -> Formula {
         let errors_before = self.diags.len();
+        self.named.implicit.push(vec![]);
         let f = self.formula(e);
+        let f = self.close_implicit(f);
         // A `use` is judged inside its own expansion.
         if self.diags.len() == errors_before && !matches!(e.kind, ExprKind::Use(_)) {
             let counts = matches!(&f.kind, FormulaKind::Cmp(_, a, b)
@@ -321,6 +337,9 @@ impl Checker<'_> {
                 }
             }
             ExprKind::Quant { q, sort, vars, domain, body } => {
+                if let Some(f) = self.quant_copies(e, *q, sort, vars, domain, body) {
+                    return f;
+                }
                 let Some((s, param)) = self.sort(sort) else {
                     // Still check the body for other errors, with the variables poisoned.
                     if let ast::Domain::Host(d) = domain {
@@ -386,6 +405,12 @@ impl Checker<'_> {
         let phantoms =
             matches!((a.ty, b.ty), (Type::Instance(x), Type::Instance(y)) if self.is_phantom(x) || self.is_phantom(y));
         let at = self.operator_span(&a, &b, span);
+        if let (Type::Instance(x), Type::Instance(y), Eq | Ne) = (a.ty, b.ty, op) {
+            if self.same_family(x, y) {
+                // A named instance is no other instance of its type.
+                return FormulaKind::Const(op == Ne);
+            }
+        }
         if a.ty != b.ty && !phantoms {
             let mut d = Diagnostic::new(
                 Code::SortMismatch,
@@ -512,6 +537,19 @@ impl Checker<'_> {
             return None;
         };
         let Some(v) = self.lookup_var(&vname.name) else {
+            if let Some((Global::Instance(c), def)) = self.globals.get(&vname.name).copied() {
+                // `vm1.nic`: a port of a named instance.
+                self.record(vname.span, SymbolKind::Instance, &vname.name, def);
+                let v = self.implicit_var(c, &vname.name, self.loc(vname.span))?;
+                let port = self.prog.components[c].port(&pname.name);
+                return match port {
+                    Some(p) => Some((v, p)),
+                    None => {
+                        self.missing_port(v, self.prog.ddd_component(c), &pname.name, None, pname);
+                        None
+                    }
+                };
+            }
             self.unknown_name(vname);
             return None;
         };
@@ -711,26 +749,23 @@ impl Checker<'_> {
                 }
                 mk(TermKind::Mul(Box::new(ta), Box::new(tb)), Type::Int)
             }
-            ExprKind::Card(arg) => self.card(arg, loc),
-            ExprKind::Abs(_) | ExprKind::Extreme { .. } | ExprKind::Aggregate { .. } => self.workload_term(e, loc),
-            ExprKind::Sum(b, t) => {
-                let Some(binder) = self.binder(b) else { return self.err_term(e.span) };
-                let body = self.term(t);
-                self.pop_scope(false);
-                if !self.expect_type(&body, Type::Int, "an integer term to sum") {
-                    return self.err_term(e.span);
+            ExprKind::Card(arg) => {
+                let sort = match &**arg {
+                    CardArg::InstancesOf { component, .. } => SortName::Named(component.clone()),
+                    CardArg::ConnectedTo { sort, .. } => sort.clone(),
+                    CardArg::Filter(b) => b.sort.clone(),
+                };
+                match self.copies(&sort, |me| me.card(arg, loc)) {
+                    super::instances::Copies::Plain => self.card(arg, loc),
+                    super::instances::Copies::Each(ts) => self.add_copies(ts, loc),
                 }
-                if body.has_extreme() {
-                    self.report(
-                        Diagnostic::new(Code::ExtremeInSum, "`abs`, `min` and `max` cannot be summed")
-                            .primary(body.loc.file, body.loc.span, "a sum of `abs`, `min` or `max` terms")
-                            .note("each `abs`, `min` or `max` is decided by cases in the comparison it stands in; a sum of them would need a case per combination")
-                            .help("bound each one instead: `forall … ( max(…) <= k )`, or sum the parts and compare with `min`/`max` outside the sum"),
-                    );
-                    return self.err_term(e.span);
-                }
-                mk(TermKind::Sum(Box::new(binder), Box::new(body)), Type::Int)
             }
+            ExprKind::Abs(_) | ExprKind::Extreme { .. } | ExprKind::Aggregate { .. } => self.workload_term(e, loc),
+            ExprKind::Sum(b, _) if self.named.sort_override.is_none() => match self.copies(&b.sort, |me| me.term(e)) {
+                super::instances::Copies::Plain => self.sum_term(e, loc),
+                super::instances::Copies::Each(ts) => self.add_copies(ts, loc),
+            },
+            ExprKind::Sum(..) => self.sum_term(e, loc),
             _ => {
                 self.report(
                     Diagnostic::new(Code::FormulaTermMismatch, "expected a term, found a clause")
@@ -738,6 +773,89 @@ impl Checker<'_> {
                         .note("conditions can be counted: `card(T x in deployment where …)`"),
                 );
                 self.err_term(e.span)
+            }
+        }
+    }
+
+    /// `sum(T y in D [where F] : t)`.
+    fn sum_term(&mut self, e: &ast::Expr, loc: Loc) -> Term {
+        let mk = |kind, ty| Term { kind, ty, loc };
+        let ExprKind::Sum(b, t) = &e.kind else { return self.err_term(e.span) };
+        let Some(binder) = self.binder(b) else { return self.err_term(e.span) };
+        let body = self.term(t);
+        self.pop_scope(false);
+        if !self.expect_type(&body, Type::Int, "an integer term to sum") {
+            return self.err_term(e.span);
+        }
+        if body.has_extreme() {
+            self.report(
+                        Diagnostic::new(Code::ExtremeInSum, "`abs`, `min` and `max` cannot be summed")
+                            .primary(body.loc.file, body.loc.span, "a sum of `abs`, `min` or `max` terms")
+                            .note("each `abs`, `min` or `max` is decided by cases in the comparison it stands in; a sum of them would need a case per combination")
+                            .help("bound each one instead: `forall … ( max(…) <= k )`, or sum the parts and compare with `min`/`max` outside the sum"),
+                    );
+            return self.err_term(e.span);
+        }
+        mk(TermKind::Sum(Box::new(binder), Box::new(body)), Type::Int)
+    }
+
+    /// The copies of a count or sum over a type with named instances, added up.
+    fn add_copies(&mut self, ts: Vec<Term>, loc: Loc) -> Term {
+        if ts.iter().any(|t| t.ty == Type::Unknown) {
+            return Term { kind: TermKind::Error, ty: Type::Unknown, loc };
+        }
+        Term { kind: TermKind::Add(ts.into_iter().map(|t| (false, t)).collect()), ty: Type::Int, loc }
+    }
+
+    /// A quantifier over a type with named instances or over a group: one
+    /// copy per member (see `instances.rs`), several variables nested.
+    fn quant_copies(
+        &mut self,
+        e: &ast::Expr,
+        q: ast::Quantifier,
+        sort: &SortName,
+        vars: &[ast::Ident],
+        domain: &ast::Domain,
+        body: &[ast::Expr],
+    ) -> Option<Formula> {
+        if self.named.sort_override.is_some() {
+            return None;
+        }
+        if vars.len() > 1 && !matches!(self.copies_of(sort).len(), 0 | 1) {
+            // `forall VM a, b (…)` is `forall VM a (forall VM b (…))`.
+            let inner = ast::Expr {
+                kind: ExprKind::Quant {
+                    q,
+                    sort: sort.clone(),
+                    vars: vars[1..].to_vec(),
+                    domain: domain.clone(),
+                    body: body.to_vec(),
+                },
+                span: e.span,
+                depth: e.depth,
+            };
+            let outer = ast::Expr {
+                kind: ExprKind::Quant {
+                    q,
+                    sort: sort.clone(),
+                    vars: vars[..1].to_vec(),
+                    domain: domain.clone(),
+                    body: vec![inner],
+                },
+                span: e.span,
+                depth: e.depth,
+            };
+            return Some(self.formula(&outer));
+        }
+        match self.copies(sort, |me| me.formula(e)) {
+            super::instances::Copies::Plain => None,
+            super::instances::Copies::Each(fs) => {
+                let loc = self.loc(e.span);
+                let kind = match q {
+                    ast::Quantifier::Forall => FormulaKind::And(fs),
+                    ast::Quantifier::Exists => FormulaKind::Or(fs),
+                };
+                Some(Formula { kind, loc })
             }
         }
     }
@@ -797,6 +915,25 @@ impl Checker<'_> {
         match self.globals.get(&n.name).copied() {
             Some((Global::Host(h), _)) => Term { kind: TermKind::Host(h), ty: Type::Host, loc },
             Some((Global::Broken, _)) => self.err_term(n.span),
+            Some((Global::Instance(c), _)) => match self.implicit_var(c, &n.name, loc) {
+                Some(v) => Term { kind: TermKind::Var(v), ty: Type::Instance(c), loc },
+                None => self.err_term(n.span),
+            },
+            Some((Global::InstanceGroup(_), dl)) => {
+                self.report(
+                    Diagnostic::new(
+                        Code::WrongSort,
+                        format!("`{}` is a group of named instances, not a value", n.name),
+                    )
+                    .primary(self.file, n.span, "a group")
+                    .secondary(dl.file, dl.span, "declared here")
+                    .help(format!(
+                        "range over it (`forall {} x in deployment (…)`) or name one member (`{}1`)",
+                        n.name, n.name
+                    )),
+                );
+                self.err_term(n.span)
+            }
             Some((Global::Component(_), dl)) => {
                 self.report(
                     Diagnostic::new(Code::WrongSort, format!("`{}` is a component, not a value", n.name))
@@ -1203,6 +1340,18 @@ impl Checker<'_> {
                 mk(TermKind::Extreme { max: *max, args: out })
             }
             ExprKind::Aggregate { max, binder, body } => {
+                if !self.copies_of(&binder.sort).is_empty() {
+                    self.report(
+                        Diagnostic::new(
+                            Code::InstanceAggregate,
+                            format!("`{}` over instances of a type with named instances is not supported", if *max { "max" } else { "min" }),
+                        )
+                        .primary(self.file, binder.sort.span(), "this type (or group) has named instances")
+                        .note("the least or greatest value over several instance types would need a case per type and per instance")
+                        .help("bound every instance instead: `forall T x in deployment ( … <= k )`"),
+                    );
+                    return self.err_term(e.span);
+                }
                 let Some(b) = self.binder(binder) else { return self.err_term(e.span) };
                 let t = self.term(body);
                 self.pop_scope(false);

@@ -31,6 +31,8 @@ pub enum SymbolKind {
     Variable,
     /// A pattern parameter (`component Hub`, `port hubport`, `int k`, `attribute a`).
     Parameter,
+    /// A named instance or a group of them (`instance vm1 = VM(…)`).
+    Instance,
 }
 
 /// One name written in the source, resolved to its declaration.

@@ -142,6 +142,12 @@ pub struct Component {
     /// Free-form attributes in declaration order.
     pub attrs: Vec<(String, Value)>,
     pub doc: Option<String>,
+    /// For a named instance (`instance vm1 = VM(…)`, issue 19): the
+    /// component it is an instance of. The named instance is a component of
+    /// its own in the program (one slot per host, exactly one instance, its
+    /// own attribute values), written in the DDD as an instance of `named`
+    /// with id `name`.
+    pub named: Option<CompId>,
 }
 
 impl Component {
@@ -451,7 +457,46 @@ impl Term {
 
 impl Program {
     pub fn component(&self, name: &str) -> Option<CompId> {
-        self.components.iter().position(|c| c.name == name)
+        self.components.iter().position(|c| c.name == name && c.named.is_none())
+    }
+
+    /// The component written in the DDD for instances of `c`: the type of a
+    /// named instance, else `c` itself.
+    pub fn ddd_component(&self, c: CompId) -> CompId {
+        self.components.get(c).and_then(|x| x.named).unwrap_or(c)
+    }
+
+    /// The DDD id of an instance of `c` on host `h` (`k` as in
+    /// `crate::ddd::instance_id`): a named instance's name, else
+    /// `Component@host` or `Component@host#k`.
+    pub fn instance_id(&self, c: CompId, h: HostId, k: Option<u32>) -> String {
+        match self.components.get(c) {
+            Some(x) if x.named.is_some() => x.name.clone(),
+            x => {
+                // `crate::ddd::instance_id`'s format (check must not depend on ddd).
+                let (cn, hn) = (
+                    x.map(|x| x.name.as_str()).unwrap_or("?"),
+                    self.hosts.get(h).map(|h| h.name.as_str()).unwrap_or("?"),
+                );
+                match k {
+                    None => format!("{cn}@{hn}"),
+                    Some(k) => format!("{cn}@{hn}#{k}"),
+                }
+            }
+        }
+    }
+
+    /// The component name written in the DDD for instances of `c`.
+    pub fn ddd_component_name(&self, c: CompId) -> &str {
+        self.components.get(self.ddd_component(c)).map(|x| x.name.as_str()).unwrap_or("?")
+    }
+
+    /// The program component of a DDD instance: the named instance whose
+    /// name is the instance id and whose type is `component`, else the
+    /// component of that name.
+    pub fn instance_component(&self, id: &str, component: &str) -> Option<CompId> {
+        let base = self.component(component)?;
+        Some(self.components.iter().position(|c| c.named == Some(base) && c.name == id).unwrap_or(base))
     }
     pub fn host(&self, name: &str) -> Option<HostId> {
         self.hosts.iter().position(|h| h.name == name)

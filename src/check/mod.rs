@@ -15,6 +15,7 @@
 mod decls;
 mod expr;
 pub mod index;
+mod instances;
 pub mod inventory;
 pub mod ir;
 pub mod load;
@@ -202,6 +203,11 @@ enum Global {
     Component(CompId),
     Host(HostId),
     Constraintset(usize),
+    /// A named instance (`instance vm1 = VM(…)`): its component in the program.
+    Instance(CompId),
+    /// A group of named instances (`instance part[3] = …`): index in
+    /// [`Checker::instance_groups`].
+    InstanceGroup(usize),
     /// A declaration that failed to parse: uses of it are not reported.
     Broken,
 }
@@ -285,6 +291,8 @@ struct Checker<'a> {
     /// Hosts of `host web[N]` ranges: their names (`web1`) are written
     /// nowhere, so neither they nor their uses are indexed for editors.
     unwritten_hosts: std::collections::HashSet<String>,
+    /// Named instances and replicas (issue 19, `instances.rs`).
+    named: instances::NamedState,
 }
 
 impl<'a> Checker<'a> {
@@ -318,6 +326,7 @@ impl<'a> Checker<'a> {
             index: index::Index::default(),
             soft: false,
             unwritten_hosts: Default::default(),
+            named: Default::default(),
         }
     }
 
@@ -353,7 +362,8 @@ impl<'a> Checker<'a> {
                     | DeclKind::Use(_)
                     | DeclKind::Upgrade { .. }
                     | DeclKind::Objective(_)
-                    | DeclKind::Prefer(_) => {}
+                    | DeclKind::Prefer(_)
+                    | DeclKind::Instance(_) => {}
                     DeclKind::ImportHosts { path_span, .. } => self.inventory_hosts(loaded, pf.id, *path_span),
                     DeclKind::HostRange { name, count, count_span, attrs } => {
                         self.host_range(pf.id, name, *count, *count_span, attrs)
@@ -366,9 +376,11 @@ impl<'a> Checker<'a> {
                 self.globals.entry(n.name.clone()).or_insert((Global::Broken, Loc::new(pf.id, n.span)));
             }
         }
+        self.named_instances(loaded);
         self.real_comps = self.prog.components.len();
         self.mentioned = vec![false; self.real_comps];
         self.host_attr_types();
+        self.named_instance_clauses();
         // 2. Upgrades.
         for pf in &loaded.files {
             for d in &pf.ast.decls {
@@ -439,6 +451,8 @@ impl<'a> Checker<'a> {
                 Global::Component(_) => "a component",
                 Global::Host(_) => "a host",
                 Global::Constraintset(_) => "a constraintset",
+                Global::Instance(_) => "a named instance",
+                Global::InstanceGroup(_) => "a group of named instances",
                 Global::Broken => "a declaration",
             };
             let n = &name.name;
@@ -479,6 +493,7 @@ impl<'a> Checker<'a> {
             Global::Component(_) => Some(SymbolKind::Component),
             Global::Host(_) => Some(SymbolKind::Host),
             Global::Constraintset(_) => Some(SymbolKind::Constraintset),
+            Global::Instance(_) | Global::InstanceGroup(_) => Some(SymbolKind::Instance),
             Global::Broken => None,
         };
         if let Some(kind) = kind {
@@ -506,6 +521,7 @@ impl<'a> Checker<'a> {
             Some((Global::Component(_), _)) => SymbolKind::Component,
             Some((Global::Host(_), _)) => SymbolKind::Host,
             Some((Global::Constraintset(_), _)) => SymbolKind::Constraintset,
+            Some((Global::Instance(_) | Global::InstanceGroup(_), _)) => SymbolKind::Instance,
             _ => return,
         };
         if let Some((_, def)) = self.globals.get(&n.name).copied() {
@@ -601,6 +617,7 @@ impl<'a> Checker<'a> {
                         maxinstances: None,
                         attrs: vec![],
                         doc: None,
+                        named: None,
                     });
                     phantoms.push((p.name.name.clone(), id));
                     Binding::Component(id)
@@ -825,6 +842,10 @@ impl<'a> Checker<'a> {
                     Some((Global::Broken, _)) => None,
                     Some((Global::Host(_), _)) => wrong(self, &format!("host `{}`", n.name)),
                     Some((Global::Constraintset(_), _)) => wrong(self, &format!("constraintset `{}`", n.name)),
+                    Some((Global::Instance(_), _)) => wrong(self, &format!("named instance `{}`", n.name)),
+                    Some((Global::InstanceGroup(_), _)) => {
+                        wrong(self, &format!("group of named instances `{}`", n.name))
+                    }
                     None => {
                         self.unknown_component(n);
                         None

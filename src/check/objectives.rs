@@ -16,7 +16,9 @@ impl<'a> Checker<'a> {
         self.in_force = in_force;
         self.warn = true;
         self.soft = true;
+        self.named.implicit.push(vec![]);
         let term = self.term(&o.term);
+        let term = self.close_implicit_term(term);
         self.soft = false;
         self.in_force = false;
         let loc = Loc::new(file, span);

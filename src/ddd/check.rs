@@ -91,7 +91,10 @@ impl<'a> Checker<'a> {
             let (Some(comp), Some(host)) = (comp, host) else {
                 continue;
             };
-            if item.sound && instance_suffix(&inst.id, &inst.component, &inst.host).is_none() {
+            if item.sound
+                && instance_suffix(&inst.id, &inst.component, &inst.host).is_none()
+                && !is_instance_name(&inst.id)
+            {
                 self.err(
                     item.attr_span("id"),
                     format!(
@@ -437,4 +440,11 @@ impl<'a> Checker<'a> {
             }
         }
     }
+}
+
+/// Whether an instance id is the name of a named instance (`vm1`,
+/// docs/reference/instances.md): a Deladas identifier.
+fn is_instance_name(id: &str) -> bool {
+    let mut cs = id.chars();
+    cs.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

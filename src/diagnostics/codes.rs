@@ -83,6 +83,13 @@ codes! {
     GroupMisuse = "E0322", Error, "misused grouping by a host attribute";
     BadInventory = "E0330", Error, "malformed host inventory";
     BadHostRange = "E0331", Error, "bad host range";
+    // ---- named instances and replicas (issue 19) ----
+    InstanceAttribute = "E0340", Error, "attribute an instance cannot set";
+    InstanceAttributeType = "E0341", Error, "instance attribute of the wrong type";
+    TooManyInstances = "E0342", Error, "more named instances than can be placed";
+    BadInstanceGroup = "E0343", Error, "bad group of named instances";
+    InstanceAggregate = "E0344", Error, "`min`/`max` over a type with named instances";
+    MissingInstanceAttribute = "E0345", Error, "named instance without a required attribute";
     // ---- declarations ----
     MissingCode = "E0401", Error, "component without `code`";
     MissingPorts = "E0402", Error, "component without `ports`";

@@ -17,7 +17,6 @@
 //! several interchangeable instances may be examined more than once.
 
 use crate::check::ir::{CompId, Direction, HostId, PortId, Program};
-use crate::ddd::instance_id;
 
 use super::world::{Chan, ChanEnd, Inst, World};
 
@@ -166,7 +165,7 @@ impl Search<'_> {
         let mut instances = Vec::new();
         for (&(c, h), &n) in slots.iter().zip(counts) {
             for k in 1..=n {
-                let id = instance_id(&prog.components[c].name, &prog.hosts[h].name, (n > 1).then_some(k));
+                let id = prog.instance_id(c, h, (n > 1).then_some(k));
                 instances.push(Inst { comp: c, host: h, id });
             }
         }

@@ -21,7 +21,8 @@ impl<'a> Printer<'a> {
     pub fn sort_name(&self, s: Sort) -> String {
         match s {
             Sort::Host => "host".into(),
-            Sort::Instance(c) => self.comp(c).into(),
+            // A named instance's variable ranges over its type.
+            Sort::Instance(c) => self.comp(self.prog.ddd_component(c)).into(),
             Sort::Group(g) => self.prog.groups.get(g).cloned().unwrap_or_else(|| "?".into()),
         }
     }

@@ -146,13 +146,13 @@ impl World {
                 None => ddd::Host { id: host_name(h), attrs: vec![] },
             })
             .collect();
-        let components = program.components.iter().map(ddd::goal::component).collect();
+        let components = program.components.iter().filter(|c| c.named.is_none()).map(ddd::goal::component).collect();
         let instances = self
             .instances
             .iter()
             .map(|i| ddd::Instance {
                 id: i.id.clone(),
-                component: program.components.get(i.comp).map(|c| c.name.clone()).unwrap_or_else(|| "?".into()),
+                component: program.ddd_component_name(i.comp).to_string(),
                 host: host_name(i.host),
             })
             .collect();
@@ -368,13 +368,13 @@ pub fn bind_placed(program: &Program, d: &Deployment) -> Result<World, Vec<(DddP
     let mut inst_index: HashMap<&str, Option<usize>> = HashMap::new();
     for (ii, i) in d.instances.iter().enumerate() {
         places.resize(errors.len(), DddPlace::Instance(ii.saturating_sub(1)));
-        let comp = program.component(&i.component);
+        let comp = program.instance_component(&i.id, &i.component);
         let host = program.host(&i.host);
         match comp {
             None => {
                 errors.push(format!("instance `{}`: component `{}` is not declared in the goal", i.id, i.component))
             }
-            Some(c) if !comps_seen.contains(&c) => errors.push(format!(
+            Some(c) if !comps_seen.contains(&program.ddd_component(c)) => errors.push(format!(
                 "instance `{}`: component `{}` is not listed in the DDD's <components>",
                 i.id, i.component
             )),

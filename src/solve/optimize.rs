@@ -116,7 +116,6 @@ fn user_value(p_sense: Option<Sense>, v: i64) -> i64 {
 /// `Component@host`, or `Component@host#k` when the host runs several.
 pub fn instance_name(program: &Program, g: &Ground, sol: &Solution, slot: SlotId) -> String {
     let s = g.slots[slot as usize];
-    let (cn, hn) = (&program.components[s.comp].name, &program.hosts[s.host].name);
     let mut same: Vec<SlotId> = sol
         .slots
         .iter()
@@ -128,8 +127,8 @@ pub fn instance_name(program: &Program, g: &Ground, sol: &Solution, slot: SlotId
         .collect();
     same.sort();
     match (same.len(), same.iter().position(|&x| x == slot)) {
-        (n, Some(k)) if n > 1 => crate::ddd::instance_id(cn, hn, Some(k as u32 + 1)),
-        _ => crate::ddd::instance_id(cn, hn, None),
+        (n, Some(k)) if n > 1 => program.instance_id(s.comp, s.host, Some(k as u32 + 1)),
+        _ => program.instance_id(s.comp, s.host, None),
     }
 }
 

@@ -38,7 +38,7 @@ pub(crate) fn skeleton(program: &Program, hosts: &[usize], info: &GoalInfo) -> D
         goal_sha256: info.sha256.clone(),
         generator: format!("deladas {}", env!("CARGO_PKG_VERSION")),
         hosts: hosts.iter().map(|&h| ddd::goal::host(&program.hosts[h])).collect(),
-        components: program.components.iter().map(ddd::goal::component).collect(),
+        components: program.components.iter().filter(|c| c.named.is_none()).map(ddd::goal::component).collect(),
         instances: vec![],
         channels: vec![],
     }
@@ -81,6 +81,12 @@ pub(crate) fn to_deployment_with(
                 ids.insert(s, id.clone());
                 continue;
             }
+            if program.components[c].named.is_some() {
+                // A named instance is written by its name (docs/reference/instances.md).
+                used.insert(cn.clone());
+                ids.insert(s, cn.clone());
+                continue;
+            }
             let plain = ddd::instance_id(cn, hn, None);
             let id = if single && !used.contains(&plain) {
                 plain
@@ -102,7 +108,7 @@ pub(crate) fn to_deployment_with(
         let sl = g.slots[s as usize];
         d.instances.push(ddd::Instance {
             id: ids[&s].clone(),
-            component: program.components[sl.comp].name.clone(),
+            component: program.ddd_component_name(sl.comp).to_string(),
             host: program.hosts[sl.host].name.clone(),
         });
     }

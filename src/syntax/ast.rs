@@ -66,6 +66,21 @@ pub enum DeclKind {
     ImportHosts { what: Ident, from: Ident, path: String, path_span: Span },
     /// `host web[20] = host(…)`: hosts `web1` … `web20` with these attributes.
     HostRange { name: Ident, count: i64, count_span: Span, attrs: AttrList },
+    /// `instance vm1 = VM(cpu = 4)` or `instance part[3] = Partition(…)`:
+    /// named instances that must exist (issue 19).
+    Instance(InstanceDecl),
+}
+
+/// `instance NAME = COMPONENT(ATTR = VALUE, …)`, or `instance NAME[N] = …`
+/// for a group of N (`NAME1` … `NAMEN`).
+#[derive(Debug, Clone)]
+pub struct InstanceDecl {
+    pub name: Ident,
+    /// `[N]` and where N is written: a group.
+    pub count: Option<(i64, Span)>,
+    pub component: Ident,
+    /// Per-instance attribute values (attributes the component declares).
+    pub attrs: Option<AttrList>,
 }
 
 /// Whether an objective is minimised or maximised.

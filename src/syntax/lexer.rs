@@ -42,6 +42,7 @@ pub const KEYWORDS: &[&str] = &[
     "minimize",
     "maximize",
     "prefer",
+    "instance",
 ];
 
 /// Names that are functions when a `(` follows (`abs(t)`, `min(a, b)`,
@@ -144,6 +145,9 @@ pub enum Tok {
     Maximize,
     #[token("prefer")]
     Prefer,
+    /// `instance vm1 = VM(…)`: a named instance (issue 19).
+    #[token("instance")]
+    Instance,
     // Workload terms (docs/language-decisions.md, "Workload terms"): never
     // produced by logos; `lex` turns the name into one of these when a `(`
     // follows (see `FUNCTIONS`).
@@ -239,6 +243,7 @@ impl Tok {
             Minimize => "minimize",
             Maximize => "maximize",
             Prefer => "prefer",
+            Instance => "instance",
             Abs => "abs",
             Min => "min",
             Max => "max",

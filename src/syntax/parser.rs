@@ -80,7 +80,9 @@ pub fn parse(src: &str, file: FileId) -> (SourceFile, Vec<Diagnostic>) {
                     });
                     continue;
                 }
-                if let [(Tok::Component | Tok::Host | Tok::Constraintset, _), (Tok::Ident(name), span), ..] = part {
+                if let [(Tok::Component | Tok::Host | Tok::Constraintset | Tok::Instance, _), (Tok::Ident(name), span), ..] =
+                    part
+                {
                     broken.push(Ident { name: name.clone(), span: *span });
                 }
             }
@@ -251,6 +253,7 @@ fn is_decl_keyword(t: &Tok) -> bool {
             | Tok::Minimize
             | Tok::Maximize
             | Tok::Prefer
+            | Tok::Instance
     )
 }
 
@@ -648,8 +651,18 @@ fn syntax_diagnostic(err: PErr, piece: &[(Tok, Span)], src: &str, file: FileId) 
             .primary(file, found_span, "not the start of a declaration")
             .note("declarations start with `component`, `host`, `constraintset`, `import`, `use` or `upgrade`");
         if let Some(Tok::Ident(name)) = &found_tok {
-            let kws =
-                ["component", "host", "constraintset", "import", "use", "upgrade", "minimize", "maximize", "prefer"];
+            let kws = [
+                "component",
+                "host",
+                "constraintset",
+                "import",
+                "use",
+                "upgrade",
+                "minimize",
+                "maximize",
+                "prefer",
+                "instance",
+            ];
             if let Some(k) = crate::diagnostics::did_you_mean(name, kws) {
                 d = d.did_you_mean(k);
             }

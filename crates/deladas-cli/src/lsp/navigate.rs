@@ -118,6 +118,23 @@ pub fn hover(a: &Analysis, offset: usize) -> Option<Hover> {
                 parts.push(d.clone());
             }
         }
+        SymbolKind::Instance => {
+            let mut members: Vec<_> = prog.components.iter().filter(|c| c.named.is_some() && c.loc == o.def).collect();
+            // `part1` written in a clause: that member, not the whole group.
+            if let Some(m) = members.iter().find(|c| c.name == o.name && members.len() > 1) {
+                members = vec![*m];
+            }
+            let first = members.first()?;
+            let ty = first.named.and_then(|b| prog.components.get(b))?;
+            let attrs: Vec<String> = first.attrs.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            let name = if members.len() > 1 { format!("{}[{}]", o.name, members.len()) } else { o.name.clone() };
+            parts.push(code_block(&format!("instance {name} = {}({})", ty.name, attrs.join(", "))));
+            parts.push(if members.len() > 1 {
+                format!("{} named instances of component `{}`, each must exist", members.len(), ty.name)
+            } else {
+                format!("named instance of component `{}`: it must exist", ty.name)
+            });
+        }
         SymbolKind::Host => {
             let h = prog.hosts.iter().find(|h| h.loc == o.def)?;
             let attrs: Vec<String> = h.attrs.iter().map(|(k, v)| format!("{k} = {v}")).collect();

@@ -139,6 +139,17 @@ pub fn document_symbols(a: &Analysis) -> Vec<DocumentSymbol> {
                 name.span,
                 vec![],
             )),
+            DeclKind::Instance(i) => out.push(sym(
+                match i.count {
+                    Some((n, _)) => format!("{}[{n}]", i.name.name),
+                    None => i.name.name.clone(),
+                },
+                Some(format!("instance of {}", i.component.name)),
+                LspSymbolKind::OBJECT,
+                d.span,
+                i.name.span,
+                vec![],
+            )),
         }
     }
     out
@@ -197,6 +208,7 @@ pub fn semantic_tokens(a: &Analysis) -> SemanticTokens {
                 SymbolKind::Port => SemanticTokenType::PROPERTY,
                 SymbolKind::Variable => SemanticTokenType::VARIABLE,
                 SymbolKind::Parameter => SemanticTokenType::PARAMETER,
+                SymbolKind::Instance => SemanticTokenType::ENUM_MEMBER,
             };
             raw.push((span, ty, u32::from(o.is_def())));
             continue;
