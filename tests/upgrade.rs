@@ -15,6 +15,10 @@
 //!     the payloads their origins wrote.
 //! (b) Without the fault, the guarded period ends in promotion: the new
 //!     routers serve, the shadows' processes are stopped, traffic goes on.
+//! (c) Several G_low senders (examples/p2p-guarded-pairs.deladas: each of
+//!     the two routers serves two clients, both routers upgraded): with the
+//!     fault, per-link validation makes the recovery exact again: every
+//!     client's world.log equals the old system's.
 //!
 //! Root only (network namespaces; CI runs as root): skipped otherwise with
 //! a message. Each test is bounded (every wait has a limit).
@@ -30,6 +34,8 @@ use serde_json::{json, Value};
 
 const BASE: &str = "examples/p2p-guarded.deladas";
 const UPGRADE: &str = "examples/p2p-guarded-upgrade.deladas";
+const PAIRS: &str = "examples/p2p-guarded-pairs.deladas";
+const PAIRS_UPGRADE: &str = "examples/p2p-guarded-pairs-upgrade.deladas";
 /// Messages each client sends in test (a).
 const COUNT: u64 = 40;
 
@@ -61,7 +67,11 @@ fn world(c: &Cluster, host: usize, id: &str) -> Vec<String> {
 }
 
 fn start_upgrade(c: &Cluster, guard_seconds: f64) -> Value {
-    let text = std::fs::read_to_string(cluster::root().join(UPGRADE)).expect("reads the upgrade goal");
+    start_upgrade_of(c, UPGRADE, guard_seconds)
+}
+
+fn start_upgrade_of(c: &Cluster, goal: &str, guard_seconds: f64) -> Value {
+    let text = std::fs::read_to_string(cluster::root().join(goal)).expect("reads the upgrade goal");
     let body = json!({"constraints": text, "guard_seconds": guard_seconds}).to_string();
     let (s, answer) = c.request("POST", "/upgrade", Some(&body), true).expect("answers");
     assert_eq!(s, 200, "{answer}");
@@ -100,11 +110,18 @@ fn a_faulty_new_router_is_recovered_and_the_world_sees_the_old_systems_output() 
     assert_eq!(recovered["data"]["recoveries"], 1, "{recovered}");
     assert_eq!(c.get("/upgrade")["phase"], "recovered");
 
-    // Every client shows every other client's COUNT messages: wait for all.
-    let cs = clients(&d);
+    worlds_equal_the_old_systems(&c, &d);
+    // The shadows serve; the new version's processes are stopped.
+    shadows_serve(&c, &["Router@h1", "Router@h2"]);
+    assert!(c.event("promoted", None).is_none(), "a recovered upgrade is not promoted");
+}
+
+/// Every client shows every other client's COUNT messages (waits for all),
+/// exactly what the old system alone shows: the old router hands its
+/// clients message s of every client, in client order, round after round.
+fn worlds_equal_the_old_systems(c: &Cluster, d: &deladas::ddd::Deployment) {
+    let cs = clients(d);
     let want = |me: &str| -> Vec<String> {
-        // The old router hands its clients message s of every client, in
-        // client order, round after round.
         let mut v = vec![];
         for s in 0..COUNT {
             for (_, o) in &cs {
@@ -117,20 +134,46 @@ fn a_faulty_new_router_is_recovered_and_the_world_sees_the_old_systems_output() 
     };
     let expected = ((cs.len() as u64 - 1) * COUNT) as usize;
     wait_for("every client to show every message", Duration::from_secs(90), || {
-        cs.iter().all(|(h, id)| world(&c, *h, id).len() >= expected).then_some(())
+        cs.iter().all(|(h, id)| world(c, *h, id).len() >= expected).then_some(())
     });
     std::thread::sleep(Duration::from_secs(2));
     for (h, id) in &cs {
-        assert_eq!(world(&c, *h, id), want(id), "{id}: what the world received equals the old system's output");
+        assert_eq!(world(c, *h, id), want(id), "{id}: what the world received equals the old system's output");
     }
-    // The shadows serve; the new version's processes are stopped.
+}
+
+/// The new version's processes `lows` are stopped; their shadows serve.
+fn shadows_serve(c: &Cluster, lows: &[&str]) {
     wait_for("the new routers stopped", Duration::from_secs(20), || {
-        let r = running(&c);
-        (!r.contains("Router@h1") && !r.contains("Router@h2")).then_some(())
+        let r = running(c);
+        lows.iter().all(|l| !r.contains(*l)).then_some(())
     });
-    let r = running(&c);
-    assert!(r.contains("Router@h1~shadow") && r.contains("Router@h2~shadow"), "{r:?}");
-    assert!(c.event("promoted", None).is_none(), "a recovered upgrade is not promoted");
+    let r = running(c);
+    for l in lows {
+        assert!(r.contains(&format!("{l}~shadow")), "{r:?}");
+    }
+}
+
+#[test]
+fn several_faulty_new_routers_each_serving_two_clients_are_recovered_exactly() {
+    let _serial = lock();
+    let count = COUNT.to_string();
+    let env = [("DELADAS_P2P_FAULT_FROM", "12"), ("DELADAS_P2P_COUNT", count.as_str())];
+    let Some(c) = Cluster::up_with(3, PAIRS, &[], &env) else { return };
+    let d = c.wait_enacted(1, Duration::from_secs(90));
+    let routers: Vec<String> = d.instances.iter().filter(|i| i.component == "Router").map(|i| i.id.clone()).collect();
+    for r in &routers {
+        let served = d.channels.iter().filter(|ch| ch.from.instance == *r || ch.to.instance == *r).count();
+        assert_eq!(served, 2 * 2 + 2, "{r} serves two clients (in and out) and one router (both ways)");
+    }
+    c.wait_traffic(&d, Duration::from_secs(60));
+    let started = start_upgrade_of(&c, PAIRS_UPGRADE, 120.0);
+    assert_eq!(started["low"], json!(routers), "both routers are G_low senders: {started}");
+    let recovered = wait_for("the recovery event", Duration::from_secs(90), || c.event("recovered", None));
+    assert_eq!(recovered["data"]["recoveries"], 1, "{recovered}");
+    worlds_equal_the_old_systems(&c, &d);
+    let lows: Vec<&str> = routers.iter().map(String::as_str).collect();
+    shadows_serve(&c, &lows);
 }
 
 #[test]

@@ -285,25 +285,26 @@ fn prepare(
     };
     let address = |h: &str| addresses.get(h).cloned().unwrap_or_else(|| "127.0.0.1".into());
     let procs = specs(&d, &roles, &address, &services).map_err(|e| ApiError::new(500, Code::Internal, e))?;
-    // The runtime matches the shadows' messages to G_low's by one shared
-    // counter: exact only while a single G_low process sends to G_act
-    // (docs/mdcd.md, "Limits"). Refuse what it cannot guarantee rather than
-    // run an upgrade whose recovery could lose or repeat messages.
-    let senders: Vec<&str> = procs
+    // Messages from G_low to G_act are validated per link (docs/mdcd.md,
+    // "Several G_low senders"), whatever the number of G_low senders; the
+    // external messages of G_low are still numbered by one shared counter
+    // (`ext_mSN_Glow`), exact only while a single G_low process has
+    // external ports. Refuse what the runtime cannot replay exactly.
+    let external: Vec<&str> = procs
         .values()
-        .filter(|p| p.spec.role == Role::Low && p.spec.links.iter().any(|l| l.peer_role == Role::Active))
+        .filter(|p| p.spec.role == Role::Low && !p.spec.external_ports.is_empty())
         .map(|p| p.spec.process.as_str())
         .collect();
-    if senders.len() > 1 {
+    if external.len() > 1 {
         return Err(ApiError::new(
             422,
             Code::BadRequest,
             format!(
-                "this upgrade puts {} processes that send to unchanged ones in G_low ({}); the guarded-upgrade runtime \
-                 replays messages exactly only when one G_low process sends to G_act (docs/mdcd.md, \"Limits\"): \
-                 upgrade them one at a time, or use a goal where one instance of the upgraded component serves the others",
-                senders.len(),
-                senders.join(", ")
+                "this upgrade puts {} processes with external ports in G_low ({}); the guarded-upgrade runtime \
+                 numbers G_low's external messages with one shared counter and replays them exactly only when one \
+                 G_low process talks to the world (docs/mdcd.md, \"Limits\"): upgrade them one at a time",
+                external.len(),
+                external.join(", ")
             ),
         ));
     }
