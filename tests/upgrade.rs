@@ -12,7 +12,8 @@
 //!     coordinator recovers, the shadows take over, and what every client
 //!     showed the world is exactly what the old system alone shows: every
 //!     other client's messages, each once, in the old router's order, with
-//!     the payloads their origins wrote.
+//!     the payloads their origins wrote. Then a second guarded period (the
+//!     same upgrade again after the recovery) recovers the same way.
 //! (b) Without the fault, the guarded period ends in promotion: the new
 //!     routers serve, the shadows' processes are stopped, traffic goes on.
 //! (c) Several G_low senders (examples/p2p-guarded-pairs.deladas: each of
@@ -110,20 +111,34 @@ fn a_faulty_new_router_is_recovered_and_the_world_sees_the_old_systems_output() 
     assert_eq!(recovered["data"]["recoveries"], 1, "{recovered}");
     assert_eq!(c.get("/upgrade")["phase"], "recovered");
 
-    worlds_equal_the_old_systems(&c, &d);
+    worlds_equal_the_old_systems(&c, &d, 1);
     // The shadows serve; the new version's processes are stopped.
     shadows_serve(&c, &["Router@h1", "Router@h2"]);
     assert!(c.event("promoted", None).is_none(), "a recovered upgrade is not promoted");
+
+    // A second guarded period after the recovery: the same upgrade again
+    // (the routers G_low, shadows beside them, every process restarted in
+    // its role, the clients sending their COUNT messages anew). The fault
+    // strikes again, and again the world sees what the old system shows.
+    let again = start_upgrade(&c, 120.0);
+    assert_eq!(again["low"], json!(["Router@h1", "Router@h2"]), "{again}");
+    assert_eq!(c.get("/upgrade")["phase"], "guarded");
+    wait_for("the second recovery", Duration::from_secs(90), || {
+        (c.events().iter().filter(|e| e["kind"] == "recovered").count() == 2).then_some(())
+    });
+    worlds_equal_the_old_systems(&c, &d, 2);
+    shadows_serve(&c, &["Router@h1", "Router@h2"]);
 }
 
 /// Every client shows every other client's COUNT messages (waits for all),
 /// exactly what the old system alone shows: the old router hands its
 /// clients message s of every client, in client order, round after round.
-fn worlds_equal_the_old_systems(c: &Cluster, d: &deladas::ddd::Deployment) {
+/// `periods` guarded periods, each from a fresh start of the clients.
+fn worlds_equal_the_old_systems(c: &Cluster, d: &deladas::ddd::Deployment, periods: usize) {
     let cs = clients(d);
     let want = |me: &str| -> Vec<String> {
         let mut v = vec![];
-        for s in 0..COUNT {
+        for s in (0..periods).flat_map(|_| 0..COUNT) {
             for (_, o) in &cs {
                 if o != me {
                     v.push(format!("{o} {s} {}", payload_of(o, s)));
@@ -132,7 +147,7 @@ fn worlds_equal_the_old_systems(c: &Cluster, d: &deladas::ddd::Deployment) {
         }
         v
     };
-    let expected = ((cs.len() as u64 - 1) * COUNT) as usize;
+    let expected = ((cs.len() as u64 - 1) * COUNT) as usize * periods;
     wait_for("every client to show every message", Duration::from_secs(90), || {
         cs.iter().all(|(h, id)| world(c, *h, id).len() >= expected).then_some(())
     });
@@ -171,7 +186,7 @@ fn several_faulty_new_routers_each_serving_two_clients_are_recovered_exactly() {
     assert_eq!(started["low"], json!(routers), "both routers are G_low senders: {started}");
     let recovered = wait_for("the recovery event", Duration::from_secs(90), || c.event("recovered", None));
     assert_eq!(recovered["data"]["recoveries"], 1, "{recovered}");
-    worlds_equal_the_old_systems(&c, &d);
+    worlds_equal_the_old_systems(&c, &d, 1);
     let lows: Vec<&str> = routers.iter().map(String::as_str).collect();
     shadows_serve(&c, &lows);
 }
