@@ -20,6 +20,10 @@
 //!     the two routers serves two clients, both routers upgraded): with the
 //!     fault, per-link validation makes the recovery exact again: every
 //!     client's world.log equals the old system's.
+//! (d) The manager killed in the middle of the guarded period and started
+//!     again resumes the upgrade from its store: GET /upgrade shows it, the
+//!     coordinator is back on its address, and the guard timer goes on to
+//!     promotion.
 //!
 //! Root only (network namespaces; CI runs as root): skipped otherwise with
 //! a message. Each test is bounded (every wait has a limit).
@@ -240,5 +244,55 @@ fn a_fault_free_upgrade_is_promoted_and_the_shadows_retire() {
             let seq: u64 = w[1].parse().expect("a number");
             assert_eq!(w[2], payload_of(w[0], seq), "{id}: {l}");
         }
+    }
+}
+
+#[test]
+fn a_manager_restarted_mid_guard_resumes_the_upgrade_and_promotes() {
+    let _serial = lock();
+    let Some(mut c) = Cluster::up_with(4, BASE, &[], &[]) else { return };
+    let d = c.wait_enacted(1, Duration::from_secs(90));
+    c.wait_traffic(&d, Duration::from_secs(60));
+    let started = start_upgrade(&c, 20.0);
+    let coordinator = started["coordinator"].clone();
+    wait_for("the shadows running", Duration::from_secs(30), || {
+        let r = running(&c);
+        (r.contains("Router@h1~shadow") && r.contains("Router@h2~shadow")).then_some(())
+    });
+    let before = c.get("/upgrade");
+    assert_eq!(before["phase"], "guarded", "{before}");
+    // Back before the agents fence themselves (the harness's grace is 2 s,
+    // agents fence after half of it without the manager).
+    c.kill_manager();
+    std::thread::sleep(Duration::from_millis(300));
+    c.start_manager();
+    let after = c.get("/upgrade");
+    assert_eq!(after["phase"], "guarded", "resumed from the store: {after}");
+    assert_eq!(after["processes"], before["processes"], "the same processes and roles");
+    assert!(
+        after["elapsed_seconds"].as_f64() >= before["elapsed_seconds"].as_f64(),
+        "the guard timer goes on: {before} then {after}"
+    );
+    let resumed = c.event("upgrade-resumed", None).expect("an upgrade-resumed event");
+    assert_eq!(resumed["data"]["phase"], "guarded", "{resumed}");
+    // Nothing was restarted: the processes run under the same specs.
+    let r = running(&c);
+    assert!(r.contains("Router@h1~shadow") && r.contains("Router@h2~shadow"), "{r:?}");
+    let promoted = wait_for("the promotion event", Duration::from_secs(90), || c.event("promoted", None));
+    assert!(c.event("recovered", None).is_none(), "no recovery without a fault: {promoted}");
+    assert_eq!(c.get("/upgrade")["phase"], "promoted");
+    wait_for("the shadows stopped", Duration::from_secs(20), || {
+        let r = running(&c);
+        (!r.contains("Router@h1~shadow") && !r.contains("Router@h2~shadow")).then_some(())
+    });
+    // The coordinator that ended the period listened where the first one did.
+    let ended = c.event("promoted", None).map(|e| e["seq"].clone());
+    assert!(ended.is_some() && coordinator.is_string(), "{coordinator}");
+    for r in d.instances.iter().filter(|i| i.component == "Router") {
+        let h = Cluster::host_index(&r.host);
+        wait_for(&format!("{} promoted", r.id), Duration::from_secs(20), || {
+            let s = c.status(h, &r.id)?;
+            (s["promoted"] == true && s["guard_ended"] == true).then_some(())
+        });
     }
 }

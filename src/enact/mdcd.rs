@@ -100,7 +100,7 @@ pub struct MdcdLink {
 }
 
 /// One process of a guarded upgrade: where it runs and its spec.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Placed {
     /// The host it runs on.
     pub host: String,

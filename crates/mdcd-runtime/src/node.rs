@@ -46,6 +46,10 @@ use super::{
     AcceptanceTest, ActiveProcess, Application, Counter, CounterGroup, Effect, LowProcess, Role, ShadowProcess, Stamp,
 };
 
+/// How long a node that sent `Fail` waits for the recovery's `Freeze`
+/// before it sends `Fail` again.
+const FAIL_AGAIN: Duration = Duration::from_secs(1);
+
 /// Where a node's external output goes: (external port, message).
 pub type World<M> = Box<dyn FnMut(&str, &M)>;
 
@@ -120,6 +124,9 @@ where
     stale: u64,
     errors: Vec<String>,
     ended: bool,
+    /// When `Fail` last went to the coordinator (it is sent again while no
+    /// `Freeze` came: the coordinator may have been restarting).
+    fail_sent: Option<Instant>,
 }
 
 impl<A: Application> Node<A>
@@ -152,6 +159,7 @@ where
             stale: 0,
             errors: Vec::new(),
             ended: false,
+            fail_sent: None,
         }
     }
 
@@ -198,6 +206,14 @@ where
     /// A step of the application's own schedule (ignored while a recovery
     /// is under way).
     pub fn tick(&mut self) {
+        if self.phase == Phase::Failing && self.fail_sent.is_some_and(|t| t.elapsed() >= FAIL_AGAIN) {
+            // No recovery yet: the coordinator may not have got it (it was
+            // restarting, or the connection was stale). A repeated `Fail` of
+            // the same epoch is ignored once a recovery is under way.
+            self.fail_sent = Some(Instant::now());
+            let c = self.cfg.coordinator.clone();
+            self.send(&c, Body::Fail);
+        }
         if self.phase != Phase::Running {
             return;
         }
@@ -258,6 +274,7 @@ where
                 }
                 Effect::StartRecovery => {
                     self.phase = Phase::Failing;
+                    self.fail_sent = Some(Instant::now());
                     let c = self.cfg.coordinator.clone();
                     self.send(&c, Body::Fail);
                     return;

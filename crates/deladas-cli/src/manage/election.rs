@@ -372,5 +372,8 @@ fn campaign(s: &Shared, gw: &Gateway, ttl_secs: u64, url: &str, leader_key: &str
         m.emit("etcd-leader-changed", data);
     }
     m.commit();
+    drop(m);
+    // A guarded upgrade in the state: its coordinator and timer go on here.
+    super::upgrade::resume(s);
     Some(id)
 }
