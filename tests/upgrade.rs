@@ -24,6 +24,10 @@
 //!     again resumes the upgrade from its store: GET /upgrade shows it, the
 //!     coordinator is back on its address, and the guard timer goes on to
 //!     promotion.
+//! (e) A host of the upgrade crashes during the guarded period: the guard
+//!     is given up (`upgrade-aborted`), the new version and the shadows are
+//!     stopped, every surviving instance runs its old version plainly, and
+//!     the manager's failure handling goes on as without an upgrade.
 //!
 //! Root only (network namespaces; CI runs as root): skipped otherwise with
 //! a message. Each test is bounded (every wait has a limit).
@@ -34,7 +38,7 @@ mod cluster;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use cluster::{lock, wait_for, Cluster};
+use cluster::{lock, pids_in, wait_for, Cluster, HOSTS};
 use serde_json::{json, Value};
 
 const BASE: &str = "examples/p2p-guarded.deladas";
@@ -294,5 +298,64 @@ fn a_manager_restarted_mid_guard_resumes_the_upgrade_and_promotes() {
             let s = c.status(h, &r.id)?;
             (s["promoted"] == true && s["guard_ended"] == true).then_some(())
         });
+    }
+}
+
+/// Processes on the hosts that run in an MDCD role (`DELADAS_MDCD` set).
+fn in_mdcd_roles(c: &Cluster) -> usize {
+    (1..=HOSTS)
+        .flat_map(|i| pids_in(&c.ns(i)))
+        .filter(|pid| {
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            environ.split(|&b| b == 0).any(|v| v.starts_with(b"DELADAS_MDCD="))
+        })
+        .count()
+}
+
+#[test]
+fn a_host_crash_during_the_guarded_period_aborts_the_upgrade() {
+    let _serial = lock();
+    let Some(mut c) = Cluster::up_with(5, BASE, &[], &[]) else { return };
+    let d = c.wait_enacted(1, Duration::from_secs(90));
+    c.wait_traffic(&d, Duration::from_secs(60));
+    start_upgrade(&c, 120.0);
+    wait_for("the shadows running", Duration::from_secs(30), || {
+        let r = running(&c);
+        (r.contains("Router@h1~shadow") && r.contains("Router@h2~shadow")).then_some(())
+    });
+    assert!(in_mdcd_roles(&c) >= 8, "every process in its role");
+    // A client's host crashes.
+    let (host, client) = clients(&d)[0].clone();
+    c.crash(host);
+    let aborted = wait_for("the upgrade-aborted event", Duration::from_secs(60), || c.event("upgrade-aborted", None));
+    assert_eq!(aborted["data"]["hosts"], json!([format!("h{host}")]), "{aborted}");
+    assert!(aborted["data"]["processes"].as_array().is_some_and(|p| p.contains(&json!(client))), "{aborted}");
+    assert_eq!(c.get("/upgrade")["phase"], "aborted");
+    assert!(c.event("promoted", None).is_none() && c.event("recovered", None).is_none());
+    // The new version and the shadows are stopped; the survivors run their
+    // old version plainly (no MDCD role), the routers among them.
+    wait_for("every process out of its MDCD role", Duration::from_secs(60), || {
+        let r = running(&c);
+        (in_mdcd_roles(&c) == 0 && !r.iter().any(|i| i.ends_with("~shadow"))).then_some(())
+    });
+    let r = running(&c);
+    assert!(r.contains("Router@h1") && r.contains("Router@h2"), "{r:?}");
+    // The failure is handled as without an upgrade: the host is failed and
+    // the manager re-solves (six instances need six hosts: no configuration
+    // without the crashed one, so the survivors are kept and it says why).
+    let failed = c.event("host-failed", None).expect("host-failed");
+    assert_eq!(failed["data"]["host"], format!("h{host}"));
+    wait_for("the re-solve's answer", Duration::from_secs(90), || {
+        c.event("no-configuration", None).or_else(|| c.event("plan-started", Some(2)))
+    });
+    // The world saw only correct messages, each once.
+    for (h, id) in clients(&d).iter().filter(|(h, _)| *h != host) {
+        let lines = world(&c, *h, id);
+        let unique: BTreeSet<&String> = lines.iter().collect();
+        assert_eq!(unique.len(), lines.len(), "{id} showed a message twice");
+        for l in &lines {
+            let w: Vec<&str> = l.split(' ').collect();
+            assert_eq!(w[2], payload_of(w[0], w[1].parse().expect("a number")), "{id}: {l}");
+        }
     }
 }

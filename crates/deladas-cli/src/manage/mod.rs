@@ -1002,6 +1002,7 @@ fn tick(m: &mut Mgr) -> Work {
             let h = h.clone();
             m.emit("host-failed", json!({"host": h, "silent_ms": silent_ms as u64, "grace_ms": grace_ms as u64}));
         }
+        upgrade::on_hosts_failed(m, &silent);
         m.commit();
     }
     // Re-solve when the desired deployment uses failed hosts.

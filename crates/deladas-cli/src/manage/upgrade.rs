@@ -15,6 +15,10 @@
 //! - `promoted`: `guard_seconds` passed without a failure; the new version
 //!   is promoted and the shadows are stopped (retired).
 //!
+//! A host of the upgrade that fails during the guarded period ends it too:
+//! `upgrade-aborted` ([`on_hosts_failed`]), old versions serve plainly, and
+//! the failure is handled as without an upgrade.
+//!
 //! `GET /upgrade` shows the state. The upgrade is part of the manager's
 //! durable state ([`Record`], in the state store, redb or etcd): a restarted
 //! (or newly elected) manager resumes it — the same processes and specs,
@@ -60,11 +64,18 @@ pub enum Phase {
     Promoted,
     /// The coordinator could not complete a recovery or the end of the period.
     Failed,
+    /// A host of the upgrade failed during the guarded period: the guard was
+    /// given up, every instance runs its old version as the deployment says
+    /// (no new version, no shadows), and the manager's failure handling
+    /// (re-solve, migration) goes on as without an upgrade.
+    Aborted,
 }
 
 impl Phase {
     fn parse(s: &str) -> Option<Phase> {
-        [Phase::Guarded, Phase::Recovered, Phase::Promoted, Phase::Failed].into_iter().find(|p| p.as_str() == s)
+        [Phase::Guarded, Phase::Recovered, Phase::Promoted, Phase::Failed, Phase::Aborted]
+            .into_iter()
+            .find(|p| p.as_str() == s)
     }
 
     fn as_str(self) -> &'static str {
@@ -73,6 +84,7 @@ impl Phase {
             Phase::Recovered => "recovered",
             Phase::Promoted => "promoted",
             Phase::Failed => "failed",
+            Phase::Aborted => "aborted",
         }
     }
 }
@@ -144,6 +156,10 @@ impl Drop for Upgrade {
 /// their twins (with the twin's wiring) until promotion; after a recovery
 /// the new versions' processes are left out.
 pub fn overlay(asg: &mut BTreeMap<String, Assignment>, u: &Upgrade) {
+    if u.phase == Phase::Aborted {
+        // The deployment as it is: every instance its old version, plainly.
+        return;
+    }
     let Some(proto) = asg.values().next().cloned() else { return };
     let mut twins: BTreeMap<String, AssignedInstance> = BTreeMap::new();
     for a in asg.values_mut() {
@@ -471,9 +487,13 @@ fn guard_loop(s: Shared, mut coord: Coordinator<Value>, guard: Duration, stop: A
     let started = Instant::now();
     let end = |phase: Phase, kind: &str, data: Value, recoveries: u64| {
         let mut m = lock(&s);
-        if let Some(u) = &mut m.upgrade {
-            u.phase = phase;
-            u.recoveries = recoveries;
+        match &mut m.upgrade {
+            Some(u) if u.phase == Phase::Guarded => {
+                u.phase = phase;
+                u.recoveries = recoveries;
+            }
+            // Given up meanwhile (a host failed): nothing more to record.
+            _ => return,
         }
         m.recompute();
         m.emit(kind, data);
@@ -515,4 +535,29 @@ fn guard_loop(s: Shared, mut coord: Coordinator<Value>, guard: Duration, stop: A
             }
         }
     }
+}
+
+/// Hosts `failed` were declared failed: a guarded period with a process on
+/// one of them is given up (docs/mdcd.md, "A host failure during the
+/// guarded period"). The coordinator stops, the new version's processes
+/// and the shadows are stopped, every instance runs its old version as the
+/// deployment says, and `upgrade-aborted` is recorded; the caller's failure
+/// handling (re-solve, migration) then runs as without an upgrade.
+pub fn on_hosts_failed(m: &mut super::Mgr, failed: &[String]) {
+    let Some(u) = &mut m.upgrade else { return };
+    if u.phase != Phase::Guarded {
+        return;
+    }
+    let hit: Vec<&String> = u.procs.iter().filter(|(_, p)| failed.contains(&p.host)).map(|(n, _)| n).collect();
+    if hit.is_empty() {
+        return;
+    }
+    let data = json!({"hosts": failed, "processes": hit, "after_seconds": u.elapsed().as_secs_f64(),
+                      "what": "a host of the guarded upgrade failed: the guard is given up, the new version and the \
+                               shadows are stopped, every instance runs its old version; the failure is handled as \
+                               without an upgrade"});
+    u.phase = Phase::Aborted;
+    u.stop.store(true, Ordering::SeqCst);
+    m.recompute();
+    m.emit("upgrade-aborted", data);
 }
