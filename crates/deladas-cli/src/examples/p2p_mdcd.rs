@@ -346,7 +346,7 @@ pub fn run(router: bool) -> ! {
     });
     let mut node = Node::new(cfg, proc, net, Box::new(accept), on_world);
     // A client sends every 200 ms under guard (every message to a client
-    // costs a counter round trip, an AT and its "passed AT" notifications).
+    // costs an AT and its "passed AT" notifications).
     let period = Duration::from_millis(200);
     let mut next_tick = Instant::now();
     let mut next_status = Instant::now();
