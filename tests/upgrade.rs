@@ -254,7 +254,22 @@ fn a_fault_free_upgrade_is_promoted_and_the_shadows_retire() {
 #[test]
 fn a_manager_restarted_mid_guard_resumes_the_upgrade_and_promotes() {
     let _serial = lock();
-    let Some(mut c) = Cluster::up_with(4, BASE, &[], &[]) else { return };
+    let Some(c) = Cluster::up_with(4, BASE, &[], &[]) else { return };
+    restarted_mid_guard(c, Duration::from_millis(300));
+}
+
+#[test]
+fn on_etcd_a_manager_restarted_mid_guard_resumes_the_upgrade_and_promotes() {
+    let _serial = lock();
+    let Some(c) = Cluster::up_etcd_with(6, BASE) else { return };
+    // The agents keep their leases in etcd: they do not fence while the
+    // manager is away; the new manager is elected once the old lease lapsed.
+    restarted_mid_guard(c, Duration::from_millis(300));
+}
+
+/// (d) on a cluster `c` (redb or etcd): kill the manager mid-guard, start
+/// it again after `away`, and see it resume the upgrade and promote it.
+fn restarted_mid_guard(mut c: Cluster, away: Duration) {
     let d = c.wait_enacted(1, Duration::from_secs(90));
     c.wait_traffic(&d, Duration::from_secs(60));
     let started = start_upgrade(&c, 20.0);
@@ -268,9 +283,10 @@ fn a_manager_restarted_mid_guard_resumes_the_upgrade_and_promotes() {
     // Back before the agents fence themselves (the harness's grace is 2 s,
     // agents fence after half of it without the manager).
     c.kill_manager();
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(away);
     c.start_manager();
-    let after = c.get("/upgrade");
+    // On etcd it answers once elected.
+    let after = wait_for("the manager to lead", Duration::from_secs(60), || c.try_get("/upgrade").ok());
     assert_eq!(after["phase"], "guarded", "resumed from the store: {after}");
     assert_eq!(after["processes"], before["processes"], "the same processes and roles");
     assert!(

@@ -321,6 +321,13 @@ fn rebind<T>(what: &str, addr: &str, mut bind: impl FnMut(&str) -> std::io::Resu
 /// then promotion. Emits `upgrade-resumed`.
 pub fn resume(s: &Shared) {
     let mut m = lock(s);
+    resume_in(&mut m, s);
+}
+
+/// [`resume`] with the manager already locked (an election installs the
+/// state and resumes the upgrade under one lock, so no agent sees the
+/// deployment without the upgrade in between).
+pub fn resume_in(m: &mut super::Mgr, s: &Shared) {
     if m.upgrade.is_some() {
         return;
     }
@@ -362,7 +369,6 @@ pub fn resume(s: &Shared) {
         m.emit("upgrade-failed", json!({"what": "a restarted manager could not listen on the coordinator's address"}));
     }
     m.commit();
-    drop(m);
     if let Some(c) = coordinator {
         let s2 = s.clone();
         let spawned =
