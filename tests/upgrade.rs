@@ -107,6 +107,13 @@ fn a_faulty_new_router_is_recovered_and_the_world_sees_the_old_systems_output() 
     let (s, body) =
         c.request("POST", "/upgrade", Some(&json!({"constraints": base}).to_string()), true).expect("answers");
     assert_eq!(s, 422, "a goal without `upgrade`: {body}");
+    // Several G_low processes with external ports (the clients show to the
+    // world): their external messages share one counter, so it is refused.
+    let clients_up = format!("{base}\nupgrade Client(code = \"p2p-client\", changes = {{}})\n");
+    let (s, body) =
+        c.request("POST", "/upgrade", Some(&json!({"constraints": clients_up}).to_string()), true).expect("answers");
+    assert_eq!(s, 422, "several G_low processes with external ports: {body}");
+    assert!(body.contains("processes with external ports in G_low"), "{body}");
     assert!(c.get("/upgrade").is_null(), "no upgrade started");
 
     let started = start_upgrade(&c, 120.0);
