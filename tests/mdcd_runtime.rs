@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use mdcd_runtime::wire::{decode, encode};
 use mdcd_runtime::{
     ActiveProcess, Application, Body, Coordinator, CounterClient, CounterGroup, CounterServer, Effect, Envelope, Link,
-    LowProcess, Node, NodeConfig, Output, PeerLink, Persisted, Proc, Role, ShadowProcess, SharedCounter, Transport,
-    Wire,
+    LowProcess, Node, NodeConfig, Output, PeerLink, Persisted, Proc, Role, ShadowProcess, SharedCounter, Stamp,
+    Transport, Wire,
 };
 use serde::{Deserialize, Serialize};
 
@@ -104,7 +104,7 @@ fn wire_messages_round_trip_as_json_lines() {
             body: Body::App {
                 from_link: 1,
                 to_link: 0,
-                env: Envelope { msg: M { val: 7, bad: false }, dirty: true, counter: 12, seq: 4 },
+                env: Envelope { msg: M { val: 7, bad: false }, dirty: true, counter: 12.into(), seq: 4 },
             },
         },
         Wire { epoch: 0, from: "S".into(), body: Body::Counter { group: CounterGroup::LowExt, value: 9 } },
@@ -152,7 +152,7 @@ fn shared_counter_is_consistent_under_concurrent_increments() {
                 for _ in 0..200 {
                     for e in p.on_tick(&mut at) {
                         if let Effect::Send { env, .. } = e {
-                            seen.push(env.counter);
+                            seen.push(env.counter.scalar());
                         }
                     }
                 }
@@ -200,6 +200,64 @@ fn shared_counter_is_consistent_under_concurrent_increments() {
 }
 
 #[test]
+fn per_link_validation_matches_each_senders_messages_on_its_own_link() {
+    // Two G_low sensors, each with one link to G_act, in slots 0 and 1024
+    // (docs/mdcd.md, "Several G_low senders"), and their shadows.
+    let sensor = || App { kind: Kind::Sensor, n: 10, fault: None, st: St { ticks: 0, sum: 0, bad: false } };
+    let link = || vec![Link { peer_role: Role::Active }];
+    let mut accept = |m: &M| !m.bad;
+    let mut stamps = vec![];
+    for base in [0, 1024] {
+        let mut low = LowProcess::new(sensor(), link());
+        low.set_link_slots(base);
+        for _ in 0..3 {
+            for e in low.on_tick(&mut accept) {
+                match e {
+                    Effect::Send { env, .. } => stamps.push(env.counter),
+                    other => panic!("per-link numbering needs no shared counter: {other:?}"),
+                }
+            }
+        }
+    }
+    let want: Vec<Stamp> =
+        [(0, 1), (0, 2), (0, 3), (1024, 1), (1024, 2), (1024, 3)].into_iter().map(|(s, v)| Stamp::of(s, v)).collect();
+    assert_eq!(stamps, want, "each link numbers its own messages");
+    // A "passed AT" validated sensor A's first 2 messages and B's first.
+    let mut v = Stamp::of(0, 2);
+    v.join(&Stamp::of(1024, 1));
+    // Shadow A is behind its twin (it generated 1 message), shadow B ahead
+    // of what was validated (it generated 3).
+    let mut sa = ShadowProcess::new(sensor(), link());
+    sa.set_link_slots(0);
+    let mut sb = ShadowProcess::new(sensor(), link());
+    sb.set_link_slots(1024);
+    assert!(sa.on_tick().is_empty(), "suppressed in shadow mode");
+    for _ in 0..3 {
+        assert!(sb.on_tick().is_empty());
+    }
+    sa.on_passed_at(v.clone(), 0);
+    sb.on_passed_at(v.clone(), 0);
+    assert!(sa.log_indices().is_empty(), "A's message 1 is validated");
+    assert_eq!(sb.log_indices(), vec![2, 3], "B's messages 2 and 3 are not");
+    let sent = |effects: Vec<Effect<M>>| -> Vec<u64> {
+        effects
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Send { env, .. } => Some(env.msg.val),
+                _ => None,
+            })
+            .collect()
+    };
+    // Recovery: B re-sends exactly its unvalidated messages; A sends nothing
+    // again and suppresses its twin's validated message 2 when it gets there.
+    assert_eq!(sent(sb.recover(v.clone(), 0).effects), vec![1, 2]);
+    assert!(sent(sa.recover(v, 0).effects).is_empty());
+    assert!(sent(sa.on_tick()).is_empty(), "A's message 2 was validated: the world has it");
+    assert_eq!(sent(sa.on_tick()), vec![2], "A's message 3 was not");
+    assert_eq!(sent(sb.on_tick()), vec![3], "B's next message");
+}
+
+#[test]
 fn checkpoints_persist_across_a_restart() {
     let hub = || {
         let app = App { kind: Kind::Hub, n: 0, fault: None, st: St { ticks: 0, sum: 0, bad: false } };
@@ -207,8 +265,8 @@ fn checkpoints_persist_across_a_restart() {
     };
     let mut at = |m: &M| !m.bad;
     let mut p = hub();
-    p.on_message(0, Envelope { msg: M { val: 5, bad: false }, dirty: true, counter: 1, seq: 0 }, &mut at);
-    p.on_message(0, Envelope { msg: M { val: 1000, bad: true }, dirty: true, counter: 2, seq: 1 }, &mut at);
+    p.on_message(0, Envelope { msg: M { val: 5, bad: false }, dirty: true, counter: 1.into(), seq: 0 }, &mut at);
+    p.on_message(0, Envelope { msg: M { val: 1000, bad: true }, dirty: true, counter: 2.into(), seq: 1 }, &mut at);
     assert_eq!(p.checkpoint_indices(), vec![2], "the good report validated 1; checkpoint before 2");
     let path = std::env::temp_dir().join(format!("mdcd-persist-{}.json", std::process::id()));
     std::fs::write(&path, serde_json::to_vec(&p.persist()).unwrap()).unwrap();
@@ -249,14 +307,14 @@ fn stale_messages_are_discarded() {
         body: Body::App {
             from_link: 1,
             to_link: 0,
-            env: Envelope { msg: M { val, bad: false }, dirty: false, counter: 0, seq: val },
+            env: Envelope { msg: M { val, bad: false }, dirty: false, counter: 0.into(), seq: val },
         },
     };
     node.handle(app_msg(0, 1));
     node.handle(w(1, Body::Freeze));
     assert!(!node.running());
     node.handle(app_msg(0, 2)); // in flight at the recovery: buffered
-    node.handle(w(1, Body::Recover { validated: 0, validated_ext: 0 }));
+    node.handle(w(1, Body::Recover { validated: 0.into(), validated_ext: 0 }));
     node.handle(w(1, Body::Resume { cuts: BTreeMap::from([("Hub".into(), vec![0, 9])]) }));
     assert!(node.running());
     assert_eq!(node.epoch(), 1);
@@ -523,7 +581,7 @@ fn after_a_recovery_the_end_of_the_guard_sends_to_the_shadow_that_took_over() {
     assert_eq!(apps_at(&shadow), vec![0], "… and a copy to its shadow");
     let w = |body| Wire { epoch: 1, from: "coord".into(), body };
     node.handle(w(Body::Freeze));
-    node.handle(w(Body::Recover { validated: 0, validated_ext: 0 }));
+    node.handle(w(Body::Recover { validated: 0.into(), validated_ext: 0 }));
     node.handle(w(Body::Resume { cuts: BTreeMap::new() }));
     node.handle(w(Body::EndGuard));
     assert!(node.running() && node.guard_ended());

@@ -548,7 +548,7 @@ impl Application for Toy {
 }
 
 fn env(msg: u64, dirty: bool, counter: u64) -> Envelope<u64> {
-    Envelope { msg, dirty, counter, seq: 0 }
+    Envelope { msg, dirty, counter: counter.into(), seq: 0 }
 }
 
 /// Accepts everything but 666.
@@ -620,7 +620,7 @@ fn active_without_propagation_keeps_one_recovery_point() {
     assert_eq!(p.checkpoint_indices(), vec![4]);
     let rec = p.recover(3, &mut at);
     assert!(rec.rolled_back);
-    assert_eq!(rec.checkpoint_index, Some(4));
+    assert_eq!(rec.checkpoint_index, Some(4.into()));
     assert_eq!(p.app().0, vec![1], "message 1 (validated) replayed, message 2 left to the shadows");
 }
 
@@ -634,7 +634,7 @@ fn active_at_pass_reclaims_everything_and_failure_starts_recovery() {
     // and "passed AT" with 2.
     assert!(!p.dirty() && p.checkpoint_indices().is_empty());
     assert!(eff.contains(&Effect::External { port: "out".into(), msg: 7 }));
-    assert!(eff.contains(&Effect::PassedAt { value: 2, ext: 0 }));
+    assert!(eff.contains(&Effect::PassedAt { value: 2.into(), ext: 0 }));
     let eff = p.on_message(0, env(666, true, 3), &mut at);
     assert_eq!(eff.last(), Some(&Effect::StartRecovery));
     assert!(!eff.iter().any(|e| matches!(e, Effect::External { .. })), "the erroneous message is not sent");
@@ -773,7 +773,7 @@ fn compensated_output_validates_nothing() {
     assert!(!eff.iter().any(|e| matches!(e, Effect::PassedAt { .. } | Effect::StartRecovery)));
     assert!(!low.exited());
     let eff = low.on_message(0, env(9, false, 0), &mut at);
-    assert!(eff.contains(&Effect::PassedAt { value: 2, ext: 2 }), "{eff:?}");
+    assert!(eff.contains(&Effect::PassedAt { value: 2.into(), ext: 2 }), "{eff:?}");
 }
 
 /// A long sweep, run by hand (`cargo test --release --test simulate -- --ignored`).

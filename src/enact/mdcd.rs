@@ -63,7 +63,22 @@ pub struct MdcdSpec {
     /// Wall-clock time (ms since the Unix epoch) before which an application
     /// sends nothing of its own: every process of the upgrade is up by then.
     pub start_unix_ms: u64,
+    /// Per-link validation (docs/mdcd.md, "Several G_low senders"): a G_low
+    /// process and its shadow number their messages on link `l` to G_act in
+    /// slot `link_slots + l` (the same base for both: its instance's place
+    /// among the deployment's instances × [`SLOTS_PER_INSTANCE`]). `None`
+    /// for G_act.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_slots: Option<u32>,
+    /// Every instance of the deployment with its component (applications
+    /// that need to know their peers, e.g. the example router's rounds over
+    /// every client).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub components: BTreeMap<String, String>,
 }
+
+/// Slots of [`MdcdSpec::link_slots`] per instance (links per instance at most).
+pub const SLOTS_PER_INSTANCE: u32 = 1024;
 
 /// One link of a process: a channel end of its instance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +100,7 @@ pub struct MdcdLink {
 }
 
 /// One process of a guarded upgrade: where it runs and its spec.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Placed {
     /// The host it runs on.
     pub host: String,
@@ -155,6 +170,9 @@ pub fn specs(
     let link_index = |inst: &str, c: usize, side: usize| -> usize {
         ends.get(inst).and_then(|v| v.iter().position(|&e| e == (c, side))).unwrap_or(0)
     };
+    let instance_ids: BTreeSet<&str> = d.instances.iter().map(|i| i.id.as_str()).collect();
+    let components: BTreeMap<String, String> =
+        d.instances.iter().map(|i| (i.id.clone(), i.component.clone())).collect();
     let mut out = BTreeMap::new();
     for p in &roles.processes {
         let twin = twin_of.get(p.instance.as_str()).copied().unwrap_or(p.instance.as_str());
@@ -188,6 +206,13 @@ pub fn specs(
             });
         }
         let &(host, component, version) = placed.get(p.instance.as_str()).ok_or_else(|| p.instance.clone())?;
+        let link_slots = match p.role {
+            Role::Active => None,
+            Role::Low | Role::Shadow => {
+                let place = instance_ids.iter().position(|i| *i == twin).unwrap_or(0) as u32;
+                Some(place.saturating_mul(SLOTS_PER_INSTANCE))
+            }
+        };
         let spec = MdcdSpec {
             format: MDCD_FORMAT,
             process: p.instance.clone(),
@@ -204,6 +229,8 @@ pub fn specs(
             senders: senders.into_iter().collect(),
             external_ports: p.external_ports.clone(),
             start_unix_ms: services.start_unix_ms,
+            link_slots,
+            components: components.clone(),
         };
         out.insert(p.instance.clone(), Placed { host: host.to_string(), component: component.to_string(), spec });
     }
@@ -285,6 +312,9 @@ mod tests {
         assert_eq!(sh.spec.links[0].port, "cin");
         assert_eq!(s["R@h2"].spec.addresses["coordinator"], "10.0.0.1:9000");
         assert_eq!(s["R@h2"].spec.version, "r-2");
+        assert_eq!((c.link_slots, sh.spec.link_slots), (None, Some(SLOTS_PER_INSTANCE)), "twins share slots");
+        assert_eq!(s["R@h2"].spec.link_slots, Some(SLOTS_PER_INSTANCE));
+        assert_eq!(c.components["R@h2"], "R");
         let json = serde_json::to_string(c).expect("serialises");
         assert_eq!(serde_json::from_str::<MdcdSpec>(&json).expect("reads back"), *c);
     }

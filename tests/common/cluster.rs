@@ -338,6 +338,22 @@ impl Cluster {
         Some(c)
     }
 
+    /// [`Cluster::up_etcd`] with another goal.
+    pub fn up_etcd_with(tag: u32, goal: &str) -> Option<Cluster> {
+        if let Some(why) = etcd_missing() {
+            eprintln!("SKIPPED: {why}");
+            return None;
+        }
+        let mut c = Cluster::new(tag, &[])?;
+        c.goal = goal.to_string();
+        c.start_etcd();
+        c.start_manager();
+        for i in 1..=HOSTS {
+            c.start_agent(i);
+        }
+        Some(c)
+    }
+
     /// A cluster on an etcd store with `n` managers, each in its own namespace.
     pub fn up_managers(tag: u32, n: usize, manager_args: &[&str]) -> Option<Cluster> {
         if let Some(why) = etcd_missing() {

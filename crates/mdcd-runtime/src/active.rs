@@ -2,7 +2,7 @@
 //! and the one that keeps contamination from G_low recoverable.
 
 use super::state::{Common, LogEntry, Persisted, ProtocolStats, Recovery};
-use super::{AcceptanceTest, Application, Counter, Effect, Envelope, Link, Output};
+use super::{AcceptanceTest, Application, Counter, Effect, Envelope, Link, Output, Stamp};
 use crate::Role;
 
 /// A G_act process wrapping its application: `dirty_bit`, `prgt_bit`, the
@@ -31,19 +31,31 @@ impl<A: Application> ActiveProcess<A> {
         self.c.dirty
     }
 
-    /// The local `int_mSN_Glow`.
+    /// The local `int_mSN_Glow` as the paper's scalar (its largest entry;
+    /// exact with one shared slot).
     pub fn int_msn_glow(&self) -> Counter {
-        self.c.int_msn_glow
+        self.c.int_msn_glow.scalar()
     }
 
-    /// The indices of the checkpoint array.
+    /// The local `int_mSN_Glow`, per slot.
+    pub fn glow(&self) -> &Stamp {
+        &self.c.int_msn_glow
+    }
+
+    /// The indices of the checkpoint array (scalars, see
+    /// [`ActiveProcess::int_msn_glow`]).
     pub fn checkpoint_indices(&self) -> Vec<Counter> {
-        self.c.ckpts.iter().map(|c| c.index).collect()
+        self.c.ckpts.iter().map(|c| c.index.scalar()).collect()
     }
 
-    /// Receiver-side log entries held, with their indices.
+    /// The indices of the checkpoint array, per slot.
+    pub fn checkpoint_stamps(&self) -> Vec<Stamp> {
+        self.c.ckpts.iter().map(|c| c.index.clone()).collect()
+    }
+
+    /// Receiver-side log entries held, with their indices (scalars).
     pub fn log_indices(&self) -> Vec<Counter> {
-        self.c.ckpts.iter().flat_map(|c| c.log.iter().map(|e| e.index)).collect()
+        self.c.ckpts.iter().flat_map(|c| c.log.iter().map(|e| e.index.scalar())).collect()
     }
 
     /// The process's counters.
@@ -57,7 +69,7 @@ impl<A: Application> ActiveProcess<A> {
     pub fn persist(&self) -> Persisted<A> {
         Persisted {
             dirty: self.c.dirty,
-            int_msn_glow: self.c.int_msn_glow,
+            int_msn_glow: self.c.int_msn_glow.clone(),
             prgt: self.prgt,
             send_seq: self.c.send_seq.clone(),
             events: self.c.events,
@@ -83,7 +95,8 @@ impl<A: Application> ActiveProcess<A> {
     /// everything up to now is valid (checkpoints and logs are reclaimed)
     /// and every message is clean from now on.
     pub fn end_guarded_period(&mut self) {
-        self.c.reclaim(Counter::MAX);
+        let all = self.c.ckpts.iter().fold(self.c.int_msn_glow.clone(), |a, c| a.joined(&c.index));
+        self.c.reclaim(&all);
         self.prgt = false;
         self.c.recovered = true;
     }
@@ -105,16 +118,17 @@ impl<A: Application> ActiveProcess<A> {
         self.c.events += 1;
         self.c.stats.receipts += 1;
         let c = &mut self.c;
-        let contaminating = env.dirty && !c.recovered && env.counter > c.int_msn_glow;
-        let entry = LogEntry { index: c.int_msn_glow, link, env: env.clone() };
+        let contaminating = env.dirty && !c.recovered && !env.counter.le(&c.int_msn_glow);
+        let entry = LogEntry { index: c.int_msn_glow.clone(), link, env: env.clone() };
         if contaminating && (!c.dirty || self.prgt) {
             // Figure 3: `(m.dirty_bit == 1 && m.int_mSN_Glow > int_mSN_Glow) &&
             // (dirty_bit == 0 || prgt_bit == 1)`: rule S1 (a clean state
             // about to become potentially contaminated) or S2 (further
             // contamination by a larger counter after propagating out).
+            let index = c.int_msn_glow.joined(&env.counter);
             let mut trig = entry;
-            trig.index = env.counter;
-            c.checkpoint(env.counter, 0, 0, trig);
+            trig.index = index.clone();
+            c.checkpoint(index, Stamp::zero(), 0, trig);
             c.dirty = true;
             // "propagating in": prgt_bit = (sender(m) ∉ G_low).
             self.prgt = c.links.get(link).is_some_and(|l| l.peer_role != Role::Low);
@@ -126,9 +140,9 @@ impl<A: Application> ActiveProcess<A> {
             // while this larger counter is still unvalidated): raise its
             // index to this counter and log the messages it now covers.
             let mut e = entry;
-            e.index = env.counter;
+            e.index = c.int_msn_glow.joined(&env.counter);
             c.reindex_last(e);
-        } else if c.dirty && !c.recovered && (!env.dirty || env.counter <= c.int_msn_glow) {
+        } else if c.dirty && !c.recovered && (!env.dirty || env.counter.le(&c.int_msn_glow)) {
             // Figure 3: `m.dirty_bit == 0 && dirty_bit == 1` → msg_logging(m,
             // int_mSN_Glow, int_msg_log): receiver-side logging of a clean
             // message, whose sender will not roll back to resend it. Also
@@ -141,7 +155,7 @@ impl<A: Application> ActiveProcess<A> {
         // checkpoint, but the message is of course still delivered.
         let outs = c.app.on_message(link, env.msg);
         // int_mSN_Glow = max(m.int_mSN_Glow, int_mSN_Glow)
-        c.int_msn_glow = c.int_msn_glow.max(env.counter);
+        c.int_msn_glow.join(&env.counter);
         let effects = self.outgoing(outs, at);
         self.c.note_memory(0);
         effects
@@ -156,8 +170,8 @@ impl<A: Application> ActiveProcess<A> {
 
     /// A "passed AT" notification with `m.int_mSN_Glow == v` (figure 3):
     /// memory_reclamation(v, ckpt_array, msg_log); dirty_bit = (size ≥ 1).
-    pub fn on_passed_at(&mut self, v: Counter) {
-        self.c.reclaim(v);
+    pub fn on_passed_at(&mut self, v: impl Into<Stamp>) {
+        self.c.reclaim(&v.into());
         if self.c.ckpts.is_empty() {
             self.prgt = false;
         }
@@ -185,8 +199,8 @@ impl<A: Application> ActiveProcess<A> {
                             // dirty_bit = (size(ckpt_array) ≥ 1); send to the
                             // device; "passed AT" with int_mSN_Glow to
                             // {G_act − P_i, G_sdw} (the `notify` list).
-                            let v = self.c.int_msn_glow;
-                            self.on_passed_at(v);
+                            let v = self.c.int_msn_glow.clone();
+                            self.on_passed_at(v.clone());
                             self.c.send_external();
                             effects.push(Effect::External { port, msg });
                             self.c.stats.passed_at_sent += 1;
@@ -227,7 +241,7 @@ impl<A: Application> ActiveProcess<A> {
                         self.prgt = true;
                     }
                     let seq = self.c.next_seq(link);
-                    let env = Envelope { msg, dirty: self.c.dirty, counter: self.c.int_msn_glow, seq };
+                    let env = Envelope { msg, dirty: self.c.dirty, counter: self.c.int_msn_glow.clone(), seq };
                     self.c.stats.internal_sent += 1;
                     effects.push(Effect::Send { link, env });
                 }
@@ -242,9 +256,10 @@ impl<A: Application> ActiveProcess<A> {
     /// process first reclaims up to it (notifications still in transit are
     /// part of the recovery line). After recovery G_low is gone and every
     /// message is clean.
-    pub fn recover(&mut self, validated: Counter, at: &mut dyn AcceptanceTest<A::Msg>) -> Recovery<A::Msg> {
-        self.on_passed_at(validated);
-        let rolled = self.c.rollback(validated);
+    pub fn recover(&mut self, validated: impl Into<Stamp>, at: &mut dyn AcceptanceTest<A::Msg>) -> Recovery<A::Msg> {
+        let validated = validated.into();
+        self.on_passed_at(validated.clone());
+        let rolled = self.c.rollback(&validated);
         self.c.recovered = true;
         self.prgt = false;
         let mut rec = Recovery {
@@ -266,7 +281,7 @@ impl<A: Application> ActiveProcess<A> {
             self.c.ext_sent = ck.ext_sent_at;
             for e in replay {
                 let outs = self.c.app.on_message(e.link, e.env.msg);
-                self.c.int_msn_glow = self.c.int_msn_glow.max(e.env.counter);
+                self.c.int_msn_glow.join(&e.env.counter);
                 let eff = self.outgoing(outs, at);
                 rec.effects.extend(eff);
             }

@@ -52,6 +52,7 @@ mod low;
 mod net;
 mod node;
 mod shadow;
+mod stamp;
 mod state;
 pub mod wire;
 
@@ -61,6 +62,7 @@ pub use low::LowProcess;
 pub use net::Transport;
 pub use node::{Coordinator, Node, NodeConfig, PeerLink, Proc, World};
 pub use shadow::ShadowProcess;
+pub use stamp::Stamp;
 pub use state::{Checkpoint, LogEntry, Persisted, ProtocolStats, Recovery};
 pub use wire::{Body, Wire};
 
@@ -133,9 +135,11 @@ pub struct Envelope<M> {
     /// The sender's `dirty_bit`: 1 when its state is potentially contaminated
     /// (always 1 for G_low).
     pub dirty: bool,
-    /// The sender's `int_mSN_Glow` (for G_low, the message's own sequence
-    /// number when it goes to G_act).
-    pub counter: Counter,
+    /// The sender's `int_mSN_Glow` (for G_low, the message's own number
+    /// when it goes to G_act): a [`Stamp`], one entry per numbering (slot 0
+    /// alone for the paper's single counter, one slot per link for per-link
+    /// validation).
+    pub counter: Stamp,
     /// The sender's per-link send sequence number (0, 1, …): lets the
     /// transport keep links FIFO and drop messages a rollback undid.
     pub seq: u64,
@@ -185,8 +189,8 @@ pub enum Effect<M> {
     /// `msg_sending("passed AT", int_mSN_Glow, …)` to the process's `notify`
     /// list of the role document.
     PassedAt {
-        /// The validated counter (`m.int_mSN_Glow`).
-        value: Counter,
+        /// The validated counter (`m.int_mSN_Glow`), per slot.
+        value: Stamp,
         /// `m.ext_mSN_Glow`: G_low's external messages validated with it
         /// (0 from G_act, which validates none of them).
         ext: Counter,

@@ -3,7 +3,7 @@
 //! checkpoints (on recovery it is stopped and its shadow takes over).
 
 use super::state::ProtocolStats;
-use super::{AcceptanceTest, Application, Counter, CounterGroup, Effect, Envelope, Link, Output, SharedCounter};
+use super::{AcceptanceTest, Application, Counter, CounterGroup, Effect, Envelope, Link, Output, SharedCounter, Stamp};
 use crate::Role;
 
 /// A G_low process wrapping the new version's application.
@@ -22,6 +22,9 @@ pub struct LowProcess<A: Application> {
     shared: Option<Box<dyn SharedCounter + Send>>,
     /// The guarded period is over: an ordinary process (no AT, clean).
     promoted: bool,
+    /// Per-link validation ([`LowProcess::set_link_slots`]): the slot of
+    /// link `l` is `base + l`.
+    slot_base: Option<u32>,
 }
 
 impl<A: Application> LowProcess<A> {
@@ -38,6 +41,7 @@ impl<A: Application> LowProcess<A> {
             exited: false,
             shared: None,
             promoted: false,
+            slot_base: None,
         }
     }
 
@@ -68,6 +72,33 @@ impl<A: Application> LowProcess<A> {
     /// longer be guarded: it exits and starts recovery.
     pub fn set_shared_counter(&mut self, c: Box<dyn SharedCounter + Send>) {
         self.shared = Some(c);
+    }
+
+    /// Per-link validation (docs/mdcd.md, "Several G_low senders"): each
+    /// link `l` to G_act numbers its messages in its own slot `base + l`
+    /// (1, 2, … in send order) instead of the cluster's shared
+    /// `int_mSN_Glow`, so no shared counter is needed for them; the twin's
+    /// shadow numbers its messages on the same link in the same slot
+    /// ([`crate::ShadowProcess::set_link_slots`] with the same `base`).
+    pub fn set_link_slots(&mut self, base: u32) {
+        self.slot_base = Some(base);
+    }
+
+    /// What this process's messages to G_act are numbered up to, per slot
+    /// (per-link validation), or the shared counter.
+    fn stamp(&self) -> Stamp {
+        match self.slot_base {
+            Some(base) => {
+                let mut st = Stamp::zero();
+                for (l, link) in self.links.iter().enumerate() {
+                    if link.peer_role == Role::Active {
+                        st.raise(base + l as u32, self.send_seq[l]);
+                    }
+                }
+                st
+            }
+            None => Stamp::from(self.counter),
+        }
     }
 
     /// The end of the guarded period: the new version is promoted, an
@@ -146,7 +177,8 @@ impl<A: Application> LowProcess<A> {
                         let seq = self.send_seq[link];
                         self.send_seq[link] += 1;
                         self.stats.internal_sent += 1;
-                        effects.push(Effect::Send { link, env: Envelope { msg, dirty: false, counter: 0, seq } });
+                        let counter = Stamp::zero();
+                        effects.push(Effect::Send { link, env: Envelope { msg, dirty: false, counter, seq } });
                     }
                 }
             }
@@ -190,13 +222,23 @@ impl<A: Application> LowProcess<A> {
                         // int_mSN_Glow and ext_mSN_Glow to {G_act, G_sdw}. A
                         // compensated message validates nothing.
                         self.stats.passed_at_sent += 1;
-                        effects.push(Effect::PassedAt { value: self.counter, ext: self.ext_counter });
+                        effects.push(Effect::PassedAt { value: self.stamp(), ext: self.ext_counter });
                     }
                 }
                 Output::Internal { link, msg } => {
                     // receiver(m) ∈ G_act: int_mSN_Glow++ and broadcast it to
                     // G_low − P_i.
-                    if self.links.get(link).is_some_and(|l| l.peer_role == Role::Active) {
+                    let to_active = self.links.get(link).is_some_and(|l| l.peer_role == Role::Active);
+                    let seq = self.send_seq[link];
+                    if let (Some(base), true) = (self.slot_base, to_active) {
+                        // Per-link validation: the link's own number.
+                        self.send_seq[link] += 1;
+                        self.stats.internal_sent += 1;
+                        let counter = Stamp::of(base + link as u32, seq + 1);
+                        effects.push(Effect::Send { link, env: Envelope { msg, dirty: true, counter, seq } });
+                        continue;
+                    }
+                    if to_active {
                         let Some(value) = self.bump(CounterGroup::Low) else {
                             self.exited = true;
                             effects.push(Effect::StartRecovery);
@@ -206,10 +248,13 @@ impl<A: Application> LowProcess<A> {
                         effects.push(Effect::BroadcastCounter { group: CounterGroup::Low, value });
                     }
                     // msg_sending(m, dirty_bit = 1, int_mSN_Glow, receiver(m)).
-                    let seq = self.send_seq[link];
                     self.send_seq[link] += 1;
                     self.stats.internal_sent += 1;
-                    effects.push(Effect::Send { link, env: Envelope { msg, dirty: true, counter: self.counter, seq } });
+                    let counter = match self.slot_base {
+                        Some(_) => Stamp::zero(),
+                        None => Stamp::from(self.counter),
+                    };
+                    effects.push(Effect::Send { link, env: Envelope { msg, dirty: true, counter, seq } });
                 }
             }
         }

@@ -43,8 +43,12 @@ use serde::Serialize;
 use super::net::Transport;
 use super::wire::{Body, Wire};
 use super::{
-    AcceptanceTest, ActiveProcess, Application, Counter, CounterGroup, Effect, LowProcess, Role, ShadowProcess,
+    AcceptanceTest, ActiveProcess, Application, Counter, CounterGroup, Effect, LowProcess, Role, ShadowProcess, Stamp,
 };
+
+/// How long a node that sent `Fail` waits for the recovery's `Freeze`
+/// before it sends `Fail` again.
+const FAIL_AGAIN: Duration = Duration::from_secs(1);
 
 /// Where a node's external output goes: (external port, message).
 pub type World<M> = Box<dyn FnMut(&str, &M)>;
@@ -110,7 +114,7 @@ where
     at: Box<dyn AcceptanceTest<A::Msg>>,
     world: World<A::Msg>,
     epoch: u64,
-    validated: (Counter, Counter),
+    validated: (Stamp, Counter),
     phase: Phase,
     frozen_sent: bool,
     buffer: Vec<Wire<A::Msg>>,
@@ -120,6 +124,9 @@ where
     stale: u64,
     errors: Vec<String>,
     ended: bool,
+    /// When `Fail` last went to the coordinator (it is sent again while no
+    /// `Freeze` came: the coordinator may have been restarting).
+    fail_sent: Option<Instant>,
 }
 
 impl<A: Application> Node<A>
@@ -142,7 +149,7 @@ where
             at,
             world,
             epoch: 0,
-            validated: (0, 0),
+            validated: (Stamp::zero(), 0),
             phase: Phase::Running,
             frozen_sent: false,
             buffer: Vec::new(),
@@ -152,6 +159,7 @@ where
             stale: 0,
             errors: Vec::new(),
             ended: false,
+            fail_sent: None,
         }
     }
 
@@ -198,6 +206,14 @@ where
     /// A step of the application's own schedule (ignored while a recovery
     /// is under way).
     pub fn tick(&mut self) {
+        if self.phase == Phase::Failing && self.fail_sent.is_some_and(|t| t.elapsed() >= FAIL_AGAIN) {
+            // No recovery yet: the coordinator may not have got it (it was
+            // restarting, or the connection was stale). A repeated `Fail` of
+            // the same epoch is ignored once a recovery is under way.
+            self.fail_sent = Some(Instant::now());
+            let c = self.cfg.coordinator.clone();
+            self.send(&c, Body::Fail);
+        }
         if self.phase != Phase::Running {
             return;
         }
@@ -248,15 +264,17 @@ where
                     }
                 }
                 Effect::PassedAt { value, ext } => {
-                    self.validated = (self.validated.0.max(value), self.validated.1.max(ext));
+                    self.validated.0.join(&value);
+                    self.validated.1 = self.validated.1.max(ext);
                     for q in self.cfg.notify.clone() {
                         if !self.dead.contains(&q) {
-                            self.send(&q, Body::PassedAt { value, ext });
+                            self.send(&q, Body::PassedAt { value: value.clone(), ext });
                         }
                     }
                 }
                 Effect::StartRecovery => {
                     self.phase = Phase::Failing;
+                    self.fail_sent = Some(Instant::now());
                     let c = self.cfg.coordinator.clone();
                     self.send(&c, Body::Fail);
                     return;
@@ -301,10 +319,16 @@ where
                 _ => {}
             },
             Body::PassedAt { value, ext } => {
-                self.validated = (self.validated.0.max(value), self.validated.1.max(ext));
+                // Validations join: each "passed AT" vouches for the messages
+                // its stamp covers, so together they vouch for their join (a
+                // checkpoint influenced by the links of two clients' ATs is
+                // reclaimed once both passed).
+                self.validated.0.join(&value);
+                self.validated.1 = self.validated.1.max(ext);
+                let v = self.validated.0.clone();
                 match &mut self.proc {
-                    Some(Proc::Active(p)) => p.on_passed_at(value),
-                    Some(Proc::Shadow(p)) => p.on_passed_at(value, ext),
+                    Some(Proc::Active(p)) => p.on_passed_at(v),
+                    Some(Proc::Shadow(p)) => p.on_passed_at(v, ext),
                     _ => {}
                 }
             }
@@ -367,23 +391,24 @@ where
         if self.cfg.senders.iter().all(|s| self.dead.contains(s) || self.markers.contains(s)) {
             self.frozen_sent = true;
             let c = self.cfg.coordinator.clone();
-            let (validated, validated_ext) = self.validated;
+            let (validated, validated_ext) = self.validated.clone();
             self.send(&c, Body::Frozen { validated, validated_ext });
         }
     }
 
-    fn recover(&mut self, epoch: u64, v: Counter, v_ext: Counter) {
+    fn recover(&mut self, epoch: u64, v: Stamp, v_ext: Counter) {
         self.epoch = epoch;
         self.markers.clear();
-        self.validated = (self.validated.0.max(v), self.validated.1.max(v_ext));
+        self.validated.0.join(&v);
+        self.validated.1 = self.validated.1.max(v_ext);
         let at = &mut *self.at;
         let (send_seq, rolled_back, effects) = match &mut self.proc {
             Some(Proc::Active(p)) => {
-                let r = p.recover(v, at);
+                let r = p.recover(v.clone(), at);
                 (r.send_seq, r.rolled_back, r.effects)
             }
             Some(Proc::Shadow(p)) => {
-                let r = p.recover(v, v_ext);
+                let r = p.recover(v.clone(), v_ext);
                 (r.send_seq, r.rolled_back, r.effects)
             }
             // error_recovery: G_low stops (exit(error)).
@@ -403,7 +428,7 @@ where
         }
         let dead = self.dead.clone();
         self.buffer.retain(|b| match &b.body {
-            Body::App { env, .. } => !(dead.contains(&b.from) && env.counter > v),
+            Body::App { env, .. } => !dead.contains(&b.from) || env.counter.le(&v),
             _ => true,
         });
         self.phase = Phase::Recovered;
@@ -529,10 +554,10 @@ impl<M: Serialize + DeserializeOwned + Send + 'static> Coordinator<M> {
         self.epoch += 1;
         let members = self.members.clone();
         self.broadcast(&members, Body::Freeze)?;
-        let (mut v, mut v_ext) = (0, 0);
+        let (mut v, mut v_ext) = (Stamp::zero(), 0);
         self.collect(&members, |w| match w.body {
             Body::Frozen { validated, validated_ext } => {
-                v = v.max(validated);
+                v.join(&validated);
                 v_ext = v_ext.max(validated_ext);
                 true
             }

@@ -13,7 +13,7 @@ use std::io;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{Counter, CounterGroup, Envelope};
+use super::{Counter, CounterGroup, Envelope, Stamp};
 
 /// A message between two processes (or a process and the coordinator).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,8 +49,8 @@ pub enum Body<M> {
     },
     /// "passed AT" with the validated counters.
     PassedAt {
-        /// `int_mSN_Glow`.
-        value: Counter,
+        /// `int_mSN_Glow`, per slot.
+        value: Stamp,
         /// `ext_mSN_Glow`.
         ext: Counter,
     },
@@ -65,15 +65,15 @@ pub enum Body<M> {
     /// To the coordinator: frozen and flushed; the largest counters any
     /// "passed AT" this process sent or received validated.
     Frozen {
-        /// Largest validated `int_mSN_Glow`.
-        validated: Counter,
+        /// Largest validated `int_mSN_Glow` (the join of every stamp).
+        validated: Stamp,
         /// Largest validated `ext_mSN_Glow`.
         validated_ext: Counter,
     },
     /// From the coordinator: recover with this recovery line.
     Recover {
         /// The recovery line's `int_mSN_Glow`.
-        validated: Counter,
+        validated: Stamp,
         /// The recovery line's `ext_mSN_Glow`.
         validated_ext: Counter,
     },

@@ -795,6 +795,8 @@ impl Engine {
                     }
                 }
                 Effect::PassedAt { value, ext } => {
+                    // One shared slot: the stamp is the paper's scalar.
+                    let value = value.scalar();
                     self.validated = self.validated.max(value);
                     self.validated_ext = self.validated_ext.max(ext);
                     self.trace.push(
@@ -838,7 +840,7 @@ impl Engine {
         // transit are part of the recovery line (`v`).
         let procs = &self.procs;
         self.events.retain(|_, ev| match ev {
-            Ev::Deliver { to, from, env, .. } => procs[*to].alive && (procs[*from].alive || env.counter <= v),
+            Ev::Deliver { to, from, env, .. } => procs[*to].alive && (procs[*from].alive || env.counter.scalar() <= v),
             Ev::Notify { .. } => false,
             Ev::Tick(p) => procs[*p].alive,
         });
@@ -858,11 +860,12 @@ impl Engine {
             if rec.rolled_back {
                 let smallest = before.iter().copied().filter(|&i| i > v).min();
                 let rollbacks = self.procs[p].rt.stats().rollbacks - rollbacks_before;
-                if rec.checkpoint_index.is_none() || rec.checkpoint_index != smallest || rollbacks != 1 {
+                let index = rec.checkpoint_index.as_ref().map(|c| c.scalar());
+                if index.is_none() || index != smallest || rollbacks != 1 {
                     self.cascade_violations += 1;
                 }
                 self.trace.push(json!({"kind": "rollback", "step": self.now, "process": self.procs[p].name,
-                    "checkpoint": rec.checkpoint_index, "distance": rec.distance}));
+                    "checkpoint": index, "distance": rec.distance}));
             }
             recs.push((p, rec));
         }

@@ -245,15 +245,20 @@ pub fn run(router: bool) -> ! {
     // The fault is a design fault of the new version: the old one never has it.
     let fault_from = if spec.role == Role::Low { env_num(FAULT_FROM) } else { None };
     let kinds: Vec<Option<Kind>> = spec.links.iter().map(|l| kind(&l.port)).collect();
-    let mut clients: Vec<String> = spec
-        .links
-        .iter()
-        .filter(|l| kind(&l.port) == Some(Kind::FromClient))
-        .map(|l| l.peer.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    clients.sort();
+    // A router with clients hands them every client's messages in rounds
+    // over all clients of the deployment (the instances of its clients'
+    // component), so that its output does not depend on when the other
+    // routers' messages arrive: with several routers (several G_low
+    // senders), the new version and its shadow still send each client the
+    // same sequence.
+    let own: BTreeSet<String> =
+        spec.links.iter().filter(|l| kind(&l.port) == Some(Kind::FromClient)).map(|l| l.peer.clone()).collect();
+    let client_components: BTreeSet<&String> = own.iter().filter_map(|p| spec.components.get(p)).collect();
+    let clients: Vec<String> = if own.is_empty() || client_components.is_empty() {
+        own.into_iter().collect()
+    } else {
+        spec.components.iter().filter(|(_, c)| client_components.contains(c)).map(|(i, _)| i.clone()).collect()
+    };
     let app = App {
         router,
         me: spec.instance.clone(),
@@ -284,15 +289,24 @@ pub fn run(router: bool) -> ! {
         let a: SocketAddr = spec.counters.parse().unwrap_or_else(|_| die("the counters' address is not address:port"));
         Box::new(CounterClient::connect(a).unwrap_or_else(|e| die(&format!("cannot reach the shared counters: {e}"))))
     };
+    // Per-link validation (docs/mdcd.md, "Several G_low senders"): the
+    // messages of a G_low process and of its shadow to G_act are numbered per
+    // link; the shared counters number only external messages.
     let proc = match spec.role {
         Role::Low => {
             let mut p = LowProcess::new(app, links);
             p.set_shared_counter(counters());
+            if let Some(base) = spec.link_slots {
+                p.set_link_slots(base);
+            }
             Proc::Low(p)
         }
         Role::Shadow => {
             let mut p = ShadowProcess::new(app, links);
             p.set_shared_counter(counters());
+            if let Some(base) = spec.link_slots {
+                p.set_link_slots(base);
+            }
             Proc::Shadow(p)
         }
         Role::Active => Proc::Active(ActiveProcess::new(app, links)),
@@ -332,7 +346,7 @@ pub fn run(router: bool) -> ! {
     });
     let mut node = Node::new(cfg, proc, net, Box::new(accept), on_world);
     // A client sends every 200 ms under guard (every message to a client
-    // costs a counter round trip, an AT and its "passed AT" notifications).
+    // costs an AT and its "passed AT" notifications).
     let period = Duration::from_millis(200);
     let mut next_tick = Instant::now();
     let mut next_status = Instant::now();

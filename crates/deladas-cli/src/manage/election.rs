@@ -362,6 +362,8 @@ fn campaign(s: &Shared, gw: &Gateway, ttl_secs: u64, url: &str, leader_key: &str
         keep_alive(ha.gw.clone(), id, term, ha.term.clone(), ha.lease_ok.clone());
     }
     let resumed = m.install(d);
+    // A guarded upgrade in the state: its coordinator and timer go on here.
+    super::upgrade::resume_in(&mut m, s);
     let what = match resumed {
         Some((g, step)) => format!("resumed generation {g} (step {step})"),
         None => "started".to_string(),

@@ -82,6 +82,10 @@ struct Durable {
     /// The last re-solve found no configuration for these failed hosts.
     impossible_for: Option<BTreeSet<String>>,
     next_event: u64,
+    /// The guarded upgrade, in progress or ended (upgrade.rs): a restarted
+    /// manager resumes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    upgrade: Option<upgrade::Record>,
 }
 
 #[derive(Default)]
@@ -161,6 +165,9 @@ impl Mgr {
     /// fenced by another leader, or no quorum — deposes this manager at once:
     /// it stops enacting and reloads the state if it is elected again.
     fn commit(&mut self) {
+        if let Some(u) = &self.upgrade {
+            self.d.upgrade = Some(u.record());
+        }
         let state = serde_json::to_value(&self.d).unwrap_or(Value::Null);
         let events = std::mem::take(&mut self.pending);
         if let Err(e) = self.store.commit(&state, &events) {
@@ -472,6 +479,9 @@ async fn run(args: ManageArgs) -> i32 {
         m.commit();
     }
     let shared: Shared = Arc::new(Mutex::new(m));
+    if !on_etcd {
+        upgrade::resume(&shared);
+    }
     let app = router(shared.clone());
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
@@ -992,6 +1002,7 @@ fn tick(m: &mut Mgr) -> Work {
             let h = h.clone();
             m.emit("host-failed", json!({"host": h, "silent_ms": silent_ms as u64, "grace_ms": grace_ms as u64}));
         }
+        upgrade::on_hosts_failed(m, &silent);
         m.commit();
     }
     // Re-solve when the desired deployment uses failed hosts.

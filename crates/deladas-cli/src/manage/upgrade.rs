@@ -15,8 +15,15 @@
 //! - `promoted`: `guard_seconds` passed without a failure; the new version
 //!   is promoted and the shadows are stopped (retired).
 //!
-//! `GET /upgrade` shows the state. The upgrade lives in the manager's
-//! memory only (a restarted manager does not resume it).
+//! A host of the upgrade that fails during the guarded period ends it too:
+//! `upgrade-aborted` ([`on_hosts_failed`]), old versions serve plainly, and
+//! the failure is handled as without an upgrade.
+//!
+//! `GET /upgrade` shows the state. The upgrade is part of the manager's
+//! durable state ([`Record`], in the state store, redb or etcd): a restarted
+//! (or newly elected) manager resumes it — the same processes and specs,
+//! the coordinator and the shared counters again on their addresses, the
+//! guard timer going on from the upgrade's start (wall clock).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -32,7 +39,7 @@ use deladas::enact::mdcd::{specs, Placed, Services};
 use deladas::enact::protocol::{AssignedInstance, Assignment};
 use deladas::enact::RunSpec;
 use deladas::mdcd::runtime::{Coordinator, CounterServer, Role, Transport};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::engine::{self, ApiError};
@@ -57,15 +64,27 @@ pub enum Phase {
     Promoted,
     /// The coordinator could not complete a recovery or the end of the period.
     Failed,
+    /// A host of the upgrade failed during the guarded period: the guard was
+    /// given up, every instance runs its old version as the deployment says
+    /// (no new version, no shadows), and the manager's failure handling
+    /// (re-solve, migration) goes on as without an upgrade.
+    Aborted,
 }
 
 impl Phase {
+    fn parse(s: &str) -> Option<Phase> {
+        [Phase::Guarded, Phase::Recovered, Phase::Promoted, Phase::Failed, Phase::Aborted]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Phase::Guarded => "guarded",
             Phase::Recovered => "recovered",
             Phase::Promoted => "promoted",
             Phase::Failed => "failed",
+            Phase::Aborted => "aborted",
         }
     }
 }
@@ -78,12 +97,52 @@ pub struct Upgrade {
     /// The program each process runs.
     pub commands: BTreeMap<String, Vec<String>>,
     pub guard: Duration,
-    pub started: Instant,
+    /// When it started (ms since the Unix epoch; the guard timer survives a
+    /// restart of the manager).
+    pub started_unix_ms: u64,
     pub recoveries: u64,
     /// The shared counters, alive as long as the manager (a shadow that took
-    /// over keeps counting on them).
-    _counters: CounterServer,
+    /// over keeps counting on them); `None` when a resumed manager could
+    /// not listen on their address again.
+    _counters: Option<CounterServer>,
     stop: Arc<AtomicBool>,
+}
+
+/// What survives a restart of the manager (`Durable::upgrade` in the state
+/// store): everything but the threads and sockets, which [`resume`] starts
+/// again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    /// [`Phase`]'s spelling (`guarded`, `recovered`, `promoted`, `failed`).
+    pub phase: String,
+    pub procs: BTreeMap<String, Placed>,
+    pub commands: BTreeMap<String, Vec<String>>,
+    pub guard_seconds: f64,
+    pub started_unix_ms: u64,
+    pub recoveries: u64,
+}
+
+impl Upgrade {
+    /// What goes into the state store.
+    pub fn record(&self) -> Record {
+        Record {
+            phase: self.phase.as_str().to_string(),
+            procs: self.procs.clone(),
+            commands: self.commands.clone(),
+            guard_seconds: self.guard.as_secs_f64(),
+            started_unix_ms: self.started_unix_ms,
+            recoveries: self.recoveries,
+        }
+    }
+
+    /// Time since the upgrade started (wall clock).
+    fn elapsed(&self) -> Duration {
+        Duration::from_millis(unix_ms().saturating_sub(self.started_unix_ms))
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.as_millis() as u64).unwrap_or(0)
 }
 
 impl Drop for Upgrade {
@@ -97,6 +156,10 @@ impl Drop for Upgrade {
 /// their twins (with the twin's wiring) until promotion; after a recovery
 /// the new versions' processes are left out.
 pub fn overlay(asg: &mut BTreeMap<String, Assignment>, u: &Upgrade) {
+    if u.phase == Phase::Aborted {
+        // The deployment as it is: every instance its old version, plainly.
+        return;
+    }
     let Some(proto) = asg.values().next().cloned() else { return };
     let mut twins: BTreeMap<String, AssignedInstance> = BTreeMap::new();
     for a in asg.values_mut() {
@@ -162,7 +225,7 @@ pub async fn status(State(s): State<Shared>) -> Json<Value> {
                 .map(|(n, p)| (n, json!({"role": p.spec.role.as_str(), "host": p.host, "version": p.spec.version})))
                 .collect();
             json!({"phase": u.phase.as_str(), "guard_seconds": u.guard.as_secs_f64(),
-                   "elapsed_seconds": u.started.elapsed().as_secs_f64(), "recoveries": u.recoveries,
+                   "elapsed_seconds": u.elapsed().as_secs_f64(), "recoveries": u.recoveries,
                    "processes": procs})
         }
     })
@@ -216,9 +279,9 @@ pub async fn start(State(s): State<Shared>, body: Bytes) -> Result<Json<Value>, 
             procs,
             commands,
             guard,
-            started: Instant::now(),
+            started_unix_ms: unix_ms(),
             recoveries: 0,
-            _counters: counters,
+            _counters: Some(counters),
             stop: stop.clone(),
         });
         m.recompute();
@@ -232,6 +295,100 @@ pub async fn start(State(s): State<Shared>, body: Bytes) -> Result<Json<Value>, 
         .spawn(move || guard_loop(s2, coordinator, guard, stop))
         .map_err(|e| ApiError::new(500, Code::Internal, e.to_string()))?;
     Ok(Json(summary))
+}
+
+/// Listens on `addr` again (the address a manager before a restart used),
+/// retrying a while in case the port is still held.
+fn rebind<T>(what: &str, addr: &str, mut bind: impl FnMut(&str) -> std::io::Result<T>) -> Option<T> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match bind(addr) {
+            Ok(t) => return Some(t),
+            Err(e) if Instant::now() >= deadline => {
+                eprintln!("manager: cannot listen on {addr} again for the {what}: {e}");
+                return None;
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Resumes the guarded upgrade of the state store after a restart (or an
+/// election) of the manager: the processes keep their specs (so the agents
+/// restart nothing), the shared counters and, while the period is guarded,
+/// the coordinator listen again on the addresses the processes know, and
+/// the guard timer goes on from the upgrade's start: what is left of it,
+/// then promotion. Emits `upgrade-resumed`.
+pub fn resume(s: &Shared) {
+    let mut m = lock(s);
+    resume_in(&mut m, s);
+}
+
+/// [`resume`] with the manager already locked (an election installs the
+/// state and resumes the upgrade under one lock, so no agent sees the
+/// deployment without the upgrade in between).
+pub fn resume_in(m: &mut super::Mgr, s: &Shared) {
+    if m.upgrade.is_some() {
+        return;
+    }
+    let Some(rec) = m.d.upgrade.clone() else { return };
+    let Some(phase) = Phase::parse(&rec.phase) else {
+        eprintln!("manager: the stored upgrade has an unknown phase `{}`: not resumed", rec.phase);
+        return;
+    };
+    let any = rec.procs.values().next().map(|p| p.spec.clone());
+    let counters = any.as_ref().and_then(|sp| rebind("shared counters", &sp.counters, CounterServer::start));
+    let guard = Duration::from_secs_f64(rec.guard_seconds.clamp(0.0, 86_400.0));
+    let mut u = Upgrade {
+        phase,
+        procs: rec.procs,
+        commands: rec.commands,
+        guard,
+        started_unix_ms: rec.started_unix_ms,
+        recoveries: rec.recoveries,
+        _counters: counters,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let left = guard.saturating_sub(u.elapsed());
+    let mut coordinator = None;
+    if phase == Phase::Guarded {
+        let addr = any.as_ref().and_then(|sp| sp.addresses.get(COORDINATOR).cloned()).unwrap_or_default();
+        match rebind("recovery coordinator", &addr, |a| Transport::<Value>::bind(COORDINATOR, a)) {
+            Some(net) => coordinator = Some(new_coordinator(net, &u.procs)),
+            None => u.phase = Phase::Failed,
+        }
+    }
+    let data = json!({"phase": u.phase.as_str(), "guard_left_seconds": left.as_secs_f64(),
+                      "processes": u.procs.len()});
+    let failed = phase == Phase::Guarded && u.phase == Phase::Failed;
+    let stop = u.stop.clone();
+    m.upgrade = Some(u);
+    m.recompute();
+    m.emit("upgrade-resumed", data);
+    if failed {
+        m.emit("upgrade-failed", json!({"what": "a restarted manager could not listen on the coordinator's address"}));
+    }
+    m.commit();
+    if let Some(c) = coordinator {
+        let s2 = s.clone();
+        let spawned =
+            std::thread::Builder::new().name("mdcd-coordinator".into()).spawn(move || guard_loop(s2, c, left, stop));
+        if let Err(e) = spawned {
+            eprintln!("manager: cannot resume the guarded upgrade's coordinator: {e}");
+        }
+    }
+}
+
+/// The coordinator of `procs` on `net`.
+fn new_coordinator(mut net: Transport<Value>, procs: &BTreeMap<String, Placed>) -> Coordinator<Value> {
+    for (name, a) in &procs.values().next().map(|p| p.spec.addresses.clone()).unwrap_or_default() {
+        if let Ok(a) = a.parse() {
+            net.set_peer(name, a);
+        }
+    }
+    let members: Vec<String> = procs.keys().cloned().collect();
+    let lows: Vec<String> = procs.iter().filter(|(_, p)| p.spec.role == Role::Low).map(|(n, _)| n.clone()).collect();
+    Coordinator::new(net, members, lows, Duration::from_secs(15))
 }
 
 struct Prepared {
@@ -272,7 +429,7 @@ fn prepare(
     let internal = |what: &str, e: std::io::Error| ApiError::new(500, Code::Internal, format!("{what}: {e}"));
     let counters =
         CounterServer::start(&format!("{ip}:0")).map_err(|e| internal("cannot start the shared counters", e))?;
-    let mut net = Transport::<Value>::bind(COORDINATOR, &format!("{ip}:0"))
+    let net = Transport::<Value>::bind(COORDINATOR, &format!("{ip}:0"))
         .map_err(|e| internal("cannot start the recovery coordinator", e))?;
     let start_unix_ms = (std::time::SystemTime::now() + START_DELAY)
         .duration_since(std::time::UNIX_EPOCH)
@@ -285,25 +442,26 @@ fn prepare(
     };
     let address = |h: &str| addresses.get(h).cloned().unwrap_or_else(|| "127.0.0.1".into());
     let procs = specs(&d, &roles, &address, &services).map_err(|e| ApiError::new(500, Code::Internal, e))?;
-    // The runtime matches the shadows' messages to G_low's by one shared
-    // counter: exact only while a single G_low process sends to G_act
-    // (docs/mdcd.md, "Limits"). Refuse what it cannot guarantee rather than
-    // run an upgrade whose recovery could lose or repeat messages.
-    let senders: Vec<&str> = procs
+    // Messages from G_low to G_act are validated per link (docs/mdcd.md,
+    // "Several G_low senders"), whatever the number of G_low senders; the
+    // external messages of G_low are still numbered by one shared counter
+    // (`ext_mSN_Glow`), exact only while a single G_low process has
+    // external ports. Refuse what the runtime cannot replay exactly.
+    let external: Vec<&str> = procs
         .values()
-        .filter(|p| p.spec.role == Role::Low && p.spec.links.iter().any(|l| l.peer_role == Role::Active))
+        .filter(|p| p.spec.role == Role::Low && !p.spec.external_ports.is_empty())
         .map(|p| p.spec.process.as_str())
         .collect();
-    if senders.len() > 1 {
+    if external.len() > 1 {
         return Err(ApiError::new(
             422,
             Code::BadRequest,
             format!(
-                "this upgrade puts {} processes that send to unchanged ones in G_low ({}); the guarded-upgrade runtime \
-                 replays messages exactly only when one G_low process sends to G_act (docs/mdcd.md, \"Limits\"): \
-                 upgrade them one at a time, or use a goal where one instance of the upgraded component serves the others",
-                senders.len(),
-                senders.join(", ")
+                "this upgrade puts {} processes with external ports in G_low ({}); the guarded-upgrade runtime \
+                 numbers G_low's external messages with one shared counter and replays them exactly only when one \
+                 G_low process talks to the world (docs/mdcd.md, \"Limits\"): upgrade them one at a time",
+                external.len(),
+                external.join(", ")
             ),
         ));
     }
@@ -324,14 +482,7 @@ fn prepare(
         };
         commands.insert(name.clone(), cmd);
     }
-    for (name, a) in &procs.values().next().map(|p| p.spec.addresses.clone()).unwrap_or_default() {
-        if let Ok(a) = a.parse() {
-            net.set_peer(name, a);
-        }
-    }
-    let members: Vec<String> = procs.keys().cloned().collect();
-    let lows: Vec<String> = procs.iter().filter(|(_, p)| p.spec.role == Role::Low).map(|(n, _)| n.clone()).collect();
-    let coordinator = Coordinator::new(net, members, lows, Duration::from_secs(15));
+    let coordinator = new_coordinator(net, &procs);
     let upgrades = serde_json::to_value(&roles.upgrades).unwrap_or(Value::Null);
     Ok(Prepared { procs, commands, coordinator, counters, upgrades })
 }
@@ -342,9 +493,13 @@ fn guard_loop(s: Shared, mut coord: Coordinator<Value>, guard: Duration, stop: A
     let started = Instant::now();
     let end = |phase: Phase, kind: &str, data: Value, recoveries: u64| {
         let mut m = lock(&s);
-        if let Some(u) = &mut m.upgrade {
-            u.phase = phase;
-            u.recoveries = recoveries;
+        match &mut m.upgrade {
+            Some(u) if u.phase == Phase::Guarded => {
+                u.phase = phase;
+                u.recoveries = recoveries;
+            }
+            // Given up meanwhile (a host failed): nothing more to record.
+            _ => return,
         }
         m.recompute();
         m.emit(kind, data);
@@ -386,4 +541,29 @@ fn guard_loop(s: Shared, mut coord: Coordinator<Value>, guard: Duration, stop: A
             }
         }
     }
+}
+
+/// Hosts `failed` were declared failed: a guarded period with a process on
+/// one of them is given up (docs/mdcd.md, "A host failure during the
+/// guarded period"). The coordinator stops, the new version's processes
+/// and the shadows are stopped, every instance runs its old version as the
+/// deployment says, and `upgrade-aborted` is recorded; the caller's failure
+/// handling (re-solve, migration) then runs as without an upgrade.
+pub fn on_hosts_failed(m: &mut super::Mgr, failed: &[String]) {
+    let Some(u) = &mut m.upgrade else { return };
+    if u.phase != Phase::Guarded {
+        return;
+    }
+    let hit: Vec<&String> = u.procs.iter().filter(|(_, p)| failed.contains(&p.host)).map(|(n, _)| n).collect();
+    if hit.is_empty() {
+        return;
+    }
+    let data = json!({"hosts": failed, "processes": hit, "after_seconds": u.elapsed().as_secs_f64(),
+                      "what": "a host of the guarded upgrade failed: the guard is given up, the new version and the \
+                               shadows are stopped, every instance runs its old version; the failure is handled as \
+                               without an upgrade"});
+    u.phase = Phase::Aborted;
+    u.stop.store(true, Ordering::SeqCst);
+    m.recompute();
+    m.emit("upgrade-aborted", data);
 }
