@@ -3,6 +3,9 @@
 //! phase (check, solve with parsimony and the evaluator's check) and the
 //! grounding size. The target: 1,000 hosts in 10 zones under 10 s (release).
 //! `cargo bench --bench spread -- 1000 10` (the default); not a timed test.
+//! For experiments: `SPREAD_FILE=goal.deladas` solves that goal instead,
+//! `SPREAD_Z3=smt.relevancy=0,…` sets Z3 global parameters first.
+//! Results: `docs/reference/workload-benchmarks.md`.
 
 use std::time::{Duration, Instant};
 
