@@ -198,3 +198,25 @@ constraintset s = constraintset {{
     let o = deladas(&["solve", unsat.to_str().expect("utf-8")]);
     assert_eq!(code(&o), 1, "{}", show(&o));
 }
+
+#[test]
+fn kubernetes_schedule_anyway_is_a_preference_and_do_not_schedule_a_rule() {
+    // ScheduleAnyway: the pod runs (on an SSD node of zoneA) and the spread
+    // is listed as broken.
+    let o = deladas(&["solve", "examples/k8s-schedule-anyway.deladas", "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let d = json(&o);
+    let mypod: Vec<String> = placement(&d).into_iter().filter(|(c, _)| c == "MyPod").map(|(_, h)| h).collect();
+    assert_eq!(mypod.len(), 1, "{}", show(&o));
+    assert!(mypod[0] == "node1" || mypod[0] == "node2", "{mypod:?}");
+    let broken = d["optimisation"]["broken"].as_array().expect("broken");
+    assert_eq!(broken.len(), 1, "{}", show(&o));
+    assert_eq!(broken[0]["weight"], 1);
+    // DoNotSchedule: the same spread as a rule; the pod stays Pending.
+    let text = example("k8s-schedule-anyway.deladas");
+    assert!(text.contains("\nprefer max("));
+    let rule = text.replace("\nprefer max(", "\nconstraintset spread = constraintset {\nmax(") + "}\n";
+    let goal = temp_goal("k8s-do-not-schedule", &rule);
+    let o = deladas(&["solve", goal.to_str().expect("utf-8")]);
+    assert_eq!(code(&o), 1, "{}", show(&o));
+}
