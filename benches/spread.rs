@@ -3,6 +3,9 @@
 //! phase (check, solve with parsimony and the evaluator's check) and the
 //! grounding size. The target: 1,000 hosts in 10 zones under 10 s (release).
 //! `cargo bench --bench spread -- 1000 10` (the default); not a timed test.
+//! For experiments: `SPREAD_FILE=goal.deladas` solves that goal instead,
+//! `SPREAD_Z3=smt.relevancy=0,…` sets Z3 global parameters first.
+//! Results: `docs/reference/workload-benchmarks.md`.
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +21,18 @@ fn main() {
     let nums: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let (hosts, zones) = (nums.first().copied().unwrap_or(1000), nums.get(1).copied().unwrap_or(10));
     let runs = nums.get(2).copied().unwrap_or(3).max(1);
-    let text = zone_spread(hosts, zones);
+    // `SPREAD_FILE=goal.deladas` solves that goal instead (for experiments).
+    if let Ok(ps) = std::env::var("SPREAD_Z3") {
+        for kv in ps.split(',') {
+            if let Some((k, v)) = kv.split_once('=') {
+                z3::set_global_param(k, v);
+            }
+        }
+    }
+    let text = match std::env::var("SPREAD_FILE") {
+        Ok(f) => std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{f}: {e}")),
+        Err(_) => zone_spread(hosts, zones),
+    };
     let (mut check_s, mut solve_s) = (vec![], vec![]);
     let mut instances = 0;
     for _ in 0..runs {

@@ -218,6 +218,9 @@ pub struct Ground {
     values: Vec<(String, Value, Vec<HostId>)>,
     /// The cases of `abs`/`min`/`max` occurrences being lowered ([`workload`]).
     choices: Vec<(usize, workload::Choice)>,
+    /// Unary counters (sorting networks) over literal sets, by the sorted
+    /// set ([`workload`]).
+    counters: FxHashMap<Vec<NodeId>, Vec<NodeId>>,
     /// Per slot, the slots it has a candidate channel with (sorted); built
     /// once the channels are, for large quantifier domains (see
     /// [`Ground::partner_domain`]).
@@ -254,6 +257,7 @@ impl Ground {
             limits: Limits::default(),
             values: vec![],
             choices: vec![],
+            counters: FxHashMap::default(),
             partners: vec![],
             steps: 0,
         }
@@ -863,7 +867,8 @@ impl Ground {
                     let la = self.lin(p, a, env)?;
                     let lb = self.lin(p, b, env)?.scale(-1).ok_or(LowerError::Overflow(f.loc))?;
                     let l = la.add(lb).ok_or(LowerError::Overflow(f.loc))?;
-                    self.pb(l, *op, f.loc)
+                    let n = self.pb(l, *op, f.loc)?;
+                    self.count_over_groups(p, n)
                 } else {
                     let (va, vb) = (self.value(p, a, env)?, self.value(p, b, env)?);
                     match op {
