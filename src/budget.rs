@@ -320,6 +320,19 @@ pub fn current() -> Option<Arc<Budget>> {
     CURRENT.with(|c| c.borrow().clone())
 }
 
+/// Whether a panic on this thread is one that a reached limit explains (Z3's
+/// bindings unwrap the null a failed allocation returns): the run then
+/// reports the limit (E0802), so a panic hook need not print the panic.
+/// `CURRENT.try_with`: a panic while the thread is being torn down has no
+/// budget.
+pub fn panic_explained_by_limit() -> bool {
+    CURRENT
+        .try_with(|c| c.try_borrow().ok().and_then(|b| b.clone()))
+        .ok()
+        .flatten()
+        .is_some_and(|b| b.explain_panic().is_some())
+}
+
 /// Whether this thread's run must stop; cheap enough for inner loops.
 pub fn check() -> Result<(), LimitHit> {
     CURRENT.with(|c| match &*c.borrow() {

@@ -85,6 +85,15 @@ fn handle_signals() {
 /// when the run was cancelled by one).
 pub fn main() -> i32 {
     handle_signals();
+    // A panic inside the solver that a reached memory limit explains is
+    // reported as that limit (E0802, exit 3) by the solve stage: not also as
+    // a panic on stderr. Every other panic prints as usual.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !deladas::budget::panic_explained_by_limit() {
+            default_hook(info);
+        }
+    }));
     let code = checked_exit(run());
     match deladas::budget::cancelled() {
         Some(sig) if sig > 0 => 128 + sig,
