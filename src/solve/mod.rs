@@ -140,7 +140,7 @@ const LOCAL_RADIUS: usize = 8;
 /// attempt grow with its channels (hosts × radius), and an attempt that
 /// finds no configuration only doubles the radius (a 5,000-host P2P goal:
 /// 13 s of CPU and 0.65 GB at radius 2, 42 s and 1.5 GB at radius 8).
-const LOCAL_FIRST_RADIUS: usize = 2;
+pub(crate) const LOCAL_FIRST_RADIUS: usize = 2;
 /// Above this many hosts, a local attempt is not cut short at 30 s.
 const LOCAL_UNCAPPED: usize = 1_500;
 

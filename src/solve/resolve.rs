@@ -269,7 +269,19 @@ pub fn resolve(
             |extra: &Extra, scope: ChannelScope, what: &str| -> Result<Option<ResolveOutcome>, SolveError> {
                 let t = Instant::now();
                 crate::budget::set_phase("grounding");
-                let ground = lower::lower_with(program, &scenario.hosts, scope, Limits::default(), extra)?;
+                // Too large to ground restricted this way (the estimate does
+                // not see that the calm hosts fold to constants): the next
+                // attempt decides; only the exact scope's size is an error.
+                let ground = match lower::lower_with(program, &scenario.hosts, scope, Limits::default(), extra) {
+                    Ok(g) => g,
+                    Err(lower::LowerError::TooLarge { .. }) => {
+                        if debug {
+                            eprintln!("resolve: {what} too large to ground; next attempt");
+                        }
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 crate::budget::set_phase("re-solving");
                 let mut r = Resolver::new(program, &ground, running)?;
                 let out = r.resolve(scenario, strategy, deadline)?;
@@ -299,8 +311,12 @@ pub fn resolve(
         if up * up * program.components.len().max(1) > super::LOCAL_THRESHOLD && up > 4 * super::LOCAL_RADIUS {
             let mut extra = extra(running);
             extra.wide_hosts = disturbed(running, scenario);
-            if let Some(out) = restricted(&extra, ChannelScope::Local(super::LOCAL_RADIUS), "local scope")? {
-                return Ok(out);
+            // A small radius first (as `solve`): most repairs need only
+            // channels between neighbours, and it grounds a fraction.
+            for radius in [super::LOCAL_FIRST_RADIUS, super::LOCAL_RADIUS] {
+                if let Some(out) = restricted(&extra, ChannelScope::Local(radius), "local scope")? {
+                    return Ok(out);
+                }
             }
         }
         // The exact scope: sparse, unless an answer rests on an
