@@ -7,7 +7,9 @@
 //!
 //! 1. without a limit: the median wall time T;
 //! 2. with `--timeout T/2`: it must exit 3 with E0802 within T/2 + max(1 s,
-//!    5 %) (how late past the limit it ended is recorded);
+//!    5 %) (how late past the limit it ended is recorded); the unsat goal may
+//!    instead answer exit 1 on time (refuted by counting at once, its
+//!    explanation cut short by the limit);
 //! 3. with `--timeout 2T`: it must answer as it did without a limit (exit 0,
 //!    for resolve with a proven optimum; exit 1 for the unsat goal), and
 //!    within the limit + the same slack.
@@ -275,6 +277,11 @@ fn judge(goal: Goal, limit: Limit, limit_s: Option<f64>, r: &Run) -> (String, bo
     } && !r.killed_at_cap;
     // Whatever it answers, a run with a limit must end within it (+ slack).
     let ok = match (limit, limit_s) {
+        // The impossible goal is refuted by counting in milliseconds; its
+        // explanation fills the time. Cut short by the limit, the answer
+        // stays the proven one (exit 1, E0801, "stopped early"): on time,
+        // that is kept as well as giving up.
+        (Limit::Half, Some(l)) if goal == Goal::Unsat => (gave_up || answered) && r.wall <= l + slack(l),
         (Limit::Half, Some(l)) => gave_up && r.wall <= l + slack(l),
         (_, Some(l)) => answered && r.wall <= l + slack(l),
         (_, None) => answered,

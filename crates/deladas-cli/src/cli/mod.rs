@@ -773,6 +773,7 @@ fn cmd_solve(
                 Some(t) => t.saturating_sub(started.elapsed()).max(std::time::Duration::from_millis(1)),
                 None => std::time::Duration::from_secs(20),
             };
+            PROVEN_UNSAT.store(true, std::sync::atomic::Ordering::SeqCst);
             explain::explain_proven_unsat(program, &sources, budget, &core)
         }
         deladas::solve::Outcome::Rejected(diags) => {
@@ -799,11 +800,23 @@ fn cmd_solve(
     }
 }
 
-/// `solve`'s run overran its limit (see `deladas::budget::on_overrun`):
-/// the same E0802 diagnostic as a run that returned, then exit 3.
-fn solve_overran(hit: &deladas::budget::LimitHit) -> ! {
+/// Set once `solve` has proven the goal unsatisfiable: an explanation that
+/// then overruns the limit ends the command with this answer, not E0802.
+static PROVEN_UNSAT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `solve`'s (or `resolve`'s) run overran its limit (see
+/// `deladas::budget::on_overrun`): the same E0802 diagnostic as a run that
+/// returned, then exit 3; after a proven "unsatisfiable", that answer (exit 1).
+pub(super) fn solve_overran(hit: &deladas::budget::LimitHit) -> ! {
     if let Some(sig) = deladas::budget::cancelled().filter(|&s| s > 0) {
         std::process::exit(128 + sig);
+    }
+    if PROVEN_UNSAT.load(std::sync::atomic::Ordering::SeqCst) {
+        let d = Diagnostic::new(deladas::diagnostics::Code::Unsatisfiable, "goal is unsatisfiable")
+            .note(format!("the solver refuted the goal; its explanation was stopped by the limit ({hit})"))
+            .help("`deladas explain` with a longer `--timeout` shows a minimal conflict and repairs");
+        emit(&[d], &Sources::default(), DiagFormat::Text);
+        std::process::exit(EXIT_NO);
     }
     let d = deladas::solve::SolveError::Stopped(hit.clone()).to_diagnostic(0);
     emit(&[d], &Sources::default(), DiagFormat::Text);

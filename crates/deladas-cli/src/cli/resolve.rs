@@ -108,6 +108,10 @@ pub(super) fn cmd_resolve(args: ResolveArgs) -> i32 {
     let mut progress = TermProgress::new();
     deladas::solve::Progress::phase(&mut progress, "re-solving", &format!("{} hosts", l.prepared.scenario.hosts.len()));
     let started = std::time::Instant::now();
+    // As `solve`: a stopped run ends the command, and a solver slow to
+    // notice its interrupt does not hold the exit up.
+    deladas::budget::set_exit_after_stop(true);
+    deladas::budget::on_overrun(super::solve_overran);
     let result = l.prepared.resolve(&l.info);
     progress.finish();
     let resolution = match result {
