@@ -8,10 +8,14 @@
 //! optimal, or say "unsatisfiable" exactly when brute force finds nothing.
 
 use deladas::check::ir::Program;
+use deladas::eval::bind;
 use deladas::eval::objective::levels;
-use deladas::eval::{bind, is_solution, Inst, World};
 use deladas::solve::{solve, Options, Outcome, Quiet};
 use proptest::prelude::*;
+
+#[path = "common/brute_best.rs"]
+mod brute;
+use brute::brute_best;
 
 /// One random goal: resources, hard clauses, objectives, preferences.
 fn goal(hosts: usize, a_per_host: u32, hard: &[usize], objectives: &[usize], prefs: &[(usize, u32)]) -> String {
@@ -79,47 +83,6 @@ fn program(text: &str) -> Program {
     let (_, checked) = deladas::check::check_path(&path);
     assert!(!checked.has_errors(), "generated goal has errors: {:?}\n{text}", checked.diags);
     checked.program
-}
-
-/// The lexicographically best level vector over every configuration, by enumeration.
-fn brute_best(p: &Program) -> Option<Vec<i64>> {
-    let slots: Vec<(usize, usize, u32)> = (0..p.hosts.len())
-        .flat_map(|h| p.components.iter().enumerate().map(move |(c, comp)| (c, h, comp.maxperhost)))
-        .collect();
-    let mut counts = vec![0u32; slots.len()];
-    let mut best: Option<Vec<i64>> = None;
-    loop {
-        let mut instances = vec![];
-        for (i, &(c, h, _)) in slots.iter().enumerate() {
-            for k in 0..counts[i] {
-                instances.push(Inst {
-                    comp: c,
-                    host: h,
-                    id: format!("{}@{}#{k}", p.components[c].name, p.hosts[h].name),
-                });
-            }
-        }
-        let world = World { hosts: (0..p.hosts.len()).collect(), instances, channels: vec![] };
-        if is_solution(p, &world) {
-            let v = levels(p, &world).expect("levels evaluate");
-            if best.as_ref().is_none_or(|b| v < *b) {
-                best = Some(v);
-            }
-        }
-        // Next count vector.
-        let mut i = 0;
-        loop {
-            if i == slots.len() {
-                return best;
-            }
-            if counts[i] < slots[i].2 {
-                counts[i] += 1;
-                break;
-            }
-            counts[i] = 0;
-            i += 1;
-        }
-    }
 }
 
 proptest! {
